@@ -1,0 +1,263 @@
+//! Producer configuration and its validation.
+
+use crate::batch::BATCH_HEADER_LEN;
+use crate::error::ConfigError;
+use std::time::Duration;
+
+/// Settings of one producer. Defaults follow the Java client where it has one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Name sent in every request header; brokers (and prodsim's checker) use it
+    /// to tell producers apart.
+    pub client_id: String,
+    /// `host:port` addresses to fetch the first metadata from.
+    pub bootstrap: Vec<String>,
+    /// Idempotent delivery: producer id, epoch and per-partition sequences.
+    pub idempotence: bool,
+    /// How long a batch may wait for more records before it is sent.
+    pub linger: Duration,
+    /// Target batch size: a batch reaching it is sent without waiting for linger.
+    pub batch_size: usize,
+    /// Hard limit on one batch (the broker's `message.max.bytes`).
+    pub max_message_bytes: usize,
+    /// Hard limit on one produce request frame, size prefix included.
+    pub max_request_size: usize,
+    /// Most records in one batch.
+    pub max_records_per_batch: usize,
+    /// Most unanswered requests per broker connection (1..=5 with idempotence).
+    pub max_in_flight: usize,
+    /// How many times a batch is sent again after a retriable failure.
+    pub retries: u32,
+    /// Pause before a failed batch is sent again.
+    pub retry_backoff: Duration,
+    /// How long to wait for a response before closing the connection.
+    pub request_timeout: Duration,
+    /// Upper bound on the time from `send` to the record's outcome.
+    pub delivery_timeout: Duration,
+    /// Bytes of records waiting to be acknowledged before `send` blocks.
+    pub buffer_memory: usize,
+    /// How long `send` blocks for buffer memory or metadata before failing.
+    pub max_block: Duration,
+    /// Seed of the producer's own RNG (sticky partitioning).
+    pub seed: u64,
+    /// Milliseconds added to the producer's clock for records without a timestamp.
+    /// The producer never reads the system clock; callers who want wall-clock
+    /// timestamps pass the current time here when they create the producer.
+    pub timestamp_origin_ms: i64,
+    /// Deliberately broken behaviours for the harness's self-tests.
+    #[cfg(feature = "bug-injection")]
+    pub bugs: crate::bugs::Bugs,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            client_id: "prodsim-producer".to_string(),
+            bootstrap: Vec::new(),
+            idempotence: true,
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            max_message_bytes: 1_048_588,
+            max_request_size: 1_048_576,
+            max_records_per_batch: i32::MAX as usize,
+            max_in_flight: 5,
+            retries: u32::MAX,
+            retry_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(120),
+            buffer_memory: 32 * 1024 * 1024,
+            max_block: Duration::from_secs(60),
+            seed: 0,
+            timestamp_origin_ms: 0,
+            #[cfg(feature = "bug-injection")]
+            bugs: Default::default(),
+        }
+    }
+}
+
+/// The smallest possible batch: header plus one empty record.
+pub const MIN_BATCH_BYTES: usize = BATCH_HEADER_LEN + 7;
+
+fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Checks every field and the rules between them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_id.is_empty() {
+            return Err(err("client_id", "must not be empty"));
+        }
+        if self.bootstrap.is_empty() {
+            return Err(err("bootstrap", "needs at least one host:port address"));
+        }
+        for addr in &self.bootstrap {
+            match addr.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+                _ => return Err(err("bootstrap", format!("`{addr}` is not host:port"))),
+            }
+        }
+        if self.max_message_bytes < MIN_BATCH_BYTES {
+            return Err(err(
+                "max_message_bytes",
+                format!(
+                    "{} is below the smallest batch ({MIN_BATCH_BYTES} bytes)",
+                    self.max_message_bytes
+                ),
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(err("batch_size", "must be at least 1"));
+        }
+        if self.max_request_size < MIN_BATCH_BYTES {
+            return Err(err(
+                "max_request_size",
+                format!(
+                    "{} cannot hold even the smallest batch ({MIN_BATCH_BYTES} bytes)",
+                    self.max_request_size
+                ),
+            ));
+        }
+        if self.max_records_per_batch == 0 || self.max_records_per_batch > i32::MAX as usize {
+            return Err(err("max_records_per_batch", "must be in 1..=2147483647"));
+        }
+        if self.max_in_flight == 0 {
+            return Err(err("max_in_flight", "must be at least 1"));
+        }
+        if self.idempotence && self.max_in_flight > 5 {
+            return Err(err(
+                "max_in_flight",
+                format!(
+                    "{} is over 5: with idempotence the broker remembers only the last 5 batches",
+                    self.max_in_flight
+                ),
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(err("request_timeout", "must be greater than zero"));
+        }
+        if self.delivery_timeout < self.linger + self.request_timeout {
+            return Err(err(
+                "delivery_timeout",
+                format!(
+                    "{:?} must be at least linger + request_timeout ({:?})",
+                    self.delivery_timeout,
+                    self.linger + self.request_timeout
+                ),
+            ));
+        }
+        if self.buffer_memory < self.max_message_bytes.min(self.max_request_size) {
+            return Err(err(
+                "buffer_memory",
+                format!(
+                    "{} cannot hold one batch of max_message_bytes ({})",
+                    self.buffer_memory,
+                    self.max_message_bytes.min(self.max_request_size)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Config {
+        Config {
+            bootstrap: vec!["broker-0:9092".into()],
+            ..Config::default()
+        }
+    }
+
+    fn field_of(c: Config) -> &'static str {
+        c.validate().expect_err("config should be rejected").field
+    }
+
+    #[test]
+    fn defaults_with_a_bootstrap_address_are_valid() {
+        good().validate().unwrap();
+    }
+
+    #[test]
+    fn idempotence_limits_in_flight_to_five() {
+        let c = Config {
+            max_in_flight: 6,
+            ..good()
+        };
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "max_in_flight");
+        assert!(e.to_string().contains("over 5"), "{e}");
+        Config {
+            max_in_flight: 6,
+            idempotence: false,
+            ..good()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn zero_and_inconsistent_values_name_their_field() {
+        assert_eq!(
+            field_of(Config {
+                batch_size: 0,
+                ..good()
+            }),
+            "batch_size"
+        );
+        assert_eq!(
+            field_of(Config {
+                max_message_bytes: 0,
+                ..good()
+            }),
+            "max_message_bytes"
+        );
+        assert_eq!(
+            field_of(Config {
+                max_request_size: 10,
+                ..good()
+            }),
+            "max_request_size"
+        );
+        assert_eq!(
+            field_of(Config {
+                max_in_flight: 0,
+                ..good()
+            }),
+            "max_in_flight"
+        );
+        assert_eq!(
+            field_of(Config {
+                bootstrap: vec!["nohostport".into()],
+                ..good()
+            }),
+            "bootstrap"
+        );
+        assert_eq!(
+            field_of(Config {
+                delivery_timeout: Duration::from_millis(1),
+                ..good()
+            }),
+            "delivery_timeout"
+        );
+        assert_eq!(
+            field_of(Config {
+                buffer_memory: 1000,
+                ..good()
+            }),
+            "buffer_memory"
+        );
+        assert_eq!(
+            field_of(Config {
+                client_id: String::new(),
+                ..good()
+            }),
+            "client_id"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Errors a send, a flush or a configuration can end with.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Kafka error codes the producer knows by name.
+pub mod code {
+    /// No error.
+    pub const NONE: i16 = 0;
+    /// The batch failed its CRC or could not be parsed.
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    /// The broker does not know this topic or partition.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The broker is not the leader of the partition.
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    /// The request timed out on the broker.
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// The batch is larger than the broker accepts.
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
+    /// The request's record set is too large.
+    pub const RECORD_LIST_TOO_LARGE: i16 = 18;
+    /// Not enough in-sync replicas to accept the write.
+    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+    /// Written to the leader but not enough replicas acknowledged it.
+    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
+    /// The request's API version is not supported.
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// A sequence gap: the broker expected a different first sequence.
+    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+    /// The batch was already written: success with the original offset.
+    pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+    /// The producer's epoch is older than the broker's.
+    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+    /// The broker has no state for this producer id.
+    pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+    /// A record in the batch is invalid.
+    pub const INVALID_RECORD: i16 = 87;
+
+    /// The protocol's name for a code, for messages and traces.
+    pub fn name(code: i16) -> &'static str {
+        match code {
+            NONE => "NONE",
+            CORRUPT_MESSAGE => "CORRUPT_MESSAGE",
+            UNKNOWN_TOPIC_OR_PARTITION => "UNKNOWN_TOPIC_OR_PARTITION",
+            NOT_LEADER_OR_FOLLOWER => "NOT_LEADER_OR_FOLLOWER",
+            REQUEST_TIMED_OUT => "REQUEST_TIMED_OUT",
+            MESSAGE_TOO_LARGE => "MESSAGE_TOO_LARGE",
+            RECORD_LIST_TOO_LARGE => "RECORD_LIST_TOO_LARGE",
+            NOT_ENOUGH_REPLICAS => "NOT_ENOUGH_REPLICAS",
+            NOT_ENOUGH_REPLICAS_AFTER_APPEND => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+            UNSUPPORTED_VERSION => "UNSUPPORTED_VERSION",
+            OUT_OF_ORDER_SEQUENCE_NUMBER => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+            DUPLICATE_SEQUENCE_NUMBER => "DUPLICATE_SEQUENCE_NUMBER",
+            INVALID_PRODUCER_EPOCH => "INVALID_PRODUCER_EPOCH",
+            UNKNOWN_PRODUCER_ID => "UNKNOWN_PRODUCER_ID",
+            INVALID_RECORD => "INVALID_RECORD",
+            _ => "UNKNOWN_SERVER_ERROR",
+        }
+    }
+
+    /// Errors after which the same batch may simply be sent again.
+    pub fn is_retriable(code: i16) -> bool {
+        matches!(
+            code,
+            UNKNOWN_TOPIC_OR_PARTITION
+                | NOT_LEADER_OR_FOLLOWER
+                | REQUEST_TIMED_OUT
+                | NOT_ENOUGH_REPLICAS
+                | NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        )
+    }
+}
+
+/// Why a send (or flush, or producer start) failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The record cannot fit in any batch: `size` is the smallest batch holding it.
+    MessageTooLarge {
+        /// Bytes of the smallest batch that could carry the record.
+        size: usize,
+        /// The limit it exceeds.
+        limit: usize,
+    },
+    /// `send` waited `max_block` for buffer memory or metadata and gave up.
+    Timeout {
+        /// What the send was waiting for.
+        waiting_for: &'static str,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// The batch could not be delivered within `delivery_timeout`; whether the
+    /// broker wrote it is unknown when `maybe_written` is true.
+    DeliveryTimeout {
+        /// An attempt reached the network and no definite answer came back.
+        maybe_written: bool,
+    },
+    /// The broker answered with an error that is not retriable (or retries ran out).
+    Broker {
+        /// The Kafka error code.
+        code: i16,
+    },
+    /// The producer's identity was reset while this batch's fate was unknown; it
+    /// was not sent again to avoid a duplicate. It may or may not be in the log.
+    OutcomeUnknown,
+    /// The producer was closed before the record could be sent.
+    ProducerClosed,
+    /// The broker misbehaved at the protocol level (bad frame, unsupported version).
+    Protocol(Arc<str>),
+    /// The configuration is invalid.
+    Config(ConfigError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MessageTooLarge { size, limit } => write!(
+                f,
+                "record needs a {size}-byte batch, over the {limit}-byte limit"
+            ),
+            Error::Timeout {
+                waiting_for,
+                waited,
+            } => write!(f, "send waited {waited:?} for {waiting_for}"),
+            Error::DeliveryTimeout { maybe_written } => write!(
+                f,
+                "delivery timed out ({})",
+                if *maybe_written {
+                    "the broker may have written it"
+                } else {
+                    "never written"
+                }
+            ),
+            Error::Broker { code: c } => write!(f, "broker error {c} {}", code::name(*c)),
+            Error::OutcomeUnknown => write!(f, "outcome unknown after producer epoch bump"),
+            Error::ProducerClosed => write!(f, "producer closed"),
+            Error::Protocol(m) => write!(f, "protocol error: {m}"),
+            Error::Config(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An invalid configuration value: which field, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The offending field of [`crate::Config`].
+    pub field: &'static str,
+    /// What was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config `{}`: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}

@@ -1,0 +1,496 @@
+//! The produce set: per-partition batches being filled, with exact accounting.
+//!
+//! Every number here is exact. A batch's size is the byte count its encoder has
+//! written (see [`crate::batch`]), and the limit a batch must respect is
+//! the smaller of `max_message_bytes` and what fits in a produce request alone
+//! (`max_request_size` minus the request's own exact overhead). So a batch can
+//! always be sent, and no request can grow past `max_request_size`.
+//!
+//! This module does no I/O and reads no clock: time comes in as an argument.
+
+use crate::batch::{single_record_batch_len, BatchBuilder, BATCH_HEADER_LEN};
+use crate::config::Config;
+use crate::delivery::BatchCompletion;
+use crate::error::Error;
+use crate::record::Record;
+use crate::wire::produce;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use tokio::time::{Duration, Instant};
+
+/// A topic and partition.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic-partition pair.
+    pub fn new(topic: &str, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// Why a record does not go into the open batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// The batch would pass the target `batch_size`.
+    BatchSize,
+    /// The batch would pass `max_message_bytes`.
+    MaxMessageBytes,
+    /// A request carrying the batch would pass `max_request_size`.
+    MaxRequestSize,
+    /// The batch already holds `max_records_per_batch` records.
+    MaxRecords,
+}
+
+/// The size limits of the produce set, taken from [`Config`].
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Target batch size.
+    pub batch_size: usize,
+    /// Hard per-batch limit.
+    pub max_message_bytes: usize,
+    /// Hard per-request limit (frame size).
+    pub max_request_size: usize,
+    /// Records per batch.
+    pub max_records: usize,
+    /// How long a batch may wait.
+    pub linger: Duration,
+    /// The client id: its length is part of every request.
+    pub client_id: String,
+}
+
+impl Limits {
+    /// The limits of a producer configuration.
+    pub fn from_config(c: &Config) -> Self {
+        Limits {
+            batch_size: c.batch_size,
+            max_message_bytes: c.max_message_bytes,
+            max_request_size: c.max_request_size,
+            max_records: c.max_records_per_batch,
+            linger: c.linger,
+            client_id: c.client_id.clone(),
+        }
+    }
+
+    /// The hard limit on a batch of `topic`, and which setting imposes it.
+    pub fn batch_limit(&self, topic: &str) -> (usize, Overflow) {
+        let by_request = self
+            .max_request_size
+            .saturating_sub(produce::single_batch_overhead(&self.client_id, topic));
+        if by_request < self.max_message_bytes {
+            (by_request, Overflow::MaxRequestSize)
+        } else {
+            (self.max_message_bytes, Overflow::MaxMessageBytes)
+        }
+    }
+
+    /// `Err(MessageTooLarge)` when `record` cannot fit in any batch of `topic`.
+    pub fn check_fits(&self, topic: &str, record: &Record) -> Result<usize, Error> {
+        let size = single_record_batch_len(record);
+        let (limit, _) = self.batch_limit(topic);
+        if size > limit {
+            Err(Error::MessageTooLarge { size, limit })
+        } else {
+            Ok(size)
+        }
+    }
+}
+
+/// A batch collecting records, with what the pipeline needs to resolve them.
+#[derive(Debug)]
+pub struct OpenBatch {
+    /// The encoder holding the records written so far.
+    pub builder: BatchBuilder,
+    /// When the first record arrived (linger counts from here).
+    pub created: Instant,
+    /// The producer's send id of each record, in batch order.
+    pub send_ids: Vec<u64>,
+    /// Buffer memory charged for the records, returned when the batch resolves.
+    pub memory: usize,
+    /// Sum of the exact per-record sizes, header included: the accounted size.
+    pub accounted: usize,
+    /// Shared by every record's delivery future.
+    pub completion: Arc<BatchCompletion>,
+}
+
+impl OpenBatch {
+    fn new(now: Instant, capacity: usize) -> Self {
+        let builder = BatchBuilder::new(capacity);
+        OpenBatch {
+            accounted: builder.len(),
+            builder,
+            created: now,
+            send_ids: Vec::new(),
+            memory: 0,
+            completion: BatchCompletion::new(),
+        }
+    }
+}
+
+/// Where an added record went.
+#[derive(Debug)]
+pub struct Appended {
+    /// The batch's completion, for the record's delivery future.
+    pub completion: Arc<BatchCompletion>,
+    /// The record's index inside its batch.
+    pub index: u32,
+    /// The previous open batch was closed to make room.
+    pub closed_previous: Option<Overflow>,
+    /// The batch reached its target size or record count: it is ready to send.
+    pub batch_full: bool,
+}
+
+#[derive(Debug, Default)]
+struct PartitionBatches {
+    open: Option<OpenBatch>,
+    closed: VecDeque<OpenBatch>,
+}
+
+/// Open and closed (full, not yet sent) batches of every partition.
+#[derive(Debug)]
+pub struct ProduceSet {
+    limits: Limits,
+    partitions: BTreeMap<TopicPartition, PartitionBatches>,
+    records: usize,
+    bytes: usize,
+}
+
+impl ProduceSet {
+    /// An empty produce set with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        ProduceSet {
+            limits,
+            partitions: BTreeMap::new(),
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Records buffered and not yet taken for sending.
+    pub fn buffered_records(&self) -> usize {
+        self.records
+    }
+
+    /// Exact bytes of the buffered batches.
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Why `record` (stamped `timestamp`) would not fit in the open batch of `tp`,
+    /// or `None` when it fits (or there is no open batch: a new one takes it).
+    pub fn would_overflow(
+        &self,
+        tp: &TopicPartition,
+        record: &Record,
+        timestamp: i64,
+    ) -> Option<Overflow> {
+        let open = self.partitions.get(tp)?.open.as_ref()?;
+        self.overflow_of(open, &tp.topic, record, timestamp)
+    }
+
+    fn overflow_of(
+        &self,
+        open: &OpenBatch,
+        topic: &str,
+        record: &Record,
+        timestamp: i64,
+    ) -> Option<Overflow> {
+        if open.builder.record_count() >= self.limits.max_records {
+            return Some(Overflow::MaxRecords);
+        }
+        let size = open.builder.size_with(record, timestamp);
+        let (hard, reason) = self.limits.batch_limit(topic);
+        if size > hard {
+            return Some(reason);
+        }
+        if size > self.limits.batch_size && !open.builder.is_empty() {
+            return Some(Overflow::BatchSize);
+        }
+        None
+    }
+
+    fn is_full(&self, open: &OpenBatch) -> bool {
+        open.builder.len() >= self.limits.batch_size
+            || open.builder.record_count() >= self.limits.max_records
+    }
+
+    /// Adds a record to the open batch of `tp`, closing that batch first if the
+    /// record would overflow it. A record that fits no batch fails alone with
+    /// [`Error::MessageTooLarge`] and leaves the set untouched.
+    pub fn add(
+        &mut self,
+        tp: &TopicPartition,
+        record: &Record,
+        timestamp: i64,
+        now: Instant,
+        send_id: u64,
+        memory: usize,
+    ) -> Result<Appended, Error> {
+        self.limits.check_fits(&tp.topic, record)?;
+        let overflow = self.would_overflow(tp, record, timestamp);
+        let capacity = self
+            .limits
+            .batch_size
+            .min(self.limits.batch_limit(&tp.topic).0);
+        let entry = self.partitions.entry(tp.clone()).or_default();
+        if overflow.is_some() {
+            let full = entry.open.take().expect("overflow implies an open batch");
+            entry.closed.push_back(full);
+        }
+        if entry.open.is_none() {
+            self.bytes += BATCH_HEADER_LEN;
+        }
+        let open = entry
+            .open
+            .get_or_insert_with(|| OpenBatch::new(now, capacity));
+        let before = open.builder.len();
+        let predicted = open.builder.size_with(record, timestamp) - before;
+        let written = open.builder.push(record, timestamp);
+        debug_assert_eq!(predicted, written, "record size prediction must be exact");
+        open.accounted += predicted;
+        open.send_ids.push(send_id);
+        open.memory += memory;
+        let index = (open.send_ids.len() - 1) as u32;
+        let completion = open.completion.clone();
+        self.records += 1;
+        self.bytes += written;
+        let open = self.partitions[tp].open.as_ref().expect("just filled");
+        Ok(Appended {
+            completion,
+            index,
+            closed_previous: overflow,
+            batch_full: self.is_full(open),
+        })
+    }
+
+    /// True when `tp` has a batch to send now: a closed batch, a full open batch,
+    /// an open batch whose linger has passed, or any open batch when `force`
+    /// (flush or close) is set.
+    pub fn is_ready(&self, tp: &TopicPartition, now: Instant, force: bool) -> bool {
+        let Some(p) = self.partitions.get(tp) else {
+            return false;
+        };
+        if !p.closed.is_empty() {
+            return true;
+        }
+        match &p.open {
+            Some(open) => force || self.is_full(open) || now >= open.created + self.limits.linger,
+            None => false,
+        }
+    }
+
+    /// Takes the oldest batch of `tp` if [`Self::is_ready`].
+    pub fn take_ready(
+        &mut self,
+        tp: &TopicPartition,
+        now: Instant,
+        force: bool,
+    ) -> Option<OpenBatch> {
+        if !self.is_ready(tp, now, force) {
+            return None;
+        }
+        let p = self.partitions.get_mut(tp)?;
+        let batch = match p.closed.pop_front() {
+            Some(b) => b,
+            None => p.open.take()?,
+        };
+        if p.open.is_none() && p.closed.is_empty() {
+            self.partitions.remove(tp);
+        }
+        self.records -= batch.send_ids.len();
+        self.bytes -= batch.builder.len();
+        Some(batch)
+    }
+
+    /// Partitions holding any batch, in order.
+    pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
+        self.partitions.keys()
+    }
+
+    /// Exact size of the oldest batch of `tp` if it were taken now.
+    pub fn next_batch_len(&self, tp: &TopicPartition) -> Option<usize> {
+        let p = self.partitions.get(tp)?;
+        p.closed
+            .front()
+            .or(p.open.as_ref())
+            .map(|b| b.builder.len())
+    }
+
+    /// The earliest moment an open batch's linger runs out.
+    pub fn next_linger_deadline(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .filter(|p| p.closed.is_empty())
+            .filter_map(|p| p.open.as_ref().map(|o| o.created + self.limits.linger))
+            .min()
+    }
+
+    /// Removes every batch (used when the producer gives up on buffered records).
+    pub fn drain_all(&mut self) -> Vec<OpenBatch> {
+        let mut out = Vec::new();
+        for (_, p) in std::mem::take(&mut self.partitions) {
+            out.extend(p.closed);
+            out.extend(p.open);
+        }
+        self.records = 0;
+        self.bytes = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::record_len;
+
+    fn limits(batch_size: usize, max_message_bytes: usize) -> Limits {
+        Limits {
+            batch_size,
+            max_message_bytes,
+            max_request_size: 1 << 20,
+            max_records: usize::MAX,
+            linger: Duration::from_millis(10),
+            client_id: "c".into(),
+        }
+    }
+
+    fn tp() -> TopicPartition {
+        TopicPartition::new("t", 0)
+    }
+
+    /// A record whose second copy in a batch adds exactly `n` bytes.
+    fn value_of_len(n: usize) -> Record {
+        Record::new(vec![b'x'; n])
+    }
+
+    #[test]
+    fn overflow_boundaries_at_limit_minus_one_limit_and_plus_one() {
+        let first = value_of_len(10);
+        let base = single_record_batch_len(&first);
+        let second = value_of_len(10);
+        let grow = record_len(&second, 0, 1);
+        let exact = base + grow;
+        for (limit, expect) in [
+            (exact - 1, Some(Overflow::MaxMessageBytes)),
+            (exact, None),
+            (exact + 1, None),
+        ] {
+            let mut set = ProduceSet::new(limits(usize::MAX, limit));
+            let now = Instant::now();
+            set.add(&tp(), &first, 0, now, 0, 0).unwrap();
+            assert_eq!(
+                set.would_overflow(&tp(), &second, 0),
+                expect,
+                "limit {limit}"
+            );
+            let appended = set.add(&tp(), &second, 0, now, 1, 0).unwrap();
+            assert_eq!(appended.closed_previous, expect);
+            assert_eq!(appended.index, if expect.is_some() { 0 } else { 1 });
+        }
+    }
+
+    #[test]
+    fn record_exactly_at_the_limit_fits_alone_and_one_byte_more_fails() {
+        let r = value_of_len(100);
+        let size = single_record_batch_len(&r);
+        let mut set = ProduceSet::new(limits(usize::MAX, size));
+        set.add(&tp(), &r, 0, Instant::now(), 0, 0)
+            .expect("exactly at the limit");
+        let mut set = ProduceSet::new(limits(usize::MAX, size - 1));
+        let err = set.add(&tp(), &r, 0, Instant::now(), 0, 0).unwrap_err();
+        assert_eq!(
+            err,
+            Error::MessageTooLarge {
+                size,
+                limit: size - 1
+            }
+        );
+        assert_eq!(set.buffered_records(), 0);
+    }
+
+    #[test]
+    fn an_oversize_record_does_not_disturb_the_batch_before_it() {
+        let mut set = ProduceSet::new(limits(usize::MAX, 200));
+        let now = Instant::now();
+        set.add(&tp(), &value_of_len(5), 0, now, 0, 0).unwrap();
+        assert!(set.add(&tp(), &value_of_len(500), 0, now, 1, 0).is_err());
+        set.add(&tp(), &value_of_len(6), 0, now, 2, 0).unwrap();
+        let b = set.take_ready(&tp(), now, true).unwrap();
+        assert_eq!(b.send_ids, vec![0, 2]);
+    }
+
+    #[test]
+    fn request_size_limit_binds_when_smaller_than_message_limit() {
+        let mut l = limits(usize::MAX, 1 << 20);
+        l.max_request_size = 500;
+        let overhead = produce::single_batch_overhead("c", "t");
+        assert_eq!(
+            l.batch_limit("t"),
+            (500 - overhead, Overflow::MaxRequestSize)
+        );
+        let r = value_of_len(400);
+        let err = l.check_fits("t", &r).unwrap_err();
+        assert!(matches!(err, Error::MessageTooLarge { limit, .. } if limit == 500 - overhead));
+    }
+
+    #[test]
+    fn batch_size_is_a_soft_target_and_records_limit_is_hard() {
+        let r = value_of_len(50);
+        let one = single_record_batch_len(&r);
+        let mut set = ProduceSet::new(limits(one - 1, 10_000));
+        let now = Instant::now();
+        let a = set.add(&tp(), &r, 0, now, 0, 0).unwrap();
+        assert!(a.batch_full, "a batch past its target size is full");
+        assert_eq!(set.buffered_bytes(), one);
+        let b = set.add(&tp(), &r, 0, now, 1, 0).unwrap();
+        assert_eq!(b.closed_previous, Some(Overflow::BatchSize));
+
+        let mut l = limits(usize::MAX, 10_000);
+        l.max_records = 2;
+        let mut set = ProduceSet::new(l);
+        set.add(&tp(), &r, 0, now, 0, 0).unwrap();
+        assert!(set.add(&tp(), &r, 0, now, 1, 0).unwrap().batch_full);
+        assert_eq!(set.would_overflow(&tp(), &r, 0), Some(Overflow::MaxRecords));
+    }
+
+    #[test]
+    fn linger_and_force_decide_readiness() {
+        let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
+        let t0 = Instant::now();
+        set.add(&tp(), &value_of_len(1), 0, t0, 0, 0).unwrap();
+        assert!(!set.is_ready(&tp(), t0, false));
+        assert!(set.is_ready(&tp(), t0, true));
+        assert_eq!(
+            set.next_linger_deadline(),
+            Some(t0 + Duration::from_millis(10))
+        );
+        assert!(set.is_ready(&tp(), t0 + Duration::from_millis(10), false));
+        let b = set
+            .take_ready(&tp(), t0 + Duration::from_millis(10), false)
+            .unwrap();
+        assert_eq!(b.accounted, b.builder.len());
+        assert_eq!(set.buffered_records(), 0);
+        assert_eq!(set.buffered_bytes(), 0);
+        assert!(set.partitions().next().is_none());
+    }
+}

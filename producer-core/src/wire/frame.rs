@@ -1,0 +1,104 @@
+//! Size-prefixed frames and request/response headers.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Largest frame the producer accepts from a broker (responses are small; this
+/// only guards against garbage length prefixes).
+pub const MAX_RESPONSE_FRAME: usize = 64 * 1024 * 1024;
+
+/// Encodes `[size][request header][body]` for `api` at `version`.
+pub fn encode_request<M: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    body: &M,
+) -> BytesMut {
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, api.request_header_version(version))
+        .expect("request header encodes");
+    body.encode(&mut buf, version)
+        .expect("request body within its version's limits");
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf
+}
+
+/// Encodes `[size][response header][body]` for `api` at `version`.
+pub fn encode_response<M: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut buf, api.response_header_version(version))
+        .expect("response header encodes");
+    body.encode(&mut buf, version)
+        .expect("response body within its version's limits");
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf
+}
+
+/// Reads one frame body (without its size prefix). `Ok(None)` on a clean end of
+/// stream before a new frame starts.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> io::Result<Option<Bytes>> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = i32::from_be_bytes(len);
+    if len < 0 || len as usize > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame length {len} outside 0..={max}"),
+        ));
+    }
+    let mut body = BytesMut::zeroed(len as usize);
+    reader.read_exact(&mut body).await?;
+    Ok(Some(body.freeze()))
+}
+
+/// The correlation id at the start of a response frame body.
+pub fn peek_correlation_id(body: &Bytes) -> Option<i32> {
+    (body.len() >= 4).then(|| i32::from_be_bytes([body[0], body[1], body[2], body[3]]))
+}
+
+/// Decodes a response body (header skipped) for `api` at `version`.
+pub fn decode_response<M: Decodable + HeaderVersion>(
+    api: ApiKey,
+    version: i16,
+    mut body: Bytes,
+) -> Result<M, String> {
+    ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .map_err(|e| format!("bad {api:?} response header: {e}"))?;
+    let m = M::decode(&mut body, version)
+        .map_err(|e| format!("bad {api:?} v{version} response: {e}"))?;
+    if body.has_remaining() {
+        return Err(format!(
+            "{} trailing bytes after {api:?} v{version} response",
+            body.remaining()
+        ));
+    }
+    Ok(m)
+}

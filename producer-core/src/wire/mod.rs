@@ -1,0 +1,8 @@
+//! The Kafka wire protocol as the producer speaks it: size-prefixed frames,
+//! request headers with correlation ids, and the few APIs a producer needs.
+//! Message structs come from the `kafka-protocol` crate; record batches come from
+//! our own encoder ([`crate::batch`]) and travel inside Produce requests unchanged.
+
+pub mod frame;
+pub mod produce;
+pub mod requests;

@@ -1,0 +1,1 @@
+//! ApiVersions, Metadata and InitProducerId: requests the producer sends besides Produce.
