@@ -123,6 +123,7 @@ impl BatchCompletion {
 #[derive(Debug)]
 pub struct DeliveryFuture {
     inner: Inner,
+    origin: Option<(u64, i32)>,
 }
 
 #[derive(Debug)]
@@ -144,13 +145,32 @@ impl DeliveryFuture {
                 index,
                 waker_slot: None,
             },
+            origin: None,
         }
+    }
+
+    /// Records which send and partition this future belongs to.
+    pub fn with_origin(mut self, send_id: u64, partition: i32) -> Self {
+        self.origin = Some((send_id, partition));
+        self
+    }
+
+    /// The producer's id for this send (its position among all sends), or `None`
+    /// when the send was rejected before reaching a batch.
+    pub fn send_id(&self) -> Option<u64> {
+        self.origin.map(|o| o.0)
+    }
+
+    /// The partition the record was assigned to, if it reached a batch.
+    pub fn partition(&self) -> Option<i32> {
+        self.origin.map(|o| o.1)
     }
 
     /// A future that is already resolved (a send rejected before it reached a batch).
     pub fn ready(result: DeliveryResult) -> Self {
         DeliveryFuture {
             inner: Inner::Ready(Some(result)),
+            origin: None,
         }
     }
 

@@ -345,6 +345,42 @@ impl ProduceSet {
             .min()
     }
 
+    /// Removes the batches created at or before `cutoff` (oldest first in each
+    /// partition): they ran out of delivery time before they could be sent.
+    pub fn take_expired(&mut self, cutoff: Instant) -> Vec<(TopicPartition, OpenBatch)> {
+        let mut out = Vec::new();
+        self.partitions.retain(|tp, p| {
+            while p.closed.front().is_some_and(|b| b.created <= cutoff) {
+                out.extend(p.closed.pop_front().map(|b| (tp.clone(), b)));
+            }
+            if p.closed.is_empty() && p.open.as_ref().is_some_and(|b| b.created <= cutoff) {
+                out.extend(p.open.take().map(|b| (tp.clone(), b)));
+            }
+            p.open.is_some() || !p.closed.is_empty()
+        });
+        for (_, b) in &out {
+            self.records -= b.send_ids.len();
+            self.bytes -= b.builder.len();
+        }
+        out
+    }
+
+    /// Creation time of the oldest buffered batch.
+    pub fn oldest_created(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .filter_map(|p| p.closed.front().or(p.open.as_ref()).map(|b| b.created))
+            .min()
+    }
+
+    /// The smallest send id still buffered.
+    pub fn oldest_send_id(&self) -> Option<u64> {
+        self.partitions
+            .values()
+            .filter_map(|p| p.closed.front().or(p.open.as_ref()).map(|b| b.send_ids[0]))
+            .min()
+    }
+
     /// Removes every batch (used when the producer gives up on buffered records).
     pub fn drain_all(&mut self) -> Vec<OpenBatch> {
         let mut out = Vec::new();

@@ -1,1 +1,20 @@
-//! sim (skeleton)
+//! # sim
+//!
+//! The simulated world for prodsim: Kafka brokers as turmoil hosts
+//! ([`broker`], [`cluster`]), the producer's network over turmoil ([`net`]),
+//! faults ([`faults`]), the run history ([`history`]) and the checker that
+//! judges it ([`checker`]). [`world::run`] plays one (scenario, seed).
+
+pub mod broker;
+pub mod checker;
+pub mod cluster;
+pub mod faults;
+pub mod history;
+pub mod net;
+pub mod scenario;
+pub mod validate;
+pub mod workload;
+pub mod world;
+
+pub use scenario::{Scenario, ScenarioError};
+pub use world::{run, run_with, RunOptions, RunReport};

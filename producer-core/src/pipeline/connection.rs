@@ -1,0 +1,163 @@
+//! One broker connection: connect, negotiate versions, then a reader and a writer
+//! task that move frames between the socket and the sender loop.
+//!
+//! The sender owns the connection through [`ConnTasks`]; dropping it aborts the
+//! tasks and closes the socket. Every event carries the connection's generation so
+//! the sender can ignore news from a connection it has already replaced.
+
+use crate::network::Network;
+use crate::wire::frame::{self, MAX_RESPONSE_FRAME};
+use crate::wire::requests::{self, Versions};
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// News from a connection task.
+#[derive(Debug)]
+pub(crate) enum ConnEvent {
+    /// Connected and versions agreed; requests go into `tx`.
+    Ready {
+        broker: i32,
+        generation: u64,
+        versions: Versions,
+        tx: mpsc::UnboundedSender<Bytes>,
+    },
+    /// A response frame (header included, size prefix stripped).
+    Response {
+        broker: i32,
+        generation: u64,
+        body: Bytes,
+    },
+    /// The connection failed or closed.
+    Closed {
+        broker: i32,
+        generation: u64,
+        reason: String,
+    },
+}
+
+/// Aborts a task when dropped.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The tasks of one connection; dropping this closes it.
+pub(crate) type ConnTasks = AbortOnDrop;
+
+/// Parameters of a connection attempt.
+pub(crate) struct Dial {
+    pub broker: i32,
+    pub generation: u64,
+    pub addr: String,
+    pub client_id: Arc<str>,
+    pub idempotence: bool,
+    pub timeout: Duration,
+}
+
+/// Starts connecting; the outcome arrives as a [`ConnEvent`].
+pub(crate) fn spawn(
+    dial: Dial,
+    network: Arc<dyn Network>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) -> ConnTasks {
+    AbortOnDrop(tokio::spawn(async move {
+        let (broker, generation) = (dial.broker, dial.generation);
+        let reason = match run(dial, network, events.clone()).await {
+            Ok(()) => "closed by broker".to_string(),
+            Err(e) => e,
+        };
+        let _ = events.send(ConnEvent::Closed {
+            broker,
+            generation,
+            reason,
+        });
+    }))
+}
+
+async fn run(
+    dial: Dial,
+    network: Arc<dyn Network>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) -> Result<(), String> {
+    let handshake = async {
+        let mut stream = network
+            .connect(&dial.addr)
+            .await
+            .map_err(|e| format!("connect to {}: {e}", dial.addr))?;
+        stream
+            .write_all(&requests::api_versions_request(0, &dial.client_id))
+            .await
+            .map_err(|e| format!("write ApiVersions: {e}"))?;
+        let body = frame::read_frame(&mut stream, MAX_RESPONSE_FRAME)
+            .await
+            .map_err(|e| format!("read ApiVersions: {e}"))?
+            .ok_or("closed during ApiVersions")?;
+        let resp: ApiVersionsResponse =
+            frame::decode_response(ApiKey::ApiVersions, requests::API_VERSIONS_VERSION, body)?;
+        let versions = requests::negotiate(&resp, dial.idempotence)?;
+        Ok::<_, String>((stream, versions))
+    };
+    let (stream, versions) = tokio::time::timeout(dial.timeout, handshake)
+        .await
+        .map_err(|_| {
+            format!(
+                "connect to {} timed out after {:?}",
+                dial.addr, dial.timeout
+            )
+        })??;
+
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let (broker, generation) = (dial.broker, dial.generation);
+    let writer_events = events.clone();
+    let _writer = AbortOnDrop(tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if let Err(e) = writer.write_all(&frame).await {
+                let _ = writer_events.send(ConnEvent::Closed {
+                    broker,
+                    generation,
+                    reason: format!("write: {e}"),
+                });
+                return;
+            }
+        }
+    }));
+    if events
+        .send(ConnEvent::Ready {
+            broker,
+            generation,
+            versions,
+            tx,
+        })
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        match frame::read_frame(&mut reader, MAX_RESPONSE_FRAME).await {
+            Ok(Some(body)) => {
+                if events
+                    .send(ConnEvent::Response {
+                        broker,
+                        generation,
+                        body,
+                    })
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}

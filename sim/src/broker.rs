@@ -1,0 +1,525 @@
+//! The simulated Kafka broker: a subset of the wire protocol (ApiVersions,
+//! Metadata, InitProducerId, Produce) answered from the [`Cluster`] state.
+//!
+//! [`handle_frame`] is pure: bytes in, reply out, state changed; no I/O and no
+//! clock. [`serve_connection`] runs it over any byte stream, so the same broker
+//! serves turmoil's simulated TCP and real sockets (`sim serve`).
+//!
+//! Every produced batch goes through an independent decoder (`kafka-protocol`'s,
+//! which checks the CRC) before it is appended; untrusted bytes are checked
+//! structurally first ([`crate::validate`]) so no input can crash the broker.
+
+use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, ProducerWindow};
+use crate::validate;
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, BrokerId, InitProducerIdRequest, InitProducerIdResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, ProducerId, RequestHeader,
+    TopicName,
+};
+use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, StrBytes};
+use kafka_protocol::records::RecordBatchDecoder;
+use producer_core::error::code;
+use producer_core::wire::frame;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+/// Cluster state shared by the broker tasks of one (single-threaded) world.
+pub type SharedCluster = Rc<RefCell<Cluster>>;
+
+/// Largest request frame a broker reads (Kafka's `socket.request.max.bytes`).
+pub const MAX_REQUEST_FRAME: usize = 100 * 1024 * 1024;
+
+const LEADER_NOT_AVAILABLE: i16 = 5;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+/// The API versions this broker answers.
+pub const SUPPORTED: [(ApiKey, i16, i16); 4] = [
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::InitProducerId, 0, 4),
+];
+
+/// What to do after a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Write this frame.
+    Respond(BytesMut),
+    /// Write nothing (acks=0).
+    Silent,
+    /// Close the connection (bad input, broker down, or a lost response).
+    Close(String),
+}
+
+/// Runs a third-party decoder on untrusted bytes: errors and panics both become
+/// an error message (a panic must not take the broker down).
+fn decode<T, E: std::fmt::Display>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: decoder panicked")),
+    }
+}
+
+/// Handles one request frame (size prefix stripped) as broker `broker`.
+pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: Duration) -> Reply {
+    if !cluster.is_up(broker) {
+        return Reply::Close("broker is down".into());
+    }
+    if frame_body.len() < 8 {
+        return Reply::Close(format!(
+            "{}-byte frame has no request header",
+            frame_body.len()
+        ));
+    }
+    let api_raw = i16::from_be_bytes([frame_body[0], frame_body[1]]);
+    let version = i16::from_be_bytes([frame_body[2], frame_body[3]]);
+    let correlation_id =
+        i32::from_be_bytes([frame_body[4], frame_body[5], frame_body[6], frame_body[7]]);
+    let Ok(api) = ApiKey::try_from(api_raw) else {
+        return Reply::Close(format!("unknown api key {api_raw}"));
+    };
+    let Some(&(_, min, max)) = SUPPORTED.iter().find(|(k, _, _)| *k == api) else {
+        return Reply::Close(format!("{api:?} is not supported"));
+    };
+    if api == ApiKey::ApiVersions && version > max {
+        // KIP-511: answer with v0 and UNSUPPORTED_VERSION so the client retries lower.
+        return Reply::Respond(api_versions(correlation_id, 0, code::UNSUPPORTED_VERSION));
+    }
+    if version < min || version > max {
+        return Reply::Close(format!("{api:?} v{version} outside {min}..={max}"));
+    }
+    let mut buf = frame_body;
+    let header: RequestHeader = match decode("request header", || {
+        decode_request_header_from_buffer(&mut buf)
+    }) {
+        Ok(h) => h,
+        Err(e) => return Reply::Close(e),
+    };
+    let client_id: Arc<str> = header.client_id.as_ref().map_or("", |c| c.as_str()).into();
+    let result = match api {
+        ApiKey::ApiVersions => Ok(api_versions(correlation_id, version, code::NONE)),
+        ApiKey::Metadata => validate::metadata_request(&buf, version)
+            .and_then(|_| decode("Metadata", || MetadataRequest::decode(&mut buf, version)))
+            .map(|req| metadata(cluster, &req, version, correlation_id)),
+        ApiKey::InitProducerId => decode("InitProducerId", || {
+            InitProducerIdRequest::decode(&mut buf, version)
+        })
+        .map(|req| init_producer_id(cluster, &req, version, correlation_id)),
+        ApiKey::Produce => {
+            let req = validate::produce_request(&buf, version)
+                .and_then(|_| decode("Produce", || ProduceRequest::decode(&mut buf, version)));
+            return match req {
+                Ok(req) => produce(
+                    cluster,
+                    broker,
+                    &client_id,
+                    &req,
+                    version,
+                    correlation_id,
+                    now,
+                ),
+                Err(e) => Reply::Close(e),
+            };
+        }
+        _ => unreachable!("filtered by SUPPORTED"),
+    };
+    match result {
+        Ok(frame) => Reply::Respond(frame),
+        Err(e) => Reply::Close(e),
+    }
+}
+
+fn api_versions(correlation_id: i32, version: i16, error: i16) -> BytesMut {
+    let resp = ApiVersionsResponse::default()
+        .with_error_code(error)
+        .with_api_keys(
+            SUPPORTED
+                .iter()
+                .map(|(k, min, max)| {
+                    ApiVersion::default()
+                        .with_api_key(*k as i16)
+                        .with_min_version(*min)
+                        .with_max_version(*max)
+                })
+                .collect(),
+        );
+    frame::encode_response(ApiKey::ApiVersions, version, correlation_id, &resp)
+}
+
+fn metadata(
+    cluster: &Cluster,
+    req: &MetadataRequest,
+    version: i16,
+    correlation_id: i32,
+) -> BytesMut {
+    let brokers = cluster
+        .brokers
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.up)
+        .map(|(id, b)| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(id as i32))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port as i32)
+        })
+        .collect();
+    let names: Vec<String> = match &req.topics {
+        Some(t) if !(t.is_empty() && version == 0) => t
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .collect(),
+        _ => cluster.topics.keys().cloned().collect(),
+    };
+    let topics = names
+        .into_iter()
+        .map(|name| {
+            let topic = MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
+            match cluster.topics.get(&name) {
+                None => topic.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION),
+                Some(parts) => topic.with_partitions(
+                    parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            let live: Vec<BrokerId> = p
+                                .replicas
+                                .iter()
+                                .filter(|&&b| cluster.is_up(b))
+                                .map(|&b| BrokerId(b))
+                                .collect();
+                            MetadataResponsePartition::default()
+                                .with_error_code(if p.leader.is_some() {
+                                    code::NONE
+                                } else {
+                                    LEADER_NOT_AVAILABLE
+                                })
+                                .with_partition_index(i as i32)
+                                .with_leader_id(BrokerId(p.leader.unwrap_or(-1)))
+                                .with_leader_epoch(p.leader_epoch)
+                                .with_replica_nodes(
+                                    p.replicas.iter().map(|&b| BrokerId(b)).collect(),
+                                )
+                                .with_isr_nodes(live)
+                        })
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    let controller = cluster
+        .brokers
+        .iter()
+        .position(|b| b.up)
+        .map_or(-1, |i| i as i32);
+    let resp = MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_static_str("prodsim")))
+        .with_controller_id(BrokerId(controller))
+        .with_topics(topics);
+    frame::encode_response(ApiKey::Metadata, version, correlation_id, &resp)
+}
+
+fn init_producer_id(
+    cluster: &mut Cluster,
+    req: &InitProducerIdRequest,
+    version: i16,
+    correlation_id: i32,
+) -> BytesMut {
+    let resp = if req.transactional_id.is_some() {
+        InitProducerIdResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE)
+    } else {
+        let bump = (req.producer_id.0 >= 0 && req.producer_epoch >= 0)
+            .then_some((req.producer_id.0, req.producer_epoch));
+        let (pid, epoch) = cluster.init_producer_id(bump);
+        InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+    };
+    frame::encode_response(ApiKey::InitProducerId, version, correlation_id, &resp)
+}
+
+/// The outcome for one partition of a produce request.
+struct PartitionResult {
+    code: i16,
+    base_offset: i64,
+    lose_response: bool,
+}
+
+impl PartitionResult {
+    fn error(code: i16) -> Self {
+        PartitionResult {
+            code,
+            base_offset: -1,
+            lose_response: false,
+        }
+    }
+}
+
+fn produce(
+    cluster: &mut Cluster,
+    broker: i32,
+    client_id: &Arc<str>,
+    req: &ProduceRequest,
+    version: i16,
+    correlation_id: i32,
+    now: Duration,
+) -> Reply {
+    let mut lose_response = false;
+    let mut responses = Vec::new();
+    for t in &req.topic_data {
+        let topic = t.name.0.to_string();
+        let mut parts = Vec::new();
+        for p in &t.partition_data {
+            let r = produce_partition(
+                cluster,
+                broker,
+                client_id,
+                &topic,
+                p.index,
+                p.records.as_ref(),
+                now,
+            );
+            lose_response |= r.lose_response;
+            parts.push(
+                PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_error_code(r.code)
+                    .with_base_offset(r.base_offset)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(0),
+            );
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_partition_responses(parts),
+        );
+    }
+    if lose_response {
+        return Reply::Close("response lost (injected)".into());
+    }
+    if req.acks == 0 {
+        return Reply::Silent;
+    }
+    let resp = ProduceResponse::default().with_responses(responses);
+    Reply::Respond(frame::encode_response(
+        ApiKey::Produce,
+        version,
+        correlation_id,
+        &resp,
+    ))
+}
+
+fn produce_partition(
+    cluster: &mut Cluster,
+    broker: i32,
+    client_id: &Arc<str>,
+    topic: &str,
+    index: i32,
+    records: Option<&Bytes>,
+    now: Duration,
+) -> PartitionResult {
+    let max_message_bytes = cluster.spec.max_message_bytes;
+    let Some(partition) = cluster.partition(topic, index) else {
+        return PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION);
+    };
+    if partition.leader != Some(broker) {
+        return PartitionResult::error(code::NOT_LEADER_OR_FOLLOWER);
+    }
+    let Some(bytes) = records.filter(|b| !b.is_empty()) else {
+        return PartitionResult::error(code::INVALID_RECORD);
+    };
+    if bytes.len() > max_message_bytes {
+        return PartitionResult::error(code::MESSAGE_TOO_LARGE);
+    }
+    if validate::record_batch(bytes).is_err() {
+        return PartitionResult::error(code::CORRUPT_MESSAGE);
+    }
+    let sets = match decode("records", || {
+        RecordBatchDecoder::decode_all(&mut bytes.clone())
+    }) {
+        Ok(s) => s,
+        Err(_) => return PartitionResult::error(code::CORRUPT_MESSAGE),
+    };
+    let infos = match decode("batch info", || {
+        RecordBatchDecoder::decode_batch_info(&mut bytes.clone())
+    }) {
+        Ok(i) => i,
+        Err(_) => return PartitionResult::error(code::CORRUPT_MESSAGE),
+    };
+    if sets.len() != 1 || infos.len() != 1 || sets[0].records.is_empty() {
+        // Produce v3+ carries exactly one batch per partition.
+        return PartitionResult::error(code::INVALID_RECORD);
+    }
+    let info = &infos[0];
+    let count = sets[0].records.len();
+    if info.record_count as usize != count {
+        return PartitionResult::error(code::CORRUPT_MESSAGE);
+    }
+
+    let injection = cluster
+        .injections
+        .get_mut(&(topic.to_string(), index))
+        .and_then(|q| q.pop_front());
+    let append_then_fail = match injection {
+        Some(Injection::Error(c))
+            if c == code::REQUEST_TIMED_OUT || c == code::NOT_ENOUGH_REPLICAS_AFTER_APPEND =>
+        {
+            Some(c)
+        }
+        Some(Injection::Error(c)) => return PartitionResult::error(c),
+        _ => None,
+    };
+
+    let partition = cluster.partition_mut(topic, index).expect("checked above");
+    let pid = info.producer_id;
+    let epoch = info.producer_epoch;
+    let first_seq = info.base_sequence;
+    let last_seq = producer_core::idempotence::advance_sequence(first_seq, count - 1);
+    if pid >= 0 {
+        match partition.producers.get(&pid) {
+            None if first_seq != 0 => {
+                return PartitionResult::error(code::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            }
+            None => {}
+            Some(w) if epoch < w.epoch => {
+                return PartitionResult::error(code::INVALID_PRODUCER_EPOCH)
+            }
+            Some(w) if epoch > w.epoch && first_seq != 0 => {
+                return PartitionResult::error(code::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            }
+            Some(w) if epoch > w.epoch => {}
+            Some(w) => {
+                if let Some(&(_, _, base_offset)) = w
+                    .recent
+                    .iter()
+                    .find(|(f, l, _)| *f == first_seq && *l == last_seq)
+                {
+                    // A duplicate: success with the original offset, nothing appended.
+                    return PartitionResult {
+                        code: code::NONE,
+                        base_offset,
+                        lose_response: injection == Some(Injection::LoseResponse),
+                    };
+                }
+                let expected = w.recent.back().map_or(0, |(_, last, _)| {
+                    producer_core::idempotence::advance_sequence(*last, 1)
+                });
+                if first_seq != expected {
+                    return PartitionResult::error(code::OUT_OF_ORDER_SEQUENCE_NUMBER);
+                }
+            }
+        }
+    }
+
+    let base_offset = partition.next_offset;
+    let log_records = sets
+        .into_iter()
+        .next()
+        .expect("one set")
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| LogRecord {
+            offset: base_offset + i as i64,
+            key: r.key,
+            value: r.value,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            timestamp: r.timestamp,
+        })
+        .collect();
+    partition.next_offset += count as i64;
+    partition.log.push(LogBatch {
+        base_offset,
+        client_id: client_id.clone(),
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: first_seq,
+        leader: broker,
+        appended_at: now,
+        records: log_records,
+    });
+    if pid >= 0 {
+        let w = partition
+            .producers
+            .entry(pid)
+            .or_insert_with(|| ProducerWindow {
+                epoch,
+                ..Default::default()
+            });
+        if epoch != w.epoch {
+            *w = ProducerWindow {
+                epoch,
+                ..Default::default()
+            };
+        }
+        w.recent.push_back((first_seq, last_seq, base_offset));
+        while w.recent.len() > 5 {
+            w.recent.pop_front();
+        }
+    }
+    match append_then_fail {
+        Some(c) => PartitionResult::error(c),
+        None => PartitionResult {
+            code: code::NONE,
+            base_offset,
+            lose_response: injection == Some(Injection::LoseResponse),
+        },
+    }
+}
+
+/// Serves one connection until it closes: read a frame, handle it, answer.
+pub async fn serve_connection<S>(
+    mut stream: S,
+    broker: i32,
+    cluster: SharedCluster,
+    clock: impl Fn() -> Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let body = match frame::read_frame(&mut stream, MAX_REQUEST_FRAME).await {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(_) => return,
+        };
+        let reply = {
+            let mut c = cluster.borrow_mut();
+            handle_frame(&mut c, broker, body, clock())
+        };
+        match reply {
+            Reply::Respond(frame) => {
+                if stream.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Silent => {}
+            Reply::Close(_) => return,
+        }
+    }
+}
+
+/// Splits a response frame (with size prefix) into its body, for tests.
+pub fn strip_size_prefix(mut frame: Bytes) -> Bytes {
+    frame.advance(4);
+    frame
+}

@@ -1,0 +1,324 @@
+//! The simulated cluster's state: brokers, topics, partition leaders, the log of
+//! every partition, idempotent-producer windows, and injected errors.
+//!
+//! The state lives outside the broker hosts, so a broker crash loses connections
+//! and (optionally) in-memory producer state, but never acknowledged data: the
+//! log of a partition stands for its replicated log (acks=all).
+
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the cluster is built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSpec {
+    /// Number of brokers (ids 0..brokers).
+    pub brokers: u32,
+    /// Topics to create.
+    pub topics: Vec<TopicSpec>,
+    /// The brokers' `message.max.bytes`.
+    pub max_message_bytes: usize,
+    /// Time from a leader's crash (or a move order) to the new leader.
+    pub failover_delay: Duration,
+    /// A restarted broker forgets the idempotent-producer state of the partitions
+    /// it leads (as a broker without producer snapshots would).
+    pub lose_producer_state_on_restart: bool,
+}
+
+/// One topic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: u32,
+    /// Replicas per partition (capped at the broker count).
+    pub replication: u32,
+}
+
+/// One record as stored in a log.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogRecord {
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Record timestamp.
+    pub timestamp: i64,
+}
+
+/// One appended batch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LogBatch {
+    /// Offset of its first record.
+    pub base_offset: i64,
+    /// The client id of the request that wrote it.
+    pub client_id: Arc<str>,
+    /// Producer id (-1 without idempotence).
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// Base sequence.
+    pub base_sequence: i32,
+    /// Broker that appended it.
+    pub leader: i32,
+    /// Simulated time of the append.
+    pub appended_at: Duration,
+    /// The records.
+    pub records: Vec<LogRecord>,
+}
+
+/// Idempotence state of one producer id on one partition.
+#[derive(Clone, Debug, Default)]
+pub struct ProducerWindow {
+    /// Current epoch.
+    pub epoch: i16,
+    /// The last (at most 5) batches: (first sequence, last sequence, base offset).
+    pub recent: VecDeque<(i32, i32, i64)>,
+}
+
+/// One partition.
+#[derive(Clone, Debug)]
+pub struct Partition {
+    /// Current leader, `None` during failover.
+    pub leader: Option<i32>,
+    /// Bumped at every leader change.
+    pub leader_epoch: i32,
+    /// Brokers holding a replica, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// The log.
+    pub log: Vec<LogBatch>,
+    /// Next offset to assign.
+    pub next_offset: i64,
+    /// Producer id to its window.
+    pub producers: BTreeMap<i64, ProducerWindow>,
+}
+
+/// What a broker does with the next produce request for a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Injection {
+    /// Answer with this error code. Codes 7 and 20 append first (the write
+    /// happened, the acknowledgement failed), others reject.
+    Error(i16),
+    /// Append, then close the connection without answering.
+    LoseResponse,
+}
+
+/// One broker.
+#[derive(Clone, Debug)]
+pub struct Broker {
+    /// Serving requests.
+    pub up: bool,
+    /// Host name to advertise.
+    pub host: String,
+    /// Port to advertise.
+    pub port: u16,
+}
+
+/// The whole cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// How it was built.
+    pub spec: ClusterSpec,
+    /// Brokers by id.
+    pub brokers: Vec<Broker>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, Vec<Partition>>,
+    /// Producer ids granted, with their current epoch.
+    pub producer_ids: BTreeMap<i64, i16>,
+    /// Errors to inject, per (topic, partition).
+    pub injections: BTreeMap<(String, i32), VecDeque<Injection>>,
+    /// Pending leader elections: (time due, topic, partition).
+    pub pending_elections: Vec<(Duration, String, i32)>,
+}
+
+impl Cluster {
+    /// A cluster with leaders spread round-robin, advertised as `host_of(id)`.
+    pub fn new(spec: ClusterSpec, host_of: impl Fn(u32) -> (String, u16)) -> Self {
+        let n = spec.brokers.max(1);
+        let brokers = (0..n)
+            .map(|id| {
+                let (host, port) = host_of(id);
+                Broker {
+                    up: true,
+                    host,
+                    port,
+                }
+            })
+            .collect();
+        let mut topics = BTreeMap::new();
+        for (ti, t) in spec.topics.iter().enumerate() {
+            let rf = t.replication.clamp(1, n);
+            let parts = (0..t.partitions)
+                .map(|p| {
+                    let first = (p + ti as u32) % n;
+                    let replicas: Vec<i32> = (0..rf).map(|r| ((first + r) % n) as i32).collect();
+                    Partition {
+                        leader: Some(replicas[0]),
+                        leader_epoch: 0,
+                        replicas,
+                        log: Vec::new(),
+                        next_offset: 0,
+                        producers: BTreeMap::new(),
+                    }
+                })
+                .collect();
+            topics.insert(t.name.clone(), parts);
+        }
+        Cluster {
+            spec,
+            brokers,
+            topics,
+            producer_ids: BTreeMap::new(),
+            injections: BTreeMap::new(),
+            pending_elections: Vec::new(),
+        }
+    }
+
+    /// The partition, if it exists.
+    pub fn partition(&self, topic: &str, p: i32) -> Option<&Partition> {
+        self.topics.get(topic)?.get(usize::try_from(p).ok()?)
+    }
+
+    /// The partition, mutably.
+    pub fn partition_mut(&mut self, topic: &str, p: i32) -> Option<&mut Partition> {
+        self.topics
+            .get_mut(topic)?
+            .get_mut(usize::try_from(p).ok()?)
+    }
+
+    /// True when the broker serves requests.
+    pub fn is_up(&self, broker: i32) -> bool {
+        usize::try_from(broker)
+            .ok()
+            .and_then(|i| self.brokers.get(i))
+            .is_some_and(|b| b.up)
+    }
+
+    /// Marks a broker down; its partitions lose their leader now and get a new
+    /// one after the failover delay.
+    pub fn crash(&mut self, broker: i32, now: Duration) {
+        if let Some(b) = usize::try_from(broker)
+            .ok()
+            .and_then(|i| self.brokers.get_mut(i))
+        {
+            b.up = false;
+        }
+        let due = now + self.spec.failover_delay;
+        let mut elections = Vec::new();
+        for (topic, parts) in &mut self.topics {
+            for (i, p) in parts.iter_mut().enumerate() {
+                if p.leader == Some(broker) {
+                    p.leader = None;
+                    p.leader_epoch += 1;
+                    elections.push((due, topic.clone(), i as i32));
+                }
+            }
+        }
+        self.pending_elections.extend(elections);
+    }
+
+    /// Marks a broker up again, optionally forgetting producer state of the
+    /// partitions it is a replica of.
+    pub fn restart(&mut self, broker: i32) {
+        if let Some(b) = usize::try_from(broker)
+            .ok()
+            .and_then(|i| self.brokers.get_mut(i))
+        {
+            b.up = true;
+        }
+        if self.spec.lose_producer_state_on_restart {
+            for p in self.topics.values_mut().flat_map(|parts| parts.iter_mut()) {
+                if p.replicas.contains(&broker) {
+                    p.producers.clear();
+                }
+            }
+        }
+        // Partitions that found no live replica keep retrying their election
+        // every failover delay (see `run_elections`), so they will find this one.
+    }
+
+    /// Takes leadership away from the current leader; a new one is elected after
+    /// the failover delay (preferring a different live replica).
+    pub fn move_leader(&mut self, topic: &str, partition: i32, now: Duration) {
+        let due = now + self.spec.failover_delay;
+        if let Some(p) = self.partition_mut(topic, partition) {
+            p.leader = None;
+            p.leader_epoch += 1;
+            self.pending_elections
+                .push((due, topic.to_string(), partition));
+        }
+    }
+
+    /// Runs the elections that are due. Returns how many partitions got a leader.
+    pub fn run_elections(&mut self, now: Duration) -> usize {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_elections)
+            .into_iter()
+            .partition(|(t, _, _)| *t <= now);
+        self.pending_elections = later;
+        let mut elected = 0;
+        for (_, topic, partition) in due {
+            let live: Vec<i32> = match self.partition(&topic, partition) {
+                Some(p) => p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|&b| self.is_up(b))
+                    .collect(),
+                None => continue,
+            };
+            let p = self.partition_mut(&topic, partition).expect("exists");
+            if p.leader.is_some() {
+                continue;
+            }
+            // Rotate leadership: the first live replica after the old position.
+            let start = (p.leader_epoch as usize) % p.replicas.len().max(1);
+            let choice = (0..p.replicas.len())
+                .map(|i| p.replicas[(start + i) % p.replicas.len()])
+                .find(|b| live.contains(b));
+            match choice {
+                Some(b) => {
+                    p.leader = Some(b);
+                    elected += 1;
+                }
+                None => {
+                    // No live replica: try again a failover delay later.
+                    let again = now + self.spec.failover_delay;
+                    self.pending_elections.push((again, topic, partition));
+                }
+            }
+        }
+        elected
+    }
+
+    /// Queues injections for the next produce requests of a partition.
+    pub fn inject(&mut self, topic: &str, partition: i32, what: Injection, times: u32) {
+        let q = self
+            .injections
+            .entry((topic.to_string(), partition))
+            .or_default();
+        for _ in 0..times {
+            q.push_back(what);
+        }
+    }
+
+    /// Grants a producer id, or bumps the epoch of `(pid, epoch)` when it is current.
+    pub fn init_producer_id(&mut self, bump: Option<(i64, i16)>) -> (i64, i16) {
+        if let Some((pid, epoch)) = bump {
+            if let Some(current) = self.producer_ids.get_mut(&pid) {
+                if *current == epoch && epoch < i16::MAX {
+                    *current += 1;
+                    return (pid, *current);
+                }
+            }
+        }
+        let pid = self.producer_ids.keys().next_back().map_or(1000, |p| p + 1);
+        self.producer_ids.insert(pid, 0);
+        (pid, 0)
+    }
+}

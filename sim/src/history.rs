@@ -1,0 +1,328 @@
+//! The history of one run: every send, batch, request, attempt, outcome, fault
+//! and close, stamped with simulated time. The checker reads it; its hash is
+//! the run's fingerprint (same scenario + seed = same hash).
+
+use crate::cluster::LogBatch;
+use producer_core::observe::{AttemptOutcome, Event, Observer};
+use producer_core::record::Record;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A topic-partition as the history stores it.
+pub type Tp = (String, i32);
+
+/// One batch inside a recorded produce request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// Partition.
+    pub tp: Tp,
+    /// Batch identity.
+    pub first_send_id: u64,
+    /// Producer send ids of its records.
+    pub send_ids: Vec<u64>,
+    /// Producer id, epoch and base sequence.
+    pub stamp: (i64, i16, i32),
+    /// Attempt number (1 = first).
+    pub attempt: u32,
+    /// Encoded size.
+    pub bytes: usize,
+}
+
+/// What happened.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum What {
+    /// The workload handed record `index` to the producer. `send_id` and
+    /// `partition` are `None` when `send` rejected it at once.
+    Send {
+        index: usize,
+        send_id: Option<u64>,
+        partition: Option<i32>,
+        digest: u64,
+    },
+    /// The record's future resolved with an offset.
+    Acked {
+        index: usize,
+        partition: i32,
+        offset: i64,
+    },
+    /// The record's future resolved with an error.
+    Failed { index: usize, error: String },
+    /// A batch was closed for sending.
+    BatchSealed {
+        tp: Tp,
+        first_send_id: u64,
+        records: usize,
+        accounted: usize,
+        encoded: usize,
+        limit: usize,
+    },
+    /// A produce request was written.
+    RequestSent {
+        broker: i32,
+        correlation_id: i32,
+        bytes: usize,
+        accounted: usize,
+        limit: usize,
+        batches: Vec<AttemptRecord>,
+    },
+    /// One batch attempt ended: `Ok(offset)`, `Err(Some(code))` or `Err(None)` for no answer.
+    AttemptEnded {
+        tp: Tp,
+        first_send_id: u64,
+        outcome: Result<i64, Option<i16>>,
+    },
+    /// A batch resolved for good.
+    BatchResolved {
+        tp: Tp,
+        first_send_id: u64,
+        records: usize,
+        result: Result<i64, String>,
+    },
+    /// A connection dropped with requests unanswered.
+    ConnectionLost {
+        broker: i32,
+        reason: String,
+        unanswered: usize,
+    },
+    /// A producer id / epoch was granted.
+    IdentityGranted { producer_id: i64, epoch: i16 },
+    /// An epoch bump started.
+    EpochBumpStarted,
+    /// Metadata arrived.
+    MetadataUpdated { leaders: Vec<(Tp, Option<i32>)> },
+    /// `flush()` returned.
+    Flushed,
+    /// `close()` returned, with the counters that must be zero.
+    Closed {
+        unresolved_records: usize,
+        buffered_bytes: usize,
+        in_flight_requests: usize,
+    },
+    /// A fault was applied.
+    Fault { description: String },
+    /// The workload's records changed while the producer held them.
+    RecordMutated { index: usize },
+}
+
+/// Who did it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Actor {
+    /// Producer number `n` (client id `producer-n`).
+    Producer(u32),
+    /// The world (faults, elections).
+    World,
+}
+
+/// One history entry.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Entry {
+    /// Simulated time.
+    pub at: Duration,
+    /// Actor.
+    pub who: Actor,
+    /// Event.
+    pub what: What,
+}
+
+/// The whole history of a run.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Entries in the order they happened.
+    pub entries: Vec<Entry>,
+}
+
+impl History {
+    /// Appends an entry.
+    pub fn push(&mut self, at: Duration, who: Actor, what: What) {
+        self.entries.push(Entry { at, who, what });
+    }
+}
+
+/// A history shared by every host of a world.
+pub type SharedHistory = Arc<Mutex<History>>;
+
+/// Appends to a shared history (a poisoned lock still records).
+pub fn record(h: &SharedHistory, at: Duration, who: Actor, what: What) {
+    h.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(at, who, what);
+}
+
+/// FNV-1a, 64 bit: a stable hash (unlike `DefaultHasher`, fixed by its definition).
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Content fingerprint of a record: key, value and headers (not the timestamp).
+pub fn digest_parts<'a>(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+) -> u64 {
+    let mut h = Fnv64::default();
+    key.hash(&mut h);
+    value.hash(&mut h);
+    for (k, v) in headers {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Content fingerprint of a workload record.
+pub fn digest_record(r: &Record) -> u64 {
+    digest_parts(
+        r.key().map(|b| &b[..]),
+        r.value().map(|b| &b[..]),
+        r.headers()
+            .iter()
+            .map(|h| (&h.key()[..], h.value().map(|v| &v[..]))),
+    )
+}
+
+/// Hash of a history together with the final partition logs.
+pub fn trace_hash<'a>(
+    history: &History,
+    logs: impl Iterator<Item = (&'a str, i32, &'a [LogBatch])>,
+) -> u64 {
+    let mut h = Fnv64::default();
+    history.entries.hash(&mut h);
+    for (topic, p, batches) in logs {
+        topic.hash(&mut h);
+        p.hash(&mut h);
+        batches.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn tp_of(tp: &producer_core::TopicPartition) -> Tp {
+    (tp.topic.to_string(), tp.partition)
+}
+
+/// Simulated time inside a turmoil host (zero outside a simulation).
+pub fn sim_now() -> Duration {
+    turmoil::sim_elapsed().unwrap_or_default()
+}
+
+/// Records a producer's events into the shared history.
+pub struct HistoryObserver {
+    /// Which producer.
+    pub producer: u32,
+    /// Where to record.
+    pub history: SharedHistory,
+}
+
+impl Observer for HistoryObserver {
+    fn event(&self, event: Event) {
+        let what = match event {
+            Event::BatchSealed {
+                tp,
+                first_send_id,
+                records,
+                accounted,
+                encoded,
+                limit,
+            } => What::BatchSealed {
+                tp: tp_of(&tp),
+                first_send_id,
+                records,
+                accounted,
+                encoded,
+                limit,
+            },
+            Event::RequestSent {
+                broker,
+                correlation_id,
+                bytes,
+                accounted,
+                limit,
+                batches,
+            } => What::RequestSent {
+                broker,
+                correlation_id,
+                bytes,
+                accounted,
+                limit,
+                batches: batches
+                    .into_iter()
+                    .map(|b| AttemptRecord {
+                        tp: tp_of(&b.tp),
+                        first_send_id: b.first_send_id,
+                        send_ids: b.send_ids.to_vec(),
+                        stamp: (
+                            b.stamp.producer_id,
+                            b.stamp.producer_epoch,
+                            b.stamp.base_sequence,
+                        ),
+                        attempt: b.attempt,
+                        bytes: b.bytes,
+                    })
+                    .collect(),
+            },
+            Event::AttemptEnded {
+                tp,
+                first_send_id,
+                outcome,
+            } => What::AttemptEnded {
+                tp: tp_of(&tp),
+                first_send_id,
+                outcome: match outcome {
+                    AttemptOutcome::Written { base_offset } => Ok(base_offset),
+                    AttemptOutcome::Rejected { code } => Err(Some(code)),
+                    AttemptOutcome::NoAnswer => Err(None),
+                },
+            },
+            Event::BatchResolved {
+                tp,
+                first_send_id,
+                records,
+                result,
+            } => What::BatchResolved {
+                tp: tp_of(&tp),
+                first_send_id,
+                records,
+                result: result.map_err(|e| e.to_string()),
+            },
+            Event::ConnectionLost {
+                broker,
+                reason,
+                unanswered,
+            } => What::ConnectionLost {
+                broker,
+                reason,
+                unanswered,
+            },
+            Event::IdentityGranted { producer_id, epoch } => {
+                What::IdentityGranted { producer_id, epoch }
+            }
+            Event::EpochBumpStarted => What::EpochBumpStarted,
+            Event::MetadataUpdated { leaders } => What::MetadataUpdated {
+                leaders: leaders.into_iter().map(|(tp, l)| (tp_of(&tp), l)).collect(),
+            },
+        };
+        record(
+            &self.history,
+            sim_now(),
+            Actor::Producer(self.producer),
+            what,
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Workloads: the records each producer sends, generated from the seed, and
+//! how producers share them (the same values, deep clones, or their own).
+
+use crate::scenario::{KeyMode, Sharing, WorkloadSpec};
+use bytes::Bytes;
+use producer_core::record::{Header, Record};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_bytes(rng: &mut ChaCha8Rng, len: usize) -> Bytes {
+    let mut v = vec![0u8; len];
+    rng.fill_bytes(&mut v);
+    Bytes::from(v)
+}
+
+/// One list of records, as `spec` describes, drawn from `rng`.
+pub fn records(spec: &WorkloadSpec, rng: &mut ChaCha8Rng) -> Vec<Record> {
+    let (lo, hi) = spec.value_size.bounds();
+    (0..spec.records)
+        .map(|i| {
+            let size =
+                if spec.oversize_every > 0 && i % spec.oversize_every == spec.oversize_every - 1 {
+                    spec.oversize_bytes
+                } else {
+                    rng.gen_range(lo..=hi)
+                };
+            let mut r = Record::new(random_bytes(rng, size));
+            match spec.key {
+                KeyMode::None => {}
+                KeyMode::Unique => r = r.with_key(format!("key-{i}")),
+                KeyMode::Space => r = r.with_key(format!("key-{}", rng.gen_range(0..spec.keys))),
+            }
+            if spec.headers > 0 {
+                let n = rng.gen_range(0..=spec.headers);
+                let headers = (0..n)
+                    .map(|h| {
+                        let value = rng.gen_bool(0.8).then(|| {
+                            let len = rng.gen_range(0..16);
+                            random_bytes(rng, len)
+                        });
+                        Header::new(&format!("h{h}"), value)
+                    })
+                    .collect();
+                r = r.with_headers(headers);
+            }
+            r
+        })
+        .collect()
+}
+
+/// The records of every producer. With `Shared`, producers hold the very same
+/// values (shared buffers); with `Cloned`, deep copies; with `Mixed`, even records
+/// shared and odd ones cloned; with `Distinct`, each producer its own records.
+pub fn generate(spec: &WorkloadSpec, producers: u32, seed: u64) -> Vec<Vec<Record>> {
+    generate_as(spec, producers, seed, spec.sharing)
+}
+
+/// Like [`generate`] with an explicit sharing mode (for metamorphic tests).
+pub fn generate_as(
+    spec: &WorkloadSpec,
+    producers: u32,
+    seed: u64,
+    sharing: Sharing,
+) -> Vec<Vec<Record>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x574f_524b_4c4f_4144);
+    let base = records(spec, &mut rng);
+    (0..producers)
+        .map(|p| match sharing {
+            Sharing::Shared => base.clone(),
+            Sharing::Cloned => base.iter().map(Record::deep_clone).collect(),
+            Sharing::Mixed => base
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    if i % 2 == 0 {
+                        r.clone()
+                    } else {
+                        r.deep_clone()
+                    }
+                })
+                .collect(),
+            Sharing::Distinct => {
+                let mut own = ChaCha8Rng::seed_from_u64(
+                    seed ^ (p as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
+                records(spec, &mut own)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_records_share_buffers_and_cloned_do_not() {
+        let spec = WorkloadSpec {
+            records: 20,
+            headers: 2,
+            ..WorkloadSpec::default()
+        };
+        let shared = generate_as(&spec, 3, 1, Sharing::Shared);
+        let cloned = generate_as(&spec, 3, 1, Sharing::Cloned);
+        for i in 0..20 {
+            assert!(shared[0][i].shares_buffers_with(&shared[2][i]));
+            assert!(!cloned[0][i].shares_buffers_with(&cloned[2][i]));
+            assert_eq!(shared[1][i], cloned[1][i], "same content either way");
+        }
+        assert_eq!(generate(&spec, 2, 9), generate(&spec, 2, 9), "seeded");
+        assert_ne!(generate(&spec, 2, 9), generate(&spec, 2, 10));
+    }
+}
