@@ -58,9 +58,13 @@ fn print_report(report: &RunReport, file: &str, verbose: bool, wall: std::time::
         .flatten()
         .map(|b| b.records.len())
         .sum();
+    let stress = report.stress();
     println!(
-        "faults applied: {}, records in logs: {records}",
-        report.faults.len()
+        "faults applied: {}, records in logs: {records}, retried attempts: {}, epoch bumps: {}, connections lost: {}",
+        report.faults.len(),
+        stress.retried_attempts,
+        stress.epoch_bumps,
+        stress.connections_lost
     );
     if let Some(e) = &report.error {
         println!("harness error: {e}");

@@ -64,7 +64,34 @@ pub struct RunReport {
     pub faults: Vec<Fault>,
 }
 
+/// How much the faults disturbed the producers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stress {
+    /// Batch attempts after the first.
+    pub retried_attempts: usize,
+    /// Epoch bumps started.
+    pub epoch_bumps: usize,
+    /// Connections lost with requests unanswered or while connecting.
+    pub connections_lost: usize,
+}
+
 impl RunReport {
+    /// Counts retries, epoch bumps and lost connections in the history.
+    pub fn stress(&self) -> Stress {
+        let mut s = Stress::default();
+        for e in &self.history.entries {
+            match &e.what {
+                What::RequestSent { batches, .. } => {
+                    s.retried_attempts += batches.iter().filter(|b| b.attempt > 1).count()
+                }
+                What::EpochBumpStarted => s.epoch_bumps += 1,
+                What::ConnectionLost { .. } => s.connections_lost += 1,
+                _ => {}
+            }
+        }
+        s
+    }
+
     /// The run passed: finished, no host error, no violation, and every kind the
     /// scenario requires was seen.
     pub fn passed(&self, required: &[checker::Kind]) -> bool {

@@ -158,13 +158,26 @@ impl Sender {
                 self.on_conn_event(ev, Instant::now());
             }
         }
-        self.shared.memory.close();
+        self.shutdown();
         for done in self.closers.drain(..) {
             let _ = done.send(());
         }
         for (_, done) in self.flushes.drain(..) {
             let _ = done.send(());
         }
+    }
+
+    /// Closes every connection. Only metadata or producer-id requests can still be
+    /// unanswered here (no batch is left), and nobody waits for them any more.
+    fn shutdown(&mut self) {
+        for (_, conn) in std::mem::take(&mut self.conns) {
+            if let Conn::Ready { in_flight, .. } = conn {
+                self.shared
+                    .in_flight_requests
+                    .fetch_sub(in_flight.len(), Ordering::Relaxed);
+            }
+        }
+        self.shared.memory.close();
     }
 
     fn config(&self) -> &crate::Config {

@@ -1,0 +1,575 @@
+//! The checker against fabricated histories: a clean run passes, and each kind of
+//! violation, planted on purpose, is reported with its producer, partition,
+//! record and offset.
+
+use bytes::Bytes;
+use sim::checker::{check, CheckInput, Kind, ProducerFacts, Verdict};
+use sim::cluster::{LogBatch, LogRecord};
+use sim::history::{digest_parts, Actor, AttemptRecord, History, Tp, What};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TOPIC: &str = "events";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn value(i: usize) -> Bytes {
+    Bytes::from(format!("value-{i}"))
+}
+
+fn digest(i: usize) -> u64 {
+    digest_parts(None, Some(&value(i)), std::iter::empty())
+}
+
+/// A small world: producer 0 sends records 0..n to events/0.
+struct Fixture {
+    history: History,
+    /// Log order: which record index sits at each offset.
+    log: Vec<usize>,
+    client: &'static str,
+    facts: ProducerFacts,
+    all_acked: bool,
+    allowed: Vec<Kind>,
+}
+
+impl Fixture {
+    /// Sends, one request, acks at offsets 0..n, a clean close.
+    fn clean(n: usize) -> Self {
+        let mut h = History::default();
+        let p = Actor::Producer(0);
+        for i in 0..n {
+            h.push(
+                ms(i as u64),
+                p,
+                What::Send {
+                    index: i,
+                    send_id: Some(i as u64),
+                    partition: Some(0),
+                    digest: digest(i),
+                },
+            );
+        }
+        h.push(
+            ms(10),
+            p,
+            What::BatchSealed {
+                tp: tp(),
+                first_send_id: 0,
+                records: n,
+                accounted: 100,
+                encoded: 100,
+                limit: 1000,
+            },
+        );
+        h.push(
+            ms(10),
+            p,
+            What::RequestSent {
+                broker: 0,
+                correlation_id: 1,
+                bytes: 150,
+                accounted: 150,
+                limit: 2000,
+                batches: vec![attempt(n, 1)],
+            },
+        );
+        for i in 0..n {
+            h.push(
+                ms(20),
+                p,
+                What::Acked {
+                    index: i,
+                    partition: 0,
+                    offset: i as i64,
+                },
+            );
+        }
+        h.push(ms(30), p, What::Flushed);
+        h.push(
+            ms(30),
+            p,
+            What::Closed {
+                unresolved_records: 0,
+                buffered_bytes: 0,
+                in_flight_requests: 0,
+            },
+        );
+        Fixture {
+            history: h,
+            log: (0..n).collect(),
+            client: "producer-0",
+            facts: ProducerFacts {
+                idempotent: true,
+                max_in_flight: 5,
+                max_message_bytes: 1000,
+                max_request_size: 2000,
+                grace: ms(1000),
+            },
+            all_acked: false,
+            allowed: Vec::new(),
+        }
+    }
+
+    fn logs(&self) -> BTreeMap<Tp, Vec<LogBatch>> {
+        let records = self
+            .log
+            .iter()
+            .enumerate()
+            .map(|(offset, &i)| LogRecord {
+                offset: offset as i64,
+                key: None,
+                value: Some(value(i)),
+                headers: Vec::new(),
+                timestamp: 0,
+            })
+            .collect();
+        let batch = LogBatch {
+            base_offset: 0,
+            client_id: self.client.into(),
+            producer_id: 1000,
+            producer_epoch: 0,
+            base_sequence: 0,
+            leader: 0,
+            appended_at: ms(15),
+            records,
+        };
+        BTreeMap::from([(tp(), vec![batch])])
+    }
+
+    fn verdict(&self) -> Verdict {
+        let logs = self.logs();
+        check(&CheckInput {
+            history: &self.history,
+            logs: &logs,
+            topic: TOPIC,
+            producers: std::slice::from_ref(&self.facts),
+            last_fault: Duration::ZERO,
+            end: ms(5000),
+            allowed: &self.allowed,
+            all_acked: self.all_acked,
+        })
+    }
+
+    /// Replaces every entry matching `pred` with `with` (or removes it).
+    fn edit(&mut self, pred: impl Fn(&What) -> bool, with: Option<What>) {
+        let mut out = Vec::new();
+        for e in std::mem::take(&mut self.history.entries) {
+            if pred(&e.what) {
+                if let Some(w) = &with {
+                    out.push(sim::history::Entry {
+                        what: w.clone(),
+                        ..e
+                    });
+                }
+            } else {
+                out.push(e);
+            }
+        }
+        self.history.entries = out;
+    }
+}
+
+fn tp() -> Tp {
+    (TOPIC.to_string(), 0)
+}
+
+fn attempt(n: usize, attempt: u32) -> AttemptRecord {
+    AttemptRecord {
+        tp: tp(),
+        first_send_id: 0,
+        send_ids: (0..n as u64).collect(),
+        stamp: (1000, 0, 0),
+        attempt,
+        bytes: 100,
+    }
+}
+
+fn acked(index: usize) -> impl Fn(&What) -> bool {
+    move |w| matches!(w, What::Acked { index: i, .. } if *i == index)
+}
+
+fn only(v: &Verdict, kind: Kind) {
+    assert!(
+        !v.violations.is_empty(),
+        "expected a `{}` violation, got none",
+        kind.name()
+    );
+    for x in &v.violations {
+        assert_eq!(x.kind, kind, "unexpected violation: {x}");
+        assert!(
+            x.producer.is_some() || kind == Kind::Phantom,
+            "names the producer: {x}"
+        );
+    }
+}
+
+#[test]
+fn a_clean_history_passes() {
+    let v = Fixture::clean(3).verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    assert!(v.expected.is_empty());
+}
+
+#[test]
+fn lost_acked_record_absent_from_the_log() {
+    let mut f = Fixture::clean(3);
+    f.log.pop();
+    let v = f.verdict();
+    only(&v, Kind::Lost);
+    let x = &v.violations[0];
+    assert_eq!(
+        (x.record, x.offset, x.tp.clone()),
+        (Some(2), Some(2), Some(tp()))
+    );
+    assert!(
+        x.to_string()
+            .contains("producer-0 events/0 record #2 offset 2"),
+        "{x}"
+    );
+}
+
+#[test]
+fn offset_mismatch_when_an_ack_names_another_records_offset() {
+    let mut f = Fixture::clean(3);
+    f.edit(
+        acked(1),
+        Some(What::Acked {
+            index: 1,
+            partition: 0,
+            offset: 2,
+        }),
+    );
+    let v = f.verdict();
+    only(&v, Kind::OffsetMismatch);
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.detail.contains("same offset")),
+        "two acks at one offset"
+    );
+}
+
+#[test]
+fn offset_mismatch_when_the_offset_holds_another_producers_record() {
+    // The Sarama symptom: an ack pointing at another producer's write.
+    let mut f = Fixture::clean(1);
+    f.client = "producer-1";
+    let facts = f.facts.clone();
+    let logs = f.logs();
+    let producers = [facts.clone(), facts];
+    let mut h = f.history.clone();
+    h.push(
+        ms(30),
+        Actor::Producer(1),
+        What::Closed {
+            unresolved_records: 0,
+            buffered_bytes: 0,
+            in_flight_requests: 0,
+        },
+    );
+    let v = check(&CheckInput {
+        history: &h,
+        logs: &logs,
+        topic: TOPIC,
+        producers: &producers,
+        last_fault: Duration::ZERO,
+        end: ms(100),
+        allowed: &[],
+        all_acked: false,
+    });
+    assert!(
+        v.violations
+            .iter()
+            .any(|x| x.kind == Kind::OffsetMismatch && x.detail.contains("producer-1's")),
+        "{:?}",
+        v.violations
+    );
+}
+
+#[test]
+fn duplicate_record_stored_twice() {
+    let mut f = Fixture::clean(3);
+    f.log = vec![0, 1, 1, 2];
+    f.edit(
+        acked(2),
+        Some(What::Acked {
+            index: 2,
+            partition: 0,
+            offset: 3,
+        }),
+    );
+    let v = f.verdict();
+    only(&v, Kind::Duplicate);
+    assert_eq!(v.violations[0].offset, Some(2));
+}
+
+#[test]
+fn duplicate_without_idempotence_after_a_retry_is_an_expected_anomaly() {
+    let mut f = Fixture::clean(3);
+    f.facts.idempotent = false;
+    f.facts.max_in_flight = 1;
+    f.log = vec![0, 1, 1, 2];
+    f.edit(
+        acked(2),
+        Some(What::Acked {
+            index: 2,
+            partition: 0,
+            offset: 3,
+        }),
+    );
+    // No retry in the history: still a violation.
+    only(&f.verdict(), Kind::Duplicate);
+    // With a retry: expected.
+    f.history.push(
+        ms(12),
+        Actor::Producer(0),
+        What::RequestSent {
+            broker: 0,
+            correlation_id: 2,
+            bytes: 150,
+            accounted: 150,
+            limit: 2000,
+            batches: vec![attempt(3, 2)],
+        },
+    );
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    assert_eq!(v.expected.len(), 1);
+    assert_eq!(v.expected[0].kind, Kind::Duplicate);
+}
+
+#[test]
+fn phantom_record_nobody_sent() {
+    let mut f = Fixture::clean(2);
+    f.log = vec![0, 1, 7];
+    only(&f.verdict(), Kind::Phantom);
+}
+
+#[test]
+fn phantom_record_from_an_unknown_client() {
+    let mut f = Fixture::clean(1);
+    f.log.clear();
+    f.edit(|w| matches!(w, What::Acked { .. }), None);
+    f.edit(
+        |w| matches!(w, What::Send { .. }),
+        Some(What::Send {
+            index: 0,
+            send_id: Some(0),
+            partition: Some(0),
+            digest: digest(0),
+        }),
+    );
+    f.history.push(
+        ms(20),
+        Actor::Producer(0),
+        What::Failed {
+            index: 0,
+            error: "x".into(),
+        },
+    );
+    let mut logs = f.logs();
+    logs.get_mut(&tp()).unwrap().push(LogBatch {
+        base_offset: 0,
+        client_id: "stranger".into(),
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        leader: 0,
+        appended_at: ms(1),
+        records: vec![LogRecord {
+            offset: 0,
+            key: None,
+            value: Some(value(0)),
+            headers: Vec::new(),
+            timestamp: 0,
+        }],
+    });
+    let v = check(&CheckInput {
+        history: &f.history,
+        logs: &logs,
+        topic: TOPIC,
+        producers: std::slice::from_ref(&f.facts),
+        last_fault: Duration::ZERO,
+        end: ms(100),
+        allowed: &[],
+        all_acked: false,
+    });
+    only(&v, Kind::Phantom);
+    assert!(v.violations[0].detail.contains("stranger"));
+}
+
+#[test]
+fn reorder_within_one_producer_and_partition() {
+    let mut f = Fixture::clean(3);
+    f.log = vec![0, 2, 1];
+    f.edit(
+        acked(1),
+        Some(What::Acked {
+            index: 1,
+            partition: 0,
+            offset: 2,
+        }),
+    );
+    f.edit(
+        acked(2),
+        Some(What::Acked {
+            index: 2,
+            partition: 0,
+            offset: 1,
+        }),
+    );
+    let v = f.verdict();
+    only(&v, Kind::Reorder);
+    // Without idempotence and with pipelining, Kafka allows it.
+    f.facts.idempotent = false;
+    assert!(f.verdict().passed());
+}
+
+#[test]
+fn unresolved_send_and_missing_close() {
+    let mut f = Fixture::clean(3);
+    f.edit(acked(2), None);
+    f.edit(|w| matches!(w, What::Closed { .. }), None);
+    let v = f.verdict();
+    only(&v, Kind::Unresolved);
+    assert!(v.violations.iter().any(|x| x.record == Some(2)));
+    assert!(v
+        .violations
+        .iter()
+        .any(|x| x.detail.contains("close never returned")));
+}
+
+#[test]
+fn resolution_after_the_grace_period_is_a_liveness_violation() {
+    let mut f = Fixture::clean(2);
+    f.edit(
+        acked(1),
+        Some(What::Acked {
+            index: 1,
+            partition: 0,
+            offset: 1,
+        }),
+    );
+    let late = f
+        .history
+        .entries
+        .iter_mut()
+        .find(|e| matches!(e.what, What::Acked { index: 1, .. }))
+        .unwrap();
+    late.at = ms(2000);
+    only(&f.verdict(), Kind::Unresolved);
+}
+
+#[test]
+fn resolved_twice() {
+    let mut f = Fixture::clean(2);
+    f.history.push(
+        ms(25),
+        Actor::Producer(0),
+        What::Failed {
+            index: 0,
+            error: "again".into(),
+        },
+    );
+    only(&f.verdict(), Kind::ResolvedTwice);
+}
+
+#[test]
+fn accounting_mismatch_oversize_batch_oversize_request_and_counters() {
+    for broken in [
+        What::BatchSealed {
+            tp: tp(),
+            first_send_id: 0,
+            records: 1,
+            accounted: 99,
+            encoded: 100,
+            limit: 1000,
+        },
+        What::BatchSealed {
+            tp: tp(),
+            first_send_id: 0,
+            records: 1,
+            accounted: 1001,
+            encoded: 1001,
+            limit: 1000,
+        },
+        What::RequestSent {
+            broker: 0,
+            correlation_id: 9,
+            bytes: 2001,
+            accounted: 2001,
+            limit: 2000,
+            batches: vec![],
+        },
+        What::RequestSent {
+            broker: 0,
+            correlation_id: 9,
+            bytes: 150,
+            accounted: 149,
+            limit: 2000,
+            batches: vec![],
+        },
+        What::Closed {
+            unresolved_records: 0,
+            buffered_bytes: 0,
+            in_flight_requests: 1,
+        },
+    ] {
+        let mut f = Fixture::clean(2);
+        f.history.push(ms(11), Actor::Producer(0), broken.clone());
+        let v = f.verdict();
+        only(&v, Kind::Accounting);
+        assert_eq!(v.violations.len(), 1, "{broken:?} -> {:?}", v.violations);
+    }
+}
+
+#[test]
+fn corrupt_batch_rejected_by_the_broker() {
+    let mut f = Fixture::clean(1);
+    f.history.push(
+        ms(11),
+        Actor::Producer(0),
+        What::AttemptEnded {
+            tp: tp(),
+            first_send_id: 0,
+            outcome: Err(Some(2)),
+        },
+    );
+    only(&f.verdict(), Kind::Corrupt);
+}
+
+#[test]
+fn not_acked_when_every_send_must_be() {
+    let mut f = Fixture::clean(2);
+    f.log.pop();
+    f.edit(
+        acked(1),
+        Some(What::Failed {
+            index: 1,
+            error: "delivery timed out".into(),
+        }),
+    );
+    assert!(f.verdict().passed(), "a failed send is fine by default");
+    f.all_acked = true;
+    only(&f.verdict(), Kind::NotAcked);
+}
+
+#[test]
+fn mutated_record() {
+    let mut f = Fixture::clean(1);
+    f.history
+        .push(ms(40), Actor::Producer(0), What::RecordMutated { index: 0 });
+    only(&f.verdict(), Kind::Mutated);
+}
+
+#[test]
+fn allowed_kinds_become_expected_anomalies() {
+    let mut f = Fixture::clean(3);
+    f.log.pop();
+    f.allowed = vec![Kind::Lost];
+    let v = f.verdict();
+    assert!(v.passed());
+    assert_eq!(v.expected[0].kind, Kind::Lost);
+}
