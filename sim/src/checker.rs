@@ -143,6 +143,8 @@ pub struct ProducerFacts {
     pub max_message_bytes: usize,
     /// Its `max_request_size`.
     pub max_request_size: usize,
+    /// The largest batch it may build for the workload's topic.
+    pub batch_limit: usize,
     /// How long after the last fault (or its send) a record must resolve.
     pub grace: Duration,
 }
@@ -193,8 +195,9 @@ impl Verdict {
     }
 }
 
-/// When a send resolved, and to what: `Ok((partition, offset))` or the error text.
-type Resolution = (Duration, Result<(i32, i64), String>);
+/// When a send resolved, and to what: `Ok((partition, offset))` or the error text
+/// and whether it was MessageTooLarge.
+type Resolution = (Duration, Result<(i32, i64), (String, bool)>);
 /// A record in a log as the checker reads it: (digest, offset, append time).
 type LogEntry = (u64, i64, Duration);
 
@@ -203,6 +206,7 @@ struct SendInfo {
     send_id: Option<u64>,
     partition: Option<i32>,
     digest: u64,
+    batch_len: usize,
     at: Duration,
     resolutions: Vec<Resolution>,
     attempted: bool,
@@ -250,6 +254,7 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
                 send_id,
                 partition,
                 digest,
+                batch_len,
             } => {
                 if view.sends.len() <= *index {
                     view.sends.resize_with(index + 1, SendInfo::default);
@@ -258,6 +263,7 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
                 s.send_id = *send_id;
                 s.partition = *partition;
                 s.digest = *digest;
+                s.batch_len = *batch_len;
                 s.at = e.at;
                 if let Some(id) = send_id {
                     view.by_send_id.insert(*id, *index);
@@ -272,9 +278,13 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
                     s.resolutions.push((e.at, Ok((*partition, *offset))));
                 }
             }
-            What::Failed { index, error } => {
+            What::Failed {
+                index,
+                error,
+                too_large,
+            } => {
                 if let Some(s) = view.sends.get_mut(*index) {
-                    s.resolutions.push((e.at, Err(error.clone())));
+                    s.resolutions.push((e.at, Err((error.clone(), *too_large))));
                 }
             }
             What::RequestSent {
@@ -518,15 +528,47 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
                             ));
                         }
                     }
-                    Err(e) if input.all_acked => out.push(base(
-                        Kind::NotAcked,
-                        tp.clone(),
-                        None,
-                        *at,
-                        format!("failed: {e}"),
-                    )),
-                    Err(_) => {}
+                    Err((e, too_large)) => {
+                        let oversize = s.batch_len > facts.batch_limit;
+                        if *too_large && !oversize {
+                            out.push(base(
+                                Kind::Accounting,
+                                tp.clone(),
+                                None,
+                                *at,
+                                format!(
+                                    "rejected as too large, but its {}-byte batch fits the {}-byte limit",
+                                    s.batch_len, facts.batch_limit
+                                ),
+                            ));
+                        } else if input.all_acked && !oversize {
+                            out.push(base(
+                                Kind::NotAcked,
+                                tp.clone(),
+                                None,
+                                *at,
+                                format!("failed: {e}"),
+                            ));
+                        }
+                    }
                 }
+            }
+            let oversize = s.batch_len > facts.batch_limit;
+            let rejected_as_too_large = s
+                .resolutions
+                .iter()
+                .any(|(_, r)| matches!(r, Err((_, true))));
+            if oversize && !s.resolutions.is_empty() && !rejected_as_too_large {
+                out.push(base(
+                    Kind::Accounting,
+                    tp.clone(),
+                    None,
+                    s.at,
+                    format!(
+                        "needs a {}-byte batch, over the {}-byte limit, yet was not rejected as too large",
+                        s.batch_len, facts.batch_limit
+                    ),
+                ));
             }
         }
         if !view.closed {

@@ -5,6 +5,7 @@
 use crate::cluster::LogBatch;
 use producer_core::observe::{AttemptOutcome, Event, Observer};
 use producer_core::record::Record;
+use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub enum What {
         send_id: Option<u64>,
         partition: Option<i32>,
         digest: u64,
+        /// Size of the smallest batch that can hold the record.
+        batch_len: usize,
     },
     /// The record's future resolved with an offset.
     Acked {
@@ -46,8 +49,12 @@ pub enum What {
         partition: i32,
         offset: i64,
     },
-    /// The record's future resolved with an error.
-    Failed { index: usize, error: String },
+    /// The record's future resolved with an error (`too_large`: MessageTooLarge).
+    Failed {
+        index: usize,
+        error: String,
+        too_large: bool,
+    },
     /// A batch was closed for sending.
     BatchSealed {
         tp: Tp,
@@ -136,6 +143,88 @@ impl History {
     /// Appends an entry.
     pub fn push(&mut self, at: Duration, who: Actor, what: What) {
         self.entries.push(Entry { at, who, what });
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Producer(p) => write!(f, "producer-{p}"),
+            Actor::World => write!(f, "world"),
+        }
+    }
+}
+
+fn tp_name(tp: &Tp) -> String {
+    format!("{}/{}", tp.0, tp.1)
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::Send { index, send_id, partition, .. } => match (send_id, partition) {
+                (Some(id), Some(p)) => write!(f, "send record #{index} (send id {id}) to partition {p}"),
+                _ => write!(f, "send record #{index}: rejected before batching"),
+            },
+            What::Acked { index, partition, offset } => write!(f, "ack record #{index} at {partition}@{offset}"),
+            What::Failed { index, error, .. } => write!(f, "fail record #{index}: {error}"),
+            What::BatchSealed { tp, first_send_id, records, accounted, encoded, limit } => write!(
+                f,
+                "seal batch {} #{first_send_id}: {records} records, accounted {accounted} B, encoded {encoded} B, limit {limit} B",
+                tp_name(tp)
+            ),
+            What::RequestSent { broker, correlation_id, bytes, batches, .. } => {
+                write!(f, "produce request {correlation_id} -> broker-{broker}: {bytes} B,")?;
+                for b in batches {
+                    write!(
+                        f,
+                        " [{} #{} pid {} epoch {} seq {}+{} attempt {}]",
+                        tp_name(&b.tp),
+                        b.first_send_id,
+                        b.stamp.0,
+                        b.stamp.1,
+                        b.stamp.2,
+                        b.send_ids.len(),
+                        b.attempt
+                    )?;
+                }
+                Ok(())
+            }
+            What::AttemptEnded { tp, first_send_id, outcome } => {
+                write!(f, "attempt of {} #{first_send_id} ended: ", tp_name(tp))?;
+                match outcome {
+                    Ok(o) => write!(f, "written at {o}"),
+                    Err(Some(c)) => write!(f, "error {c} {}", producer_core::error::code::name(*c)),
+                    Err(None) => write!(f, "no answer"),
+                }
+            }
+            What::BatchResolved { tp, first_send_id, records, result } => match result {
+                Ok(o) => write!(f, "batch {} #{first_send_id} ({records} records) acknowledged at {o}", tp_name(tp)),
+                Err(e) => write!(f, "batch {} #{first_send_id} ({records} records) failed: {e}", tp_name(tp)),
+            },
+            What::ConnectionLost { broker, reason, unanswered } => {
+                write!(f, "connection to broker {broker} lost ({unanswered} unanswered): {reason}")
+            }
+            What::IdentityGranted { producer_id, epoch } => write!(f, "producer id {producer_id} epoch {epoch}"),
+            What::EpochBumpStarted => write!(f, "epoch bump: sequences restart at 0"),
+            What::MetadataUpdated { leaders } => {
+                write!(f, "metadata:")?;
+                for (tp, l) in leaders {
+                    match l {
+                        Some(b) => write!(f, " {}->b{b}", tp_name(tp))?,
+                        None => write!(f, " {}->none", tp_name(tp))?,
+                    }
+                }
+                Ok(())
+            }
+            What::Flushed => write!(f, "flush returned"),
+            What::Closed { unresolved_records, buffered_bytes, in_flight_requests } => write!(
+                f,
+                "close returned (unresolved {unresolved_records}, buffered {buffered_bytes} B, in flight {in_flight_requests})"
+            ),
+            What::Fault { description } => write!(f, "FAULT {description}"),
+            What::RecordMutated { index } => write!(f, "record #{index} was modified"),
+        }
     }
 }
 

@@ -8,10 +8,12 @@
 pub mod broker;
 pub mod checker;
 pub mod cluster;
+pub mod explore;
 pub mod faults;
 pub mod history;
 pub mod net;
 pub mod scenario;
+pub mod trace;
 pub mod validate;
 pub mod workload;
 pub mod world;

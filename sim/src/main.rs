@@ -1,14 +1,21 @@
 //! `sim`: run, explore and replay prodsim scenarios.
+//!
+//! Wall-clock time is read here only to report speed; it never reaches a
+//! simulated world, so it cannot change a run.
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sim::explore::{explore, ExploreOptions};
 use sim::{RunReport, Scenario};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
     name = "sim",
-    about = "Deterministic simulation of a Kafka producer against hostile brokers"
+    version,
+    about = "Deterministic simulation of a Kafka producer against hostile simulated brokers"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -17,20 +24,70 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one scenario with one seed and print a summary and the verdict.
+    /// Run one scenario with one seed: summary, verdict, trace hash.
     Run {
         /// Scenario file (TOML).
         file: PathBuf,
         /// World seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Write a Chrome/Perfetto trace (open it in ui.perfetto.dev).
+        #[arg(long, value_name = "out.json")]
+        trace: Option<PathBuf>,
         /// Print every violation (default: the first 20).
         #[arg(short, long)]
         verbose: bool,
     },
+    /// Run many seeds in parallel; stop at the first failure unless --keep-going.
+    Explore {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// How many seeds.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Keep exploring after a failure.
+        #[arg(long)]
+        keep_going: bool,
+        /// Re-run a sample of seeds (every tenth) and compare trace hashes.
+        #[arg(long)]
+        check_determinism: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run one seed and print its event log: sends, batches, requests, faults, verdict.
+    Replay {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// World seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Only events at or after this simulated time (ms).
+        #[arg(long, default_value_t = 0)]
+        from_ms: u64,
+        /// Leave out per-record send/ack lines.
+        #[arg(long)]
+        batches_only: bool,
+        /// Write a Chrome/Perfetto trace too.
+        #[arg(long, value_name = "out.json")]
+        trace: Option<PathBuf>,
+    },
 }
 
-fn print_report(report: &RunReport, file: &str, verbose: bool, wall: std::time::Duration) {
+fn load(file: &Path) -> Result<Scenario, ExitCode> {
+    Scenario::load(file).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn print_report(report: &RunReport, file: &Path, verbose: bool, wall: Duration) {
     println!("scenario {} seed {}", report.scenario, report.seed);
     println!(
         "sim time {:.3}s, wall time {:.3}s ({:.0}x real time)",
@@ -86,41 +143,237 @@ fn print_report(report: &RunReport, file: &str, verbose: bool, wall: std::time::
         );
     }
     if !report.verdict.violations.is_empty() {
-        println!(
-            "replay: cargo run --release -p sim -- run {file} --seed {}",
-            report.seed
-        );
+        print_replay(file, report.seed);
     }
     println!("trace hash: 0x{:016x}", report.trace_hash);
 }
 
+fn print_replay(file: &Path, seed: u64) {
+    let name = file
+        .file_name()
+        .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+    println!(
+        "replay: cargo run --release -p sim -- replay {} --seed {seed}",
+        file.display()
+    );
+    println!("        SIM_SEED={seed} cargo test --release --test scenarios -- {name}");
+}
+
+fn write_trace(report: &RunReport, path: &Path) -> Result<(), ExitCode> {
+    let json = sim::trace::perfetto_trace(report);
+    std::fs::write(path, serde_json::to_vec(&json).expect("json serialises")).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    println!(
+        "trace written to {} (open in https://ui.perfetto.dev)",
+        path.display()
+    );
+    Ok(())
+}
+
+fn verdict(report: &RunReport, scenario: &Scenario) -> ExitCode {
+    let seen = report.verdict.kinds();
+    for k in scenario.required.iter().filter(|k| !seen.contains(k)) {
+        println!("MISSING required violation kind `{}`", k.name());
+    }
+    if report.passed(&scenario.required) {
+        println!("verdict: PASS");
+        ExitCode::SUCCESS
+    } else {
+        println!("verdict: FAIL");
+        ExitCode::from(1)
+    }
+}
+
+fn run(
+    file: PathBuf,
+    seed: u64,
+    trace: Option<PathBuf>,
+    verbose: bool,
+) -> Result<ExitCode, ExitCode> {
+    let scenario = load(&file)?;
+    let started = std::time::Instant::now();
+    let report = sim::run(&scenario, seed);
+    print_report(&report, &file, verbose, started.elapsed());
+    if let Some(t) = trace {
+        write_trace(&report, &t)?;
+    }
+    Ok(verdict(&report, &scenario))
+}
+
+fn replay(
+    file: PathBuf,
+    seed: u64,
+    from_ms: u64,
+    batches_only: bool,
+    trace: Option<PathBuf>,
+) -> Result<ExitCode, ExitCode> {
+    let scenario = load(&file)?;
+    tracing_subscriber::fmt()
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .init();
+    let report = sim::run(&scenario, seed);
+    let from = Duration::from_millis(from_ms);
+    for e in report.history.entries.iter().filter(|e| e.at >= from) {
+        let per_record = matches!(
+            e.what,
+            sim::history::What::Send { .. } | sim::history::What::Acked { .. }
+        );
+        if batches_only && per_record {
+            continue;
+        }
+        tracing::info!(
+            "{:>10.3}ms {:<11} {}",
+            e.at.as_secs_f64() * 1000.0,
+            e.who.to_string(),
+            e.what
+        );
+    }
+    for v in &report.verdict.expected {
+        tracing::info!("verdict: expected anomaly {v}");
+    }
+    for v in &report.verdict.violations {
+        tracing::info!("verdict: VIOLATION {v}");
+    }
+    if let Some(t) = trace {
+        write_trace(&report, &t)?;
+    }
+    println!("trace hash: 0x{:016x}", report.trace_hash);
+    Ok(verdict(&report, &scenario))
+}
+
+fn explore_cmd(file: PathBuf, opts: ExploreOptions, quiet: bool) -> Result<ExitCode, ExitCode> {
+    let scenario = load(&file)?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(opts.count)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
+            .expect("valid template"),
+    );
+    let started = std::time::Instant::now();
+    let summary = explore(&scenario, &opts, |done, failed| {
+        bar.set_position(done);
+        if failed > 0 {
+            bar.set_message(format!("{failed} failed"));
+        }
+    });
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "scenario {} ({}), seeds {}..{}, {} jobs",
+        scenario.name,
+        file.display(),
+        opts.start,
+        opts.start + opts.count,
+        opts.jobs
+    );
+    println!(
+        "{:>8} {:>8} {:>8} {:>10} {:>14} {:>9} {:>7} {:>10}",
+        "seeds", "passed", "failed", "seeds/s", "sim s/wall s", "retries", "bumps", "conn lost"
+    );
+    println!(
+        "{:>8} {:>8} {:>8} {:>10.1} {:>14.0} {:>9} {:>7} {:>10}",
+        summary.runs,
+        summary.passed,
+        summary.failures.len(),
+        summary.runs as f64 / wall,
+        summary.sim_time.as_secs_f64() / wall,
+        summary.stress.retried_attempts,
+        summary.stress.epoch_bumps,
+        summary.stress.connections_lost
+    );
+    if !summary.by_kind.is_empty() {
+        let kinds: Vec<String> = summary
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.name()))
+            .collect();
+        println!(
+            "violations and expected anomalies by kind: {}",
+            kinds.join(", ")
+        );
+    }
+    if opts.determinism_every > 0 {
+        println!(
+            "determinism: {} seeds re-run, {} differed",
+            summary.determinism_checked,
+            summary.nondeterministic.len()
+        );
+        for n in &summary.nondeterministic {
+            println!(
+                "NONDETERMINISTIC seed {}: 0x{:016x} then 0x{:016x}",
+                n.seed, n.first, n.second
+            );
+        }
+    }
+    for f in summary
+        .failures
+        .iter()
+        .take(if opts.keep_going { 10 } else { 1 })
+    {
+        println!("FAILED seed {}", f.seed);
+        if let Some(e) = &f.error {
+            println!("  harness error: {e}");
+        }
+        for v in f.violations.iter().take(5) {
+            println!("  {v}");
+        }
+        for k in &f.missing {
+            println!("  required violation kind `{}` was not reported", k.name());
+        }
+        print_replay(&file, f.seed);
+    }
+    if summary.failures.is_empty() && summary.nondeterministic.is_empty() {
+        println!("verdict: PASS");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("verdict: FAIL");
+        Ok(ExitCode::from(1))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Run {
             file,
             seed,
+            trace,
             verbose,
+        } => run(file, seed, trace, verbose),
+        Command::Replay {
+            file,
+            seed,
+            from_ms,
+            batches_only,
+            trace,
+        } => replay(file, seed, from_ms, batches_only, trace),
+        Command::Explore {
+            file,
+            seeds,
+            start,
+            jobs,
+            keep_going,
+            check_determinism,
+            quiet,
         } => {
-            let scenario = match Scenario::load(&file) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = ExploreOptions {
+                start,
+                count: seeds,
+                jobs,
+                keep_going,
+                determinism_every: if check_determinism { 10 } else { 0 },
             };
-            // Wall-clock time is only reported, never fed into the simulation.
-            let started = std::time::Instant::now();
-            let report = sim::run(&scenario, seed);
-            let wall = started.elapsed();
-            print_report(&report, &file.display().to_string(), verbose, wall);
-            if report.passed(&scenario.required) {
-                println!("verdict: PASS");
-                ExitCode::SUCCESS
-            } else {
-                println!("verdict: FAIL");
-                ExitCode::from(1)
-            }
+            explore_cmd(file, opts, quiet)
         }
-    }
+    };
+    result.unwrap_or_else(|code| code)
 }

@@ -250,6 +250,7 @@ async fn producer_client(plan: ClientPlan) -> turmoil::Result {
             tokio::time::sleep(plan.interval).await;
         }
         let digest = digest_record(rec);
+        let batch_len = producer_core::batch::single_record_batch_len(rec);
         let fut = producer.send(&plan.topic, rec.clone()).await;
         record(
             &h,
@@ -260,6 +261,7 @@ async fn producer_client(plan: ClientPlan) -> turmoil::Result {
                 send_id: fut.send_id(),
                 partition: fut.partition(),
                 digest,
+                batch_len,
             },
         );
         let h = h.clone();
@@ -272,6 +274,7 @@ async fn producer_client(plan: ClientPlan) -> turmoil::Result {
                 },
                 Err(e) => What::Failed {
                     index,
+                    too_large: matches!(e, producer_core::Error::MessageTooLarge { .. }),
                     error: e.to_string(),
                 },
             };
@@ -354,7 +357,11 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
                 + config.linger
                 + Duration::from_secs(1)
         };
+        let batch_limit = producer_core::produce_set::Limits::from_config(&config)
+            .batch_limit(&f.workload.topic)
+            .0;
         facts.push(ProducerFacts {
+            batch_limit,
             idempotent: config.idempotence,
             max_in_flight: config.max_in_flight,
             max_message_bytes: config.max_message_bytes,

@@ -48,6 +48,7 @@ impl Fixture {
                     send_id: Some(i as u64),
                     partition: Some(0),
                     digest: digest(i),
+                    batch_len: 80,
                 },
             );
         }
@@ -105,6 +106,7 @@ impl Fixture {
                 max_in_flight: 5,
                 max_message_bytes: 1000,
                 max_request_size: 2000,
+                batch_limit: 900,
                 grace: ms(1000),
             },
             all_acked: false,
@@ -359,6 +361,7 @@ fn phantom_record_from_an_unknown_client() {
             send_id: Some(0),
             partition: Some(0),
             digest: digest(0),
+            batch_len: 80,
         }),
     );
     f.history.push(
@@ -367,6 +370,7 @@ fn phantom_record_from_an_unknown_client() {
         What::Failed {
             index: 0,
             error: "x".into(),
+            too_large: false,
         },
     );
     let mut logs = f.logs();
@@ -471,6 +475,7 @@ fn resolved_twice() {
         What::Failed {
             index: 0,
             error: "again".into(),
+            too_large: false,
         },
     );
     only(&f.verdict(), Kind::ResolvedTwice);
@@ -549,6 +554,7 @@ fn not_acked_when_every_send_must_be() {
         Some(What::Failed {
             index: 1,
             error: "delivery timed out".into(),
+            too_large: false,
         }),
     );
     assert!(f.verdict().passed(), "a failed send is fine by default");
@@ -572,4 +578,44 @@ fn allowed_kinds_become_expected_anomalies() {
     let v = f.verdict();
     assert!(v.passed());
     assert_eq!(v.expected[0].kind, Kind::Lost);
+}
+
+#[test]
+fn oversize_records_must_fail_alone_as_too_large() {
+    let send = |batch_len| What::Send {
+        index: 1,
+        send_id: Some(1),
+        partition: Some(0),
+        digest: digest(1),
+        batch_len,
+    };
+    // An oversize record that was acknowledged anyway.
+    let mut f = Fixture::clean(2);
+    f.edit(
+        |w| matches!(w, What::Send { index: 1, .. }),
+        Some(send(901)),
+    );
+    only(&f.verdict(), Kind::Accounting);
+
+    // A record that fits, rejected as too large.
+    let mut f = Fixture::clean(2);
+    f.log.pop();
+    f.edit(
+        acked(1),
+        Some(What::Failed {
+            index: 1,
+            error: "too large".into(),
+            too_large: true,
+        }),
+    );
+    only(&f.verdict(), Kind::Accounting);
+
+    // The right outcome: oversize and rejected as too large, even with all_acked.
+    f.edit(
+        |w| matches!(w, What::Send { index: 1, .. }),
+        Some(send(901)),
+    );
+    f.all_acked = true;
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
 }

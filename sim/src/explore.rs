@@ -1,0 +1,163 @@
+//! Exploring many seeds of one scenario: worlds run in parallel on worker
+//! threads, each world single-threaded and independent, so parallelism changes
+//! only the wall time, never a run. Optionally re-runs seeds to prove each one
+//! replays to the same trace hash (FoundationDB-style determinism check).
+
+use crate::checker::{Kind, Violation};
+use crate::scenario::Scenario;
+use crate::world::{self, Stress};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What to explore.
+#[derive(Clone, Debug)]
+pub struct ExploreOptions {
+    /// First seed.
+    pub start: u64,
+    /// How many seeds.
+    pub count: u64,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Keep going after a failure.
+    pub keep_going: bool,
+    /// Re-run every n-th seed and compare trace hashes (0 = never).
+    pub determinism_every: u64,
+}
+
+/// One failing seed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// Its violations (or a harness error as the only entry's detail).
+    pub violations: Vec<Violation>,
+    /// Harness error, if any.
+    pub error: Option<String>,
+    /// Required kinds that were not reported.
+    pub missing: Vec<Kind>,
+}
+
+/// A seed whose two runs differed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nondeterminism {
+    /// The seed.
+    pub seed: u64,
+    /// First run's hash.
+    pub first: u64,
+    /// Second run's hash.
+    pub second: u64,
+}
+
+/// What exploring found.
+#[derive(Clone, Debug, Default)]
+pub struct ExploreSummary {
+    /// Seeds run (not counting determinism re-runs).
+    pub runs: u64,
+    /// Seeds that passed.
+    pub passed: u64,
+    /// Failing seeds, by seed.
+    pub failures: Vec<Failure>,
+    /// Seeds that did not replay identically.
+    pub nondeterministic: Vec<Nondeterminism>,
+    /// Seeds re-run for the determinism check.
+    pub determinism_checked: u64,
+    /// Total simulated time.
+    pub sim_time: Duration,
+    /// Violations by kind over all seeds (expected anomalies included).
+    pub by_kind: BTreeMap<Kind, usize>,
+    /// Disturbance totals.
+    pub stress: Stress,
+}
+
+/// Runs the seeds; `progress(done, failed)` is called after every seed.
+pub fn explore(
+    scenario: &Scenario,
+    opts: &ExploreOptions,
+    progress: impl Fn(u64, u64) + Sync,
+) -> ExploreSummary {
+    let next = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let done = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let summary = Mutex::new(ExploreSummary::default());
+    let worker = || {
+        while !stop.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= opts.count {
+                break;
+            }
+            let seed = opts.start + i;
+            let report = world::run(scenario, seed);
+            let recheck = (opts.determinism_every > 0 && i % opts.determinism_every == 0)
+                .then(|| world::run(scenario, seed).trace_hash);
+            let ok = report.passed(&scenario.required);
+            {
+                let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+                s.runs += 1;
+                s.sim_time += report.sim_time;
+                let st = report.stress();
+                s.stress.retried_attempts += st.retried_attempts;
+                s.stress.epoch_bumps += st.epoch_bumps;
+                s.stress.connections_lost += st.connections_lost;
+                for v in report
+                    .verdict
+                    .violations
+                    .iter()
+                    .chain(&report.verdict.expected)
+                {
+                    *s.by_kind.entry(v.kind).or_default() += 1;
+                }
+                if ok {
+                    s.passed += 1;
+                } else {
+                    let seen = report.verdict.kinds();
+                    s.failures.push(Failure {
+                        seed,
+                        violations: report.verdict.violations.clone(),
+                        error: report.error.clone(),
+                        missing: scenario
+                            .required
+                            .iter()
+                            .copied()
+                            .filter(|k| !seen.contains(k))
+                            .collect(),
+                    });
+                }
+                if let Some(second) = recheck {
+                    s.determinism_checked += 1;
+                    if second != report.trace_hash {
+                        s.nondeterministic.push(Nondeterminism {
+                            seed,
+                            first: report.trace_hash,
+                            second,
+                        });
+                    }
+                }
+            }
+            let nondeterministic = recheck.is_some_and(|h| h != report.trace_hash);
+            if !ok || nondeterministic {
+                failed.fetch_add(1, Ordering::Relaxed);
+                if !opts.keep_going {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            progress(
+                done.fetch_add(1, Ordering::Relaxed) + 1,
+                failed.load(Ordering::Relaxed),
+            );
+        }
+    };
+    // Worker threads only schedule whole, independent worlds; a world never
+    // crosses threads, so a seed's run is the same whatever the job count.
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            scope.spawn(worker);
+        }
+    });
+    let mut s = summary.into_inner().unwrap_or_else(|e| e.into_inner());
+    s.failures.sort_by_key(|f| f.seed);
+    s.nondeterministic.sort_by_key(|n| n.seed);
+    s
+}
