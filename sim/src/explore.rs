@@ -90,7 +90,7 @@ pub fn explore(
             }
             let seed = opts.start + i;
             let report = world::run(scenario, seed);
-            let recheck = (opts.determinism_every > 0 && i % opts.determinism_every == 0)
+            let recheck = (opts.determinism_every > 0 && i.is_multiple_of(opts.determinism_every))
                 .then(|| world::run(scenario, seed).trace_hash);
             let ok = report.passed(&scenario.required);
             {
