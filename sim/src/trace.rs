@@ -40,10 +40,8 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
     for p in 0..report.producers.len() as u32 {
         name_track(producer_tid(p), format!("producer-{p}"));
     }
-    let brokers: std::collections::BTreeSet<i32> =
-        report.logs.values().flatten().map(|b| b.leader).collect();
-    for b in &brokers {
-        name_track(broker_tid(*b), format!("broker-{b}"));
+    for b in 0..report.brokers as i32 {
+        name_track(broker_tid(b), format!("broker-{b}"));
     }
     events.push(json!({"name": "process_name", "ph": "M", "pid": PID, "args": {"name": format!("{} seed {}", report.scenario, report.seed)}}));
 

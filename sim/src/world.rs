@@ -46,6 +46,8 @@ pub struct RunReport {
     pub seed: u64,
     /// Simulated time when the run stopped.
     pub sim_time: Duration,
+    /// Number of brokers.
+    pub brokers: u32,
     /// All producers finished (closed) before the duration ran out.
     pub finished: bool,
     /// A host failed (returned an error) - a harness problem, not a verdict.
@@ -483,6 +485,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         scenario: scenario.name.clone(),
         seed,
         sim_time: end,
+        brokers: scenario.cluster.brokers,
         finished,
         error,
         trace_hash: hash,

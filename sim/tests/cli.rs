@@ -1,0 +1,113 @@
+//! The `sim` binary end to end: explore with the determinism check, run with a
+//! Perfetto trace, replay's event log, and a clean error for a bad file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("sim runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn explore_checks_determinism_and_reports_speed() {
+    let (code, out, err) = sim(&[
+        "explore",
+        "scenarios/swarm.toml",
+        "--seeds",
+        "20",
+        "--jobs",
+        "2",
+        "--check-determinism",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("seeds/s"), "{out}");
+    assert!(
+        out.contains("determinism: 2 seeds re-run, 0 differed"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: PASS"), "{out}");
+}
+
+#[test]
+fn run_writes_a_perfetto_trace() {
+    let trace = std::env::temp_dir().join(format!("prodsim-cli-trace-{}.json", std::process::id()));
+    let (code, out, err) = sim(&[
+        "run",
+        "scenarios/leader-crash-mid-batch.toml",
+        "--seed",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("trace hash: 0x"), "{out}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = json["traceEvents"].as_array().unwrap();
+    let has = |ph: &str, needle: &str| {
+        events.iter().any(|e| {
+            let name = if ph == "M" {
+                &e["args"]["name"]
+            } else {
+                &e["name"]
+            };
+            e["ph"] == ph && name.as_str().is_some_and(|n| n.contains(needle))
+        })
+    };
+    assert!(
+        has("M", "producer-0") && has("M", "broker-2"),
+        "tracks per host and producer"
+    );
+    assert!(has("b", "produce -> broker"), "request spans");
+    assert!(has("i", "crash"), "fault instants");
+    std::fs::remove_file(trace).ok();
+}
+
+#[test]
+fn replay_prints_the_event_log_and_verdict() {
+    let (code, out, err) = sim(&[
+        "replay",
+        "scenarios/lost-responses.toml",
+        "--seed",
+        "1",
+        "--batches-only",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = format!("{out}{err}");
+    for needle in [
+        "produce request",
+        "FAULT inject lost response",
+        "no answer",
+        "close returned",
+        "verdict: PASS",
+    ] {
+        assert!(log.contains(needle), "missing `{needle}` in:\n{log}");
+    }
+}
+
+#[test]
+fn a_bad_file_is_a_clear_error_and_exit_code_2() {
+    let (code, out, err) = sim(&["run", "tests/malformed/04-broker-out-of-range.toml"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("04-broker-out-of-range.toml:3:1: fault #1 (`crash`)"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
