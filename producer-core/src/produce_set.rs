@@ -432,7 +432,7 @@ mod tests {
             (exact + 1, None),
         ] {
             let mut set = ProduceSet::new(limits(usize::MAX, limit));
-            let now = Instant::now();
+            let now = tokio::time::Instant::now();
             set.add(&tp(), &first, 0, now, 0, 0).unwrap();
             assert_eq!(
                 set.would_overflow(&tp(), &second, 0),
@@ -450,10 +450,12 @@ mod tests {
         let r = value_of_len(100);
         let size = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(usize::MAX, size));
-        set.add(&tp(), &r, 0, Instant::now(), 0, 0)
+        set.add(&tp(), &r, 0, tokio::time::Instant::now(), 0, 0)
             .expect("exactly at the limit");
         let mut set = ProduceSet::new(limits(usize::MAX, size - 1));
-        let err = set.add(&tp(), &r, 0, Instant::now(), 0, 0).unwrap_err();
+        let err = set
+            .add(&tp(), &r, 0, tokio::time::Instant::now(), 0, 0)
+            .unwrap_err();
         assert_eq!(
             err,
             Error::MessageTooLarge {
@@ -467,7 +469,7 @@ mod tests {
     #[test]
     fn an_oversize_record_does_not_disturb_the_batch_before_it() {
         let mut set = ProduceSet::new(limits(usize::MAX, 200));
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         set.add(&tp(), &value_of_len(5), 0, now, 0, 0).unwrap();
         assert!(set.add(&tp(), &value_of_len(500), 0, now, 1, 0).is_err());
         set.add(&tp(), &value_of_len(6), 0, now, 2, 0).unwrap();
@@ -494,7 +496,7 @@ mod tests {
         let r = value_of_len(50);
         let one = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(one - 1, 10_000));
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         let a = set.add(&tp(), &r, 0, now, 0, 0).unwrap();
         assert!(a.batch_full, "a batch past its target size is full");
         assert_eq!(set.buffered_bytes(), one);
@@ -512,7 +514,7 @@ mod tests {
     #[test]
     fn linger_and_force_decide_readiness() {
         let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
-        let t0 = Instant::now();
+        let t0 = tokio::time::Instant::now();
         set.add(&tp(), &value_of_len(1), 0, t0, 0, 0).unwrap();
         assert!(!set.is_ready(&tp(), t0, false));
         assert!(set.is_ready(&tp(), t0, true));

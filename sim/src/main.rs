@@ -193,7 +193,7 @@ fn run(
     verbose: bool,
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(&file)?;
-    let started = std::time::Instant::now();
+    let started = std::time::Instant::now(); // wall clock, for the speed report only
     let report = sim::run(&scenario, seed);
     print_report(&report, &file, verbose, started.elapsed());
     if let Some(t) = trace {
@@ -256,7 +256,7 @@ fn explore_cmd(file: PathBuf, opts: ExploreOptions, quiet: bool) -> Result<ExitC
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
             .expect("valid template"),
     );
-    let started = std::time::Instant::now();
+    let started = std::time::Instant::now(); // wall clock, for the speed report only
     let summary = explore(&scenario, &opts, |done, failed| {
         bar.set_position(done);
         if failed > 0 {

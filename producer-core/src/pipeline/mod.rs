@@ -133,7 +133,7 @@ impl Producer {
             memory: Semaphore::new(config.buffer_memory),
             metadata: watch::Sender::new(Arc::new(ClusterMetadata::default())),
             observer,
-            start: Instant::now(),
+            start: tokio::time::Instant::now(),
             unresolved: AtomicUsize::new(0),
             in_flight_requests: AtomicUsize::new(0),
             config,
@@ -161,7 +161,7 @@ impl Producer {
             return Err(Error::ProducerClosed);
         }
         let memory = shared.limits.check_fits(topic, &record)?;
-        let deadline = Instant::now() + config.max_block;
+        let deadline = tokio::time::Instant::now() + config.max_block;
         let permit = match shared.memory.try_acquire_many(memory as u32) {
             Ok(p) => p,
             Err(_) => tokio::time::timeout_at(deadline, shared.memory.acquire_many(memory as u32))
@@ -173,7 +173,7 @@ impl Producer {
                 .map_err(|_| Error::ProducerClosed)?,
         };
         let partitions = self.partition_count(topic, deadline).await?;
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         let timestamp = record.timestamp().unwrap_or_else(|| {
             config.timestamp_origin_ms + (now - shared.start).as_millis() as i64
         });

@@ -134,7 +134,7 @@ impl Sender {
 
     pub async fn run(mut self) {
         loop {
-            let now = Instant::now();
+            let now = tokio::time::Instant::now();
             self.expire(now);
             self.time_out_requests(now);
             self.maybe_start_bump();
@@ -149,13 +149,13 @@ impl Sender {
             let deadline = self.next_deadline(now);
             tokio::select! {
                 biased;
-                Some(ev) = self.events_rx.recv() => self.on_conn_event(ev, Instant::now()),
+                Some(ev) = self.events_rx.recv() => self.on_conn_event(ev, tokio::time::Instant::now()),
                 cmd = self.commands.recv(), if self.commands_open => self.on_command(cmd),
                 _ = self.shared.wake.notified() => {}
                 _ = sleep_until_opt(deadline) => {}
             }
             while let Ok(ev) = self.events_rx.try_recv() {
-                self.on_conn_event(ev, Instant::now());
+                self.on_conn_event(ev, tokio::time::Instant::now());
             }
         }
         self.shutdown();
