@@ -124,6 +124,10 @@ impl BatchCompletion {
 pub struct DeliveryFuture {
     inner: Inner,
     origin: Option<(u64, i32)>,
+    /// The `per_send_state_in_record` bug: the partition is read back from the
+    /// record's shared cell when the send resolves.
+    #[cfg(feature = "bug-injection")]
+    scratch: Option<crate::bugs::SendScratch>,
 }
 
 #[derive(Debug)]
@@ -146,12 +150,21 @@ impl DeliveryFuture {
                 waker_slot: None,
             },
             origin: None,
+            #[cfg(feature = "bug-injection")]
+            scratch: None,
         }
     }
 
     /// Records which send and partition this future belongs to.
     pub fn with_origin(mut self, send_id: u64, partition: i32) -> Self {
         self.origin = Some((send_id, partition));
+        self
+    }
+
+    /// Injects the `per_send_state_in_record` bug for this future.
+    #[cfg(feature = "bug-injection")]
+    pub(crate) fn with_scratch(mut self, scratch: Option<crate::bugs::SendScratch>) -> Self {
+        self.scratch = scratch;
         self
     }
 
@@ -171,6 +184,8 @@ impl DeliveryFuture {
         DeliveryFuture {
             inner: Inner::Ready(Some(result)),
             origin: None,
+            #[cfg(feature = "bug-injection")]
+            scratch: None,
         }
     }
 
@@ -187,16 +202,29 @@ impl Future for DeliveryFuture {
     type Output = DeliveryResult;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
-        match &mut self.get_mut().inner {
-            Inner::Pending {
-                batch,
-                index,
-                waker_slot,
-            } => batch.poll_record(*index, waker_slot, cx),
-            Inner::Ready(r) => {
-                Poll::Ready(r.take().expect("DeliveryFuture polled after completion"))
-            }
+        let this = self.get_mut();
+        #[cfg(feature = "bug-injection")]
+        if let Some(scratch) = &this.scratch {
+            let polled = poll_inner(&mut this.inner, cx);
+            return polled.map(|r| {
+                r.map(|mut m| {
+                    m.partition = scratch.get().unwrap_or(m.partition);
+                    m
+                })
+            });
         }
+        poll_inner(&mut this.inner, cx)
+    }
+}
+
+fn poll_inner(inner: &mut Inner, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
+    match inner {
+        Inner::Pending {
+            batch,
+            index,
+            waker_slot,
+        } => batch.poll_record(*index, waker_slot, cx),
+        Inner::Ready(r) => Poll::Ready(r.take().expect("DeliveryFuture polled after completion")),
     }
 }
 

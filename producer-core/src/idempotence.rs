@@ -32,6 +32,8 @@ pub struct Idempotence {
     last: Option<(i64, i16)>,
     next_sequence: BTreeMap<TopicPartition, i32>,
     bump_needed: bool,
+    /// The `sequence_not_reset_on_bump` bug: keep sequences across a bump.
+    keep_sequences_on_bump: bool,
 }
 
 /// Adds `count` to a sequence number, wrapping after `i32::MAX` to 0 as Kafka does.
@@ -51,7 +53,15 @@ impl Idempotence {
             last: None,
             next_sequence: BTreeMap::new(),
             bump_needed: false,
+            keep_sequences_on_bump: false,
         }
+    }
+
+    /// Injects the `sequence_not_reset_on_bump` bug.
+    #[cfg(feature = "bug-injection")]
+    pub fn with_sequence_bug(mut self, on: bool) -> Self {
+        self.keep_sequences_on_bump = on;
+        self
     }
 
     /// True when idempotence is on.
@@ -96,7 +106,9 @@ impl Idempotence {
         if self.enabled() {
             self.bump_needed = false;
             self.identity = Identity::Pending;
-            self.next_sequence.clear();
+            if !self.keep_sequences_on_bump {
+                self.next_sequence.clear();
+            }
         }
     }
 

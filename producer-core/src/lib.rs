@@ -8,6 +8,8 @@
 //! reads time only from `tokio::time` and randomness only from a seeded RNG.
 
 pub mod batch;
+#[cfg(feature = "bug-injection")]
+pub mod bugs;
 pub mod config;
 pub mod delivery;
 pub mod error;

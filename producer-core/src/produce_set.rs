@@ -72,6 +72,10 @@ pub struct Limits {
     pub linger: Duration,
     /// The client id: its length is part of every request.
     pub client_id: String,
+    /// Bytes the overflow check under-counts by: always 0, except when the
+    /// `overflow_off_by_one` bug is injected.
+    #[cfg(feature = "bug-injection")]
+    pub overflow_slack: usize,
 }
 
 impl Limits {
@@ -84,7 +88,16 @@ impl Limits {
             max_records: c.max_records_per_batch,
             linger: c.linger,
             client_id: c.client_id.clone(),
+            #[cfg(feature = "bug-injection")]
+            overflow_slack: usize::from(c.bugs.overflow_off_by_one),
         }
+    }
+
+    fn slack(&self) -> usize {
+        #[cfg(feature = "bug-injection")]
+        return self.overflow_slack;
+        #[cfg(not(feature = "bug-injection"))]
+        0
     }
 
     /// The hard limit on a batch of `topic`, and which setting imposes it.
@@ -218,7 +231,7 @@ impl ProduceSet {
         if open.builder.record_count() >= self.limits.max_records {
             return Some(Overflow::MaxRecords);
         }
-        let size = open.builder.size_with(record, timestamp);
+        let size = open.builder.size_with(record, timestamp) - self.limits.slack();
         let (hard, reason) = self.limits.batch_limit(topic);
         if size > hard {
             return Some(reason);
@@ -407,6 +420,8 @@ mod tests {
             max_records: usize::MAX,
             linger: Duration::from_millis(10),
             client_id: "c".into(),
+            #[cfg(feature = "bug-injection")]
+            overflow_slack: 0,
         }
     }
 

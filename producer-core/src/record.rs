@@ -48,6 +48,10 @@ pub struct Record {
     value: Option<Bytes>,
     headers: Arc<[Header]>,
     timestamp: Option<i64>,
+    /// Only in bug-injection builds: the cell a deliberately buggy producer writes
+    /// per-send state into. Never touched by a correct producer.
+    #[cfg(feature = "bug-injection")]
+    scratch: crate::bugs::SendScratch,
 }
 
 impl Record {
@@ -123,7 +127,14 @@ impl Record {
                 })
                 .collect(),
             timestamp: self.timestamp,
+            #[cfg(feature = "bug-injection")]
+            scratch: crate::bugs::SendScratch::fresh(),
         }
+    }
+
+    #[cfg(feature = "bug-injection")]
+    pub(crate) fn scratch(&self) -> &crate::bugs::SendScratch {
+        &self.scratch
     }
 
     /// True when both records point at the same key, value and header buffers.

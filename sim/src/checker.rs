@@ -10,6 +10,7 @@
 //! | `duplicate`       | one send stored more often than it was sent                       |
 //! | `phantom`         | a log record no producer ever attempted to send                   |
 //! | `reorder`         | per producer and partition, log order differs from send order     |
+//! | `sequence`        | under one producer id and epoch, a partition's sequences do not start at 0 and run on without a gap, or a retry changed its sequence |
 //! | `unresolved`      | a send, flush or close still pending after faults healed + grace  |
 //! | `resolved_twice`  | a send resolved more than once                                    |
 //! | `accounting`      | accounted != encoded, batch or request over its limit, counters not zero at close |
@@ -37,6 +38,8 @@ pub enum Kind {
     Phantom,
     /// Out of send order.
     Reorder,
+    /// Idempotent sequence numbers not contiguous from 0 within an epoch.
+    Sequence,
     /// Never resolved (liveness).
     Unresolved,
     /// Resolved twice.
@@ -53,12 +56,13 @@ pub enum Kind {
 
 impl Kind {
     /// Names as written in scenario files.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "lost",
         "offset_mismatch",
         "duplicate",
         "phantom",
         "reorder",
+        "sequence",
         "unresolved",
         "resolved_twice",
         "accounting",
@@ -66,12 +70,13 @@ impl Kind {
         "not_acked",
         "mutated",
     ];
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 12] = [
         Kind::Lost,
         Kind::OffsetMismatch,
         Kind::Duplicate,
         Kind::Phantom,
         Kind::Reorder,
+        Kind::Sequence,
         Kind::Unresolved,
         Kind::ResolvedTwice,
         Kind::Accounting,
@@ -212,9 +217,18 @@ struct SendInfo {
     attempted: bool,
 }
 
+/// Sequence bookkeeping of one (producer id, epoch, partition): the base sequence
+/// each batch was given, and the sequence the next new batch must start at.
+#[derive(Default)]
+struct SequenceRun {
+    batches: BTreeMap<u64, i32>,
+    next: i32,
+}
+
 #[derive(Default)]
 struct ProducerView {
     sends: Vec<SendInfo>,
+    sequences: BTreeMap<(i64, i16, Tp), SequenceRun>,
     by_send_id: BTreeMap<u64, usize>,
     retried_tps: BTreeSet<Tp>,
     closed: bool,
@@ -312,6 +326,38 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
                 for b in batches {
                     if b.attempt > 1 {
                         view.retried_tps.insert(b.tp.clone());
+                    }
+                    let (pid, epoch, seq) = b.stamp;
+                    if pid >= 0 {
+                        let run = view
+                            .sequences
+                            .entry((pid, epoch, b.tp.clone()))
+                            .or_default();
+                        let problem = match run.batches.get(&b.first_send_id) {
+                            Some(&first) if first != seq => Some(format!(
+                                "batch resent with sequence {seq}, first sent with {first}"
+                            )),
+                            Some(_) => None,
+                            None => {
+                                let expected = run.next;
+                                run.batches.insert(b.first_send_id, seq);
+                                run.next = producer_core::idempotence::advance_sequence(
+                                    seq,
+                                    b.send_ids.len(),
+                                );
+                                (seq != expected).then(|| {
+                                    format!(
+                                        "batch starts at sequence {seq} under producer id {pid} epoch {epoch}, expected {expected}"
+                                    )
+                                })
+                            }
+                        };
+                        if let Some(detail) = problem {
+                            let mut x = v(Kind::Sequence, detail);
+                            x.tp = Some(b.tp.clone());
+                            x.record = view.by_send_id.get(&b.first_send_id).copied();
+                            out.push(x);
+                        }
                     }
                     for id in &b.send_ids {
                         if let Some(&i) = view.by_send_id.get(id) {
@@ -486,8 +532,8 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
                                 Some(*offset),
                                 *at,
                                 format!(
-                                    "acked on partition {partition} but sent to {:?}",
-                                    s.partition
+                                    "acked on partition {partition} but sent to partition {}",
+                                    s.partition.map_or("none".to_string(), |q| q.to_string())
                                 ),
                             ));
                         }

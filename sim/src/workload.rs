@@ -62,12 +62,28 @@ pub fn generate_as(
     seed: u64,
     sharing: Sharing,
 ) -> Vec<Vec<Record>> {
+    if sharing == Sharing::Distinct {
+        return (0..producers)
+            .map(|p| {
+                let mut own = ChaCha8Rng::seed_from_u64(
+                    seed ^ (p as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
+                records(spec, &mut own)
+            })
+            .collect();
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x574f_524b_4c4f_4144);
-    let base = records(spec, &mut rng);
+    share(&records(spec, &mut rng), producers, sharing)
+}
+
+/// Hands `base` to every producer: the same values (`Shared`), deep copies
+/// (`Cloned`), or even records shared and odd ones copied (`Mixed`). `Distinct`
+/// here means deep copies too: the records are given, not drawn.
+pub fn share(base: &[Record], producers: u32, sharing: Sharing) -> Vec<Vec<Record>> {
     (0..producers)
-        .map(|p| match sharing {
-            Sharing::Shared => base.clone(),
-            Sharing::Cloned => base.iter().map(Record::deep_clone).collect(),
+        .map(|_| match sharing {
+            Sharing::Shared => base.to_vec(),
+            Sharing::Cloned | Sharing::Distinct => base.iter().map(Record::deep_clone).collect(),
             Sharing::Mixed => base
                 .iter()
                 .enumerate()
@@ -79,12 +95,6 @@ pub fn generate_as(
                     }
                 })
                 .collect(),
-            Sharing::Distinct => {
-                let mut own = ChaCha8Rng::seed_from_u64(
-                    seed ^ (p as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                );
-                records(spec, &mut own)
-            }
         })
         .collect()
 }

@@ -64,6 +64,8 @@ pub struct RunReport {
     pub logs: BTreeMap<Tp, Vec<LogBatch>>,
     /// The faults applied (timed and drawn).
     pub faults: Vec<Fault>,
+    /// The records each producer was handed, as they are after the run.
+    pub records: Vec<Vec<Record>>,
 }
 
 /// How much the faults disturbed the producers.
@@ -107,6 +109,12 @@ impl RunReport {
 pub struct RunOptions {
     /// Override the scenario's sharing mode.
     pub sharing: Option<Sharing>,
+    /// Send exactly these records (handed to producers per the sharing mode)
+    /// instead of generating the scenario's workload.
+    pub records: Option<Vec<Record>>,
+    /// Deliberately broken producer behaviours to switch on.
+    #[cfg(feature = "bug-injection")]
+    pub bugs: producer_core::bugs::Bugs,
 }
 
 fn host_names(t: &Target, cluster: &Cluster, producers: u32) -> Vec<String> {
@@ -340,7 +348,10 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         .map(|b| format!("broker-{b}:{BROKER_PORT}"))
         .collect();
     let sharing = options.sharing.unwrap_or(f.workload.sharing);
-    let records = workload::generate_as(&f.workload, producers, seed, sharing);
+    let records = match &options.records {
+        Some(base) => workload::share(base, producers, sharing),
+        None => workload::generate_as(&f.workload, producers, seed, sharing),
+    };
     let snapshots: Vec<Vec<Record>> = records
         .iter()
         .map(|rs| rs.iter().map(Record::deep_clone).collect())
@@ -351,6 +362,11 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
             .producers
             .settings(p)
             .to_config(p, seed, bootstrap.clone());
+        #[cfg(feature = "bug-injection")]
+        let config = producer_core::Config {
+            bugs: options.bugs,
+            ..config
+        };
         let grace = if f.grace_ms > 0 {
             ms(f.grace_ms)
         } else {
@@ -494,5 +510,6 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         history,
         logs,
         faults,
+        records,
     }
 }

@@ -619,3 +619,50 @@ fn oversize_records_must_fail_alone_as_too_large() {
     let v = f.verdict();
     assert!(v.passed(), "{:?}", v.violations);
 }
+
+#[test]
+fn sequence_gap_and_changed_retry_sequence() {
+    let request = |first: u64, seq: i32, epoch: i16, attempt: u32| What::RequestSent {
+        broker: 0,
+        correlation_id: 7,
+        bytes: 150,
+        accounted: 150,
+        limit: 2000,
+        batches: vec![AttemptRecord {
+            tp: tp(),
+            first_send_id: first,
+            send_ids: vec![first],
+            stamp: (1000, epoch, seq),
+            attempt,
+            bytes: 80,
+        }],
+    };
+    // Epoch 1 starting at 0 after epoch 0: fine. Epoch 2 starting at 5: the
+    // Sarama #3354 shape, sequences not restarted after a bump.
+    let mut f = Fixture::clean(1);
+    f.history
+        .entries
+        .retain(|e| !matches!(e.what, What::RequestSent { .. }));
+    for w in [
+        request(0, 0, 0, 1),
+        request(1, 1, 0, 1),
+        request(1, 0, 1, 2),
+        request(2, 5, 2, 1),
+    ] {
+        f.history.push(ms(11), Actor::Producer(0), w);
+    }
+    let v = f.verdict();
+    only(&v, Kind::Sequence);
+    assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+    assert!(
+        v.violations[0].detail.contains("expected 0"),
+        "{}",
+        v.violations[0]
+    );
+
+    // A retry under the same epoch with a new sequence.
+    let mut f = Fixture::clean(1);
+    f.history
+        .push(ms(12), Actor::Producer(0), request(0, 3, 0, 2));
+    only(&f.verdict(), Kind::Sequence);
+}

@@ -202,8 +202,14 @@ impl Producer {
         if appended.index == 0 || appended.batch_full {
             shared.wake.notify_one();
         }
-        Ok(DeliveryFuture::new(appended.completion, appended.index)
-            .with_origin(send_id, tp.partition))
+        let future = DeliveryFuture::new(appended.completion, appended.index)
+            .with_origin(send_id, tp.partition);
+        #[cfg(feature = "bug-injection")]
+        let future = future.with_scratch(config.bugs.per_send_state_in_record.then(|| {
+            record.scratch().set(tp.partition);
+            record.scratch().clone()
+        }));
+        Ok(future)
     }
 
     async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32, Error> {

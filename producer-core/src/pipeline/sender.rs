@@ -107,7 +107,7 @@ impl Sender {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Sender {
             client_id: shared.config.client_id.as_str().into(),
-            idempotence: Idempotence::new(shared.config.idempotence),
+            idempotence: new_idempotence(&shared.config),
             shared,
             network,
             metadata: ClusterMetadata::default(),
@@ -895,9 +895,12 @@ impl Sender {
             }
             None => {
                 let backoff = now + config.retry_backoff;
+                let hold_partition = !retry_behind_newer(config);
                 let ps = self.partitions.entry(batch.tp.clone()).or_default();
-                ps.window_failed = true;
-                ps.backoff_until = Some(backoff);
+                ps.window_failed = hold_partition;
+                if hold_partition {
+                    ps.backoff_until = Some(backoff);
+                }
                 ps.push_retry(batch);
             }
         }
@@ -918,7 +921,9 @@ impl Sender {
         if ps.is_some_and(|ps| !ps.can_send(broker, now)) {
             return None;
         }
-        if let Some(front) = ps.and_then(|ps| ps.retry.front()) {
+        let newer_first =
+            retry_behind_newer(self.config()) && accum.produce_set.is_ready(tp, now, force);
+        if let Some(front) = ps.and_then(|ps| ps.retry.front()).filter(|_| !newer_first) {
             if produce::partition_entry_len(front.bytes.len()) > room {
                 return None;
             }
@@ -1093,6 +1098,24 @@ impl Sender {
                 },
             )
         });
+    }
+}
+
+fn new_idempotence(config: &crate::Config) -> Idempotence {
+    let state = Idempotence::new(config.idempotence);
+    #[cfg(feature = "bug-injection")]
+    let state = state.with_sequence_bug(config.bugs.sequence_not_reset_on_bump);
+    state
+}
+
+/// The `retry_behind_newer` bug is on.
+fn retry_behind_newer(config: &crate::Config) -> bool {
+    #[cfg(feature = "bug-injection")]
+    return config.bugs.retry_behind_newer;
+    #[cfg(not(feature = "bug-injection"))]
+    {
+        let _ = config;
+        false
     }
 }
 
