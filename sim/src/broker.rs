@@ -42,9 +42,13 @@ pub const MAX_REQUEST_FRAME: usize = 100 * 1024 * 1024;
 const LEADER_NOT_AVAILABLE: i16 = 5;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
-/// The API versions this broker answers.
-pub const SUPPORTED: [(ApiKey, i16, i16); 4] = [
+/// The API versions this broker advertises. Fetch is listed only because clients
+/// infer record-batch v2 support from it (librdkafka's MsgVer2 feature needs
+/// Produce v3 and Fetch v4); this broker serves producers, and closes a
+/// connection that actually sends a Fetch.
+pub const SUPPORTED: [(ApiKey, i16, i16); 5] = [
     (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 11),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::InitProducerId, 0, 4),
@@ -101,6 +105,9 @@ pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: 
     }
     if version < min || version > max {
         return Reply::Close(format!("{api:?} v{version} outside {min}..={max}"));
+    }
+    if api == ApiKey::Fetch {
+        return Reply::Close("Fetch is not served: the simulated broker serves producers".into());
     }
     let mut buf = frame_body;
     let header: RequestHeader = match decode("request header", || {
@@ -347,6 +354,10 @@ fn produce_partition(
     };
     if bytes.len() > max_message_bytes {
         return PartitionResult::error(code::MESSAGE_TOO_LARGE);
+    }
+    if bytes.len() > 16 && bytes[16] != 2 {
+        // Produce v3+ carries RecordBatch v2 only (Kafka: InvalidRecordException).
+        return PartitionResult::error(code::INVALID_RECORD);
     }
     if validate::record_batch(bytes).is_err() {
         return PartitionResult::error(code::CORRUPT_MESSAGE);

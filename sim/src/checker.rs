@@ -152,6 +152,10 @@ pub struct ProducerFacts {
     pub batch_limit: usize,
     /// How long after the last fault (or its send) a record must resolve.
     pub grace: Duration,
+    /// The history shows this producer's requests (prodsim's own producer). For a
+    /// real client only its sends and outcomes are known: every send then counts
+    /// as attempted.
+    pub requests_observed: bool,
 }
 
 /// What the checker is told about the run.
@@ -632,7 +636,8 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
         // Sent (attempted) multiset per partition and digest, in send order.
         let mut attempted: BTreeMap<Tp, Vec<(u64, usize)>> = BTreeMap::new();
         for (i, s) in view.sends.iter().enumerate() {
-            if let (true, Some(q)) = (s.attempted, s.partition) {
+            let was_attempted = s.attempted || !facts.requests_observed;
+            if let (true, Some(q)) = (was_attempted, s.partition) {
                 attempted
                     .entry((topic_of_run.clone(), q))
                     .or_default()
@@ -727,4 +732,62 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
         }
     }
     verdict
+}
+
+/// Checks that need only the partition logs, for clients whose sends prodsim does
+/// not see (`sim serve`): a record stored twice by one client in one partition
+/// (meaningful when that client's payloads are unique), and, for idempotent
+/// batches, sequences that do not start at 0 in an epoch or leave a gap.
+pub fn check_logs(logs: &BTreeMap<Tp, Vec<LogBatch>>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (tp, batches) in logs {
+        let mut seen: BTreeMap<(&str, u64), i64> = BTreeMap::new();
+        let mut next_seq: BTreeMap<(i64, i16), i32> = BTreeMap::new();
+        for b in batches {
+            let v = |kind, offset, detail: String| Violation {
+                kind,
+                producer: producer_of(&b.client_id),
+                tp: Some(tp.clone()),
+                record: None,
+                offset: Some(offset),
+                at: b.appended_at,
+                detail: format!("client `{}`: {detail}", b.client_id),
+            };
+            if b.producer_id >= 0 {
+                let expected = next_seq
+                    .get(&(b.producer_id, b.producer_epoch))
+                    .copied()
+                    .unwrap_or(0);
+                if b.base_sequence != expected {
+                    out.push(v(
+                        Kind::Sequence,
+                        b.base_offset,
+                        format!(
+                            "batch at sequence {} (producer id {} epoch {}), expected {expected}",
+                            b.base_sequence, b.producer_id, b.producer_epoch
+                        ),
+                    ));
+                }
+                next_seq.insert(
+                    (b.producer_id, b.producer_epoch),
+                    producer_core::idempotence::advance_sequence(b.base_sequence, b.records.len()),
+                );
+            }
+            for r in &b.records {
+                let digest = digest_parts(
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())),
+                );
+                if let Some(first) = seen.insert((&b.client_id, digest), r.offset) {
+                    out.push(v(
+                        Kind::Duplicate,
+                        r.offset,
+                        format!("same record as offset {first}"),
+                    ));
+                }
+            }
+        }
+    }
+    out
 }

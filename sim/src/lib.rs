@@ -13,6 +13,7 @@ pub mod faults;
 pub mod history;
 pub mod net;
 pub mod scenario;
+pub mod serve;
 pub mod strategies;
 pub mod trace;
 pub mod validate;

@@ -385,6 +385,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
             max_message_bytes: config.max_message_bytes,
             max_request_size: config.max_request_size,
             grace,
+            requests_observed: true,
         });
         sim.client(
             format!("producer-{p}"),

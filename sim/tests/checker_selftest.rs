@@ -108,6 +108,7 @@ impl Fixture {
                 max_request_size: 2000,
                 batch_limit: 900,
                 grace: ms(1000),
+                requests_observed: true,
             },
             all_acked: false,
             allowed: Vec::new(),
@@ -665,4 +666,32 @@ fn sequence_gap_and_changed_retry_sequence() {
     f.history
         .push(ms(12), Actor::Producer(0), request(0, 3, 0, 2));
     only(&f.verdict(), Kind::Sequence);
+}
+
+#[test]
+fn log_only_checks_find_duplicates_and_sequence_gaps() {
+    let f = Fixture::clean(3);
+    let mut logs = f.logs();
+    assert!(
+        sim::checker::check_logs(&logs).is_empty(),
+        "a clean log passes"
+    );
+    let batch = logs.get_mut(&tp()).unwrap();
+    let mut again = batch[0].clone();
+    again.base_offset = 3;
+    again.base_sequence = 5;
+    for (i, r) in again.records.iter_mut().enumerate() {
+        r.offset = 3 + i as i64;
+    }
+    batch.push(again);
+    let kinds: Vec<Kind> = sim::checker::check_logs(&logs)
+        .iter()
+        .map(|v| v.kind)
+        .collect();
+    assert!(kinds.contains(&Kind::Sequence), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == Kind::Duplicate).count(),
+        3,
+        "{kinds:?}"
+    );
 }

@@ -96,9 +96,10 @@ pub fn metadata_request(
                 .with_name(Some(TopicName(StrBytes::from_string(t.clone()))))
         })
         .collect();
+    // The flag exists from v4 on; older versions always auto-create.
     let req = MetadataRequest::default()
         .with_topics(Some(topics))
-        .with_allow_auto_topic_creation(false);
+        .with_allow_auto_topic_creation(version < 4);
     frame::encode_request(ApiKey::Metadata, version, correlation_id, client_id, &req)
 }
 
@@ -169,4 +170,22 @@ pub fn init_producer_id_request(
         client_id,
         &req,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_encodes_at_every_version_the_producer_can_pick() {
+        for v in METADATA_MIN..=METADATA_MAX {
+            let f = metadata_request(v, 1, "c", &["t".to_string()]);
+            assert!(f.len() > 12, "metadata v{v}");
+        }
+        for v in 0..=INIT_PRODUCER_ID_MAX {
+            init_producer_id_request(v, 1, "c", Some((5, 2)));
+            init_producer_id_request(v, 1, "c", None);
+        }
+        api_versions_request(0, "c");
+    }
 }

@@ -1,0 +1,134 @@
+//! Helpers shared by the interop tests: the simulated cluster on real TCP (on a
+//! thread of its own, like `sim serve`), and a minimal raw Kafka client.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, MetadataResponse, ProduceResponse};
+use producer_core::wire::frame;
+use producer_core::wire::produce::{self, PartitionBatch};
+use producer_core::wire::requests;
+use sim::cluster::{ClusterSpec, TopicSpec};
+use sim::serve::{Control, Logs, Server};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+pub const TOPIC: &str = "events";
+
+/// A running simulated cluster on 127.0.0.1.
+pub struct SimCluster {
+    pub bootstrap: String,
+    control: mpsc::UnboundedSender<Control>,
+    thread: Option<std::thread::JoinHandle<Logs>>,
+}
+
+impl SimCluster {
+    /// Starts `brokers` brokers with topic `events` of `partitions` partitions.
+    pub fn start(brokers: u32, partitions: u32) -> SimCluster {
+        let spec = ClusterSpec {
+            brokers,
+            topics: vec![TopicSpec {
+                name: TOPIC.into(),
+                partitions,
+                replication: brokers.min(3),
+            }],
+            max_message_bytes: 1_048_588,
+            failover_delay: Duration::from_millis(200),
+            lose_producer_state_on_restart: false,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let server = Server::bind(spec, "127.0.0.1", 0).await.unwrap();
+                ready_tx.send(server.bootstrap()).unwrap();
+                server.run(Vec::new(), rx).await
+            })
+        });
+        let bootstrap = ready_rx.recv().unwrap();
+        SimCluster {
+            bootstrap,
+            control: tx,
+            thread: Some(thread),
+        }
+    }
+
+    /// Sends a control command.
+    pub fn control(&self, c: Control) {
+        self.control.send(c).unwrap();
+    }
+
+    /// A copy of every partition log.
+    pub fn logs(&self) -> Logs {
+        let (tx, rx) = oneshot::channel();
+        self.control(Control::Logs(tx));
+        rx.blocking_recv().unwrap()
+    }
+
+    /// Injections still queued, not yet met by a produce request.
+    pub fn pending_injections(&self) -> usize {
+        let (tx, rx) = oneshot::channel();
+        self.control(Control::PendingInjections(tx));
+        rx.blocking_recv().unwrap()
+    }
+
+    /// Stops the cluster and returns the final logs.
+    pub fn stop(mut self) -> Logs {
+        self.control(Control::Stop);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// One raw request/response exchange on a fresh connection.
+pub async fn exchange(addr: &str, frame_bytes: &[u8]) -> Bytes {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(frame_bytes).await.unwrap();
+    frame::read_frame(&mut s, 64 << 20)
+        .await
+        .unwrap()
+        .expect("a response")
+}
+
+/// Partition -> leader address, from a Metadata v1 request to `bootstrap`.
+pub async fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, String> {
+    let first = bootstrap.split(',').next().unwrap();
+    let body = exchange(
+        first,
+        &requests::metadata_request(1, 1, "interop", &[topic.to_string()]),
+    )
+    .await;
+    let resp: MetadataResponse = frame::decode_response(ApiKey::Metadata, 1, body).unwrap();
+    let meta = requests::parse_metadata(&resp);
+    meta.topics[topic]
+        .iter()
+        .enumerate()
+        .map(|(p, m)| (p as i32, meta.brokers[&m.leader.expect("a leader")].clone()))
+        .collect()
+}
+
+/// Produces one raw batch (Produce v3) to the partition's leader; returns the
+/// partition's error code.
+pub async fn produce_raw(bootstrap: &str, topic: &str, partition: i32, batch: Bytes) -> i16 {
+    let leader = leaders(bootstrap, topic).await[&partition].clone();
+    let req = produce::encode_request(
+        3,
+        7,
+        "interop-raw",
+        5_000,
+        &[PartitionBatch {
+            topic,
+            partition,
+            records: batch,
+        }],
+    );
+    let body = exchange(&leader, &req).await;
+    let resp: ProduceResponse = frame::decode_response(ApiKey::Produce, 3, body).unwrap();
+    resp.responses[0].partition_responses[0].error_code
+}

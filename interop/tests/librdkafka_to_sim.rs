@@ -1,0 +1,232 @@
+//! librdkafka, a client nobody here wrote, against the simulated broker on real
+//! TCP: several idempotent producers, some payloads shared between them, and the
+//! same checker as inside the simulation judging the broker's logs.
+
+mod common;
+
+use common::{SimCluster, TOPIC};
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use sim::checker::{check, check_logs, CheckInput, ProducerFacts};
+use sim::cluster::Injection;
+use sim::history::{digest_parts, Actor, History, What};
+use sim::serve::Control;
+use std::time::Duration;
+
+const PRODUCERS: u32 = 3;
+const PER_PRODUCER: usize = 3_400;
+
+/// Key, value and headers of one record.
+type Parts = (Option<String>, Vec<u8>, Vec<(String, Vec<u8>)>);
+
+/// Record `i` of producer `p`: even records carry a payload every producer shares.
+fn record(p: u32, i: usize) -> Parts {
+    let key = (!i.is_multiple_of(5)).then(|| format!("k{}", i % 37));
+    let value = if i.is_multiple_of(2) {
+        format!("shared-{i}-{}", "x".repeat(i % 200)).into_bytes()
+    } else {
+        format!("own-p{p}-{i}-{}", "y".repeat(i % 90)).into_bytes()
+    };
+    let headers = if i.is_multiple_of(3) {
+        vec![("trace".to_string(), format!("t{i}").into_bytes())]
+    } else {
+        Vec::new()
+    };
+    (key, value, headers)
+}
+
+/// Produces with librdkafka and returns the history prodsim's checker reads.
+fn produce(bootstrap: &str) -> History {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut history = History::default();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for p in 0..PRODUCERS {
+            let producer: FutureProducer = ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("client.id", format!("producer-{p}"))
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "5")
+                .set("message.timeout.ms", "60000")
+                .create()
+                .expect("librdkafka producer");
+            tasks.push(tokio::spawn(async move {
+                let mut futures = Vec::new();
+                for i in 0..PER_PRODUCER {
+                    let (key, value, headers) = record(p, i);
+                    let mut h = OwnedHeaders::new();
+                    for (k, v) in &headers {
+                        h = h.insert(Header {
+                            key: k,
+                            value: Some(v),
+                        });
+                    }
+                    let mut rec = FutureRecord::to(TOPIC).payload(&value).headers(h);
+                    if let Some(k) = &key {
+                        rec = rec.key(k);
+                    }
+                    futures.push(
+                        producer
+                            .send_result(rec)
+                            .map_err(|(e, _)| e)
+                            .expect("queue has room"),
+                    );
+                }
+                let mut out = Vec::new();
+                for f in futures {
+                    out.push(
+                        f.await
+                            .expect("not cancelled")
+                            .map(|d| (d.partition, d.offset))
+                            .map_err(|(e, _)| e.to_string()),
+                    );
+                }
+                producer.flush(Duration::from_secs(30)).unwrap();
+                out
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.unwrap());
+        }
+        all
+    });
+    for (p, outcomes) in results.into_iter().enumerate() {
+        let who = Actor::Producer(p as u32);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let (key, value, headers) = record(p as u32, i);
+            let digest = digest_parts(
+                key.as_deref().map(str::as_bytes),
+                Some(&value),
+                headers.iter().map(|(k, v)| (k.as_bytes(), Some(&v[..]))),
+            );
+            let partition = outcome.as_ref().ok().map(|(part, _)| *part);
+            history.push(
+                Duration::ZERO,
+                who,
+                What::Send {
+                    index: i,
+                    send_id: Some(i as u64),
+                    partition,
+                    digest,
+                    batch_len: 0,
+                },
+            );
+            history.push(
+                Duration::ZERO,
+                who,
+                match outcome {
+                    Ok((partition, offset)) => What::Acked {
+                        index: i,
+                        partition,
+                        offset,
+                    },
+                    Err(error) => What::Failed {
+                        index: i,
+                        error,
+                        too_large: false,
+                    },
+                },
+            );
+        }
+        history.push(
+            Duration::ZERO,
+            who,
+            What::Closed {
+                unresolved_records: 0,
+                buffered_bytes: 0,
+                in_flight_requests: 0,
+            },
+        );
+    }
+    history
+}
+
+fn judge(history: &History, logs: &sim::serve::Logs) {
+    let facts = ProducerFacts {
+        idempotent: true,
+        max_in_flight: 5,
+        max_message_bytes: 1_000_000,
+        max_request_size: 1_048_576,
+        batch_limit: usize::MAX,
+        grace: Duration::from_secs(3600),
+        requests_observed: false,
+    };
+    let producers = vec![facts; PRODUCERS as usize];
+    let verdict = check(&CheckInput {
+        history,
+        logs,
+        topic: TOPIC,
+        producers: &producers,
+        last_fault: Duration::ZERO,
+        end: Duration::ZERO,
+        allowed: &[],
+        all_acked: true,
+    });
+    let shown: Vec<String> = verdict
+        .violations
+        .iter()
+        .take(10)
+        .map(|v| v.to_string())
+        .collect();
+    assert!(
+        verdict.passed(),
+        "{} violations, first:\n{}",
+        verdict.violations.len(),
+        shown.join("\n")
+    );
+    let log_only = check_logs(logs);
+    assert!(
+        log_only
+            .iter()
+            .all(|v| v.kind != sim::checker::Kind::Sequence),
+        "{log_only:?}"
+    );
+    let stored: usize = logs.values().flatten().map(|b| b.records.len()).sum();
+    assert_eq!(
+        stored,
+        PRODUCERS as usize * PER_PRODUCER,
+        "every record stored exactly once"
+    );
+}
+
+#[test]
+fn librdkafka_idempotent_producers_deliver_everything_once_in_order() {
+    let cluster = SimCluster::start(3, 6);
+    let history = produce(&cluster.bootstrap);
+    let logs = cluster.stop();
+    judge(&history, &logs);
+}
+
+#[test]
+fn librdkafka_survives_retriable_errors_and_lost_responses() {
+    let cluster = SimCluster::start(3, 6);
+    let inject = |partition, what, times| {
+        cluster.control(Control::Inject {
+            topic: TOPIC.into(),
+            partition,
+            what,
+            times,
+        });
+    };
+    inject(0, Injection::Error(6), 3); // NOT_LEADER_OR_FOLLOWER
+    inject(1, Injection::Error(7), 2); // REQUEST_TIMED_OUT, after the write
+    inject(2, Injection::Error(19), 3); // NOT_ENOUGH_REPLICAS
+    inject(3, Injection::LoseResponse, 2);
+    inject(4, Injection::Error(20), 2); // NOT_ENOUGH_REPLICAS_AFTER_APPEND, after the write
+    inject(5, Injection::LoseResponse, 1);
+    let history = produce(&cluster.bootstrap);
+    assert_eq!(
+        cluster.pending_injections(),
+        0,
+        "every injected error met a request"
+    );
+    let logs = cluster.stop();
+    judge(&history, &logs);
+}
