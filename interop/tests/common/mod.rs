@@ -128,7 +128,7 @@ pub async fn produce_raw(bootstrap: &str, topic: &str, partition: i32, batch: By
             records: batch,
         }],
     );
-    let body = exchange(&leader, &req).await;
+    let body = exchange(&leader, &req.to_vec()).await;
     let resp: ProduceResponse = frame::decode_response(ApiKey::Produce, 3, body).unwrap();
     resp.responses[0].partition_responses[0].error_code
 }

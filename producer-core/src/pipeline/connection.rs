@@ -6,7 +6,7 @@
 //! the sender can ignore news from a connection it has already replaced.
 
 use crate::network::Network;
-use crate::wire::frame::{self, MAX_RESPONSE_FRAME};
+use crate::wire::frame::{self, OutFrame, MAX_RESPONSE_FRAME};
 use crate::wire::requests::{self, Versions};
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
@@ -24,7 +24,7 @@ pub(crate) enum ConnEvent {
         broker: i32,
         generation: u64,
         versions: Versions,
-        tx: mpsc::UnboundedSender<Bytes>,
+        tx: mpsc::UnboundedSender<OutFrame>,
     },
     /// A response frame (header included, size prefix stripped).
     Response {
@@ -116,12 +116,19 @@ async fn run(
         })??;
 
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<OutFrame>();
     let (broker, generation) = (dial.broker, dial.generation);
     let writer_events = events.clone();
     let _writer = AbortOnDrop(tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if let Err(e) = writer.write_all(&frame).await {
+            let mut written = Ok(());
+            for segment in frame.segments() {
+                written = writer.write_all(segment).await;
+                if written.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = written {
                 let _ = writer_events.send(ConnEvent::Closed {
                     broker,
                     generation,

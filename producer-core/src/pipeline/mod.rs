@@ -21,8 +21,8 @@ use crate::observe::Observer;
 use crate::partitioner::Partitioner;
 use crate::produce_set::{Limits, ProduceSet, TopicPartition};
 use crate::record::Record;
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::time::Instant;
@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     pub start: Instant,
     pub unresolved: AtomicUsize,
     pub in_flight_requests: AtomicUsize,
+    /// Mirrors `Accumulator::closed` for a lock-free early check in `send`; the
+    /// flag under the lock stays the one that decides.
+    pub closed: AtomicBool,
 }
 
 impl Shared {
@@ -71,6 +74,20 @@ pub(crate) struct Accumulator {
     pub next_send_id: u64,
     pub wanted_topics: BTreeSet<String>,
     pub closed: bool,
+    /// Topic names already seen, shared by every batch of that topic.
+    pub topic_names: BTreeMap<String, Arc<str>>,
+}
+
+impl Accumulator {
+    /// The shared name of `topic` (no allocation after the first send to it).
+    fn topic_name(&mut self, topic: &str) -> Arc<str> {
+        if let Some(name) = self.topic_names.get(topic) {
+            return name.clone();
+        }
+        let name: Arc<str> = topic.into();
+        self.topic_names.insert(topic.to_string(), name.clone());
+        name
+    }
 }
 
 pub(crate) enum Command {
@@ -127,6 +144,7 @@ impl Producer {
                 next_send_id: 0,
                 wanted_topics: BTreeSet::new(),
                 closed: false,
+                topic_names: BTreeMap::new(),
             }),
             limits,
             wake: Notify::new(),
@@ -136,6 +154,7 @@ impl Producer {
             start: tokio::time::Instant::now(),
             unresolved: AtomicUsize::new(0),
             in_flight_requests: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
             config,
         });
         let (commands, rx) = mpsc::unbounded_channel();
@@ -157,23 +176,40 @@ impl Producer {
     async fn try_send(&self, topic: &str, record: Record) -> Result<DeliveryFuture, Error> {
         let shared = &self.shared;
         let config = &shared.config;
-        if shared.accum().closed {
+        if shared.closed.load(Ordering::Relaxed) {
             return Err(Error::ProducerClosed);
         }
         let memory = shared.limits.check_fits(topic, &record)?;
-        let deadline = tokio::time::Instant::now() + config.max_block;
+        let started = tokio::time::Instant::now();
+        let deadline = started + config.max_block;
+        let mut waited = false;
         let permit = match shared.memory.try_acquire_many(memory as u32) {
             Ok(p) => p,
-            Err(_) => tokio::time::timeout_at(deadline, shared.memory.acquire_many(memory as u32))
-                .await
-                .map_err(|_| Error::Timeout {
-                    waiting_for: "buffer memory",
-                    waited: config.max_block,
-                })?
-                .map_err(|_| Error::ProducerClosed)?,
+            Err(_) => {
+                waited = true;
+                tokio::time::timeout_at(deadline, shared.memory.acquire_many(memory as u32))
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        waiting_for: "buffer memory",
+                        waited: config.max_block,
+                    })?
+                    .map_err(|_| Error::ProducerClosed)?
+            }
         };
-        let partitions = self.partition_count(topic, deadline).await?;
-        let now = tokio::time::Instant::now();
+        let known = shared.metadata.borrow().partition_count(topic);
+        let partitions = match known {
+            Some(n) => n,
+            None => {
+                waited = true;
+                self.partition_count(topic, deadline).await?
+            }
+        };
+        // One clock read per send unless it had to wait.
+        let now = if waited {
+            tokio::time::Instant::now()
+        } else {
+            started
+        };
         let timestamp = record.timestamp().unwrap_or_else(|| {
             config.timestamp_origin_ms + (now - shared.start).as_millis() as i64
         });
@@ -185,7 +221,10 @@ impl Producer {
             accum
                 .partitioner
                 .partition(topic, record.key().map(|k| &k[..]), partitions);
-        let tp = TopicPartition::new(topic, partition as i32);
+        let tp = TopicPartition {
+            topic: accum.topic_name(topic),
+            partition: partition as i32,
+        };
         let send_id = accum.next_send_id;
         let appended = accum
             .produce_set
@@ -249,6 +288,7 @@ impl Producer {
     /// `delivery_timeout`.
     pub async fn close(&self) {
         self.shared.accum().closed = true;
+        self.shared.closed.store(true, Ordering::Relaxed);
         let (done, wait) = oneshot::channel();
         if self.commands.send(Command::Close { done }).is_ok() {
             let _ = wait.await;

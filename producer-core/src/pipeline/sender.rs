@@ -16,7 +16,7 @@ use crate::metadata::ClusterMetadata;
 use crate::network::Network;
 use crate::observe::{AttemptOutcome, BatchAttempt, Event};
 use crate::produce_set::{OpenBatch, TopicPartition};
-use crate::wire::frame;
+use crate::wire::frame::{self, OutFrame};
 use crate::wire::produce::{self, PartitionBatch};
 use crate::wire::requests::{self, Versions};
 use bytes::Bytes;
@@ -53,7 +53,7 @@ enum Conn {
     },
     Ready {
         generation: u64,
-        tx: mpsc::UnboundedSender<Bytes>,
+        tx: mpsc::UnboundedSender<OutFrame>,
         versions: Versions,
         in_flight: VecDeque<InFlight>,
         next_correlation: i32,
@@ -205,6 +205,9 @@ impl Sender {
                 self.commands_open = false;
                 self.closing = true;
                 self.shared.accum().closed = true;
+                self.shared
+                    .closed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -374,7 +377,7 @@ impl Sender {
         self.send_request(broker, now, |versions, corr| {
             let v = versions.init_producer_id;
             (
-                requests::init_producer_id_request(v, corr, &client_id, bump),
+                requests::init_producer_id_request(v, corr, &client_id, bump).into(),
                 RequestKind::InitProducerId { version: v },
             )
         });
@@ -414,7 +417,7 @@ impl Sender {
         self.send_request(broker, now, |versions, corr| {
             let v = versions.metadata;
             (
-                requests::metadata_request(v, corr, &client_id, &topics),
+                requests::metadata_request(v, corr, &client_id, &topics).into(),
                 RequestKind::Metadata { version: v },
             )
         });
@@ -628,7 +631,7 @@ impl Sender {
         &mut self,
         broker: i32,
         now: Instant,
-        build: impl FnOnce(&Versions, i32) -> (bytes::BytesMut, RequestKind),
+        build: impl FnOnce(&Versions, i32) -> (OutFrame, RequestKind),
     ) {
         let deadline = now + self.config().request_timeout;
         let Some(Conn::Ready {
@@ -645,7 +648,7 @@ impl Sender {
         *next_correlation = next_correlation.wrapping_add(1);
         let (frame, kind) = build(versions, correlation_id);
         // A failed send means the writer task is gone; its Closed event follows.
-        let _ = tx.send(frame.freeze());
+        let _ = tx.send(frame);
         in_flight.push_back(InFlight {
             correlation_id,
             deadline,

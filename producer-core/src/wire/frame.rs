@@ -10,6 +10,50 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// only guards against garbage length prefixes).
 pub const MAX_RESPONSE_FRAME: usize = 64 * 1024 * 1024;
 
+/// A frame to write: its bytes in order, as segments. Small parts are copied
+/// together; record batches travel as the very `Bytes` the encoder sealed, so a
+/// produce request does not copy its payload a second time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutFrame {
+    segments: Vec<Bytes>,
+}
+
+impl OutFrame {
+    /// The frame's segments, in write order.
+    pub fn segments(&self) -> &[Bytes] {
+        &self.segments
+    }
+
+    /// Total size on the wire, size prefix included.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(Bytes::len).sum()
+    }
+
+    /// True for a frame with no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All segments copied into one buffer (tests, raw clients).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.segments.concat()
+    }
+
+    pub(crate) fn push(&mut self, segment: Bytes) {
+        if !segment.is_empty() {
+            self.segments.push(segment);
+        }
+    }
+}
+
+impl From<BytesMut> for OutFrame {
+    fn from(b: BytesMut) -> Self {
+        OutFrame {
+            segments: vec![b.freeze()],
+        }
+    }
+}
+
 /// Encodes `[size][request header][body]` for `api` at `version`.
 pub fn encode_request<M: Encodable>(
     api: ApiKey,

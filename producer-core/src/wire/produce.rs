@@ -10,12 +10,9 @@
 //! ```
 //! Tests check [`request_len`] against `kafka-protocol`'s own encoder.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
-
-use super::frame;
+use super::frame::OutFrame;
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 
 /// Lowest Produce version the producer speaks (RecordBatch v2 needs v3).
 pub const MIN_VERSION: i16 = 3;
@@ -79,48 +76,152 @@ pub struct PartitionBatch<'a> {
     pub records: Bytes,
 }
 
-/// Encodes a full produce request frame. Batches of one topic must be adjacent.
+/// Batches at least this large are written in place instead of being copied
+/// into the frame buffer.
+const ZERO_COPY_FROM: usize = 4096;
+
+/// Encodes a full produce request frame (v3..=8). Batches of one topic must be
+/// adjacent. The layout is the one `kafka-protocol` writes (a test compares them
+/// byte for byte at every version); writing it here lets large batches go out
+/// without a second copy.
 pub fn encode_request(
     version: i16,
     correlation_id: i32,
     client_id: &str,
     timeout_ms: i32,
     batches: &[PartitionBatch<'_>],
-) -> BytesMut {
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for b in batches {
-        let same = topics.last().is_some_and(|t| t.name.0.as_str() == b.topic);
-        if !same {
-            topics.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(b.topic.to_string()))),
-            );
-        }
-        let entry = PartitionProduceData::default()
-            .with_index(b.partition)
-            .with_records(Some(b.records.clone()));
-        topics
-            .last_mut()
-            .expect("pushed above")
-            .partition_data
-            .push(entry);
-    }
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(timeout_ms)
-        .with_topic_data(topics);
-    frame::encode_request(
-        ApiKey::Produce,
-        version,
-        correlation_id,
+) -> OutFrame {
+    debug_assert!((MIN_VERSION..=MAX_VERSION).contains(&version));
+    let total = request_len(
         client_id,
-        &request,
-    )
+        batches.iter().map(|b| (b.topic, b.records.len())),
+    );
+    let mut out = OutFrame::default();
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32((total - 4) as i32);
+    buf.put_i16(ApiKey::Produce as i16);
+    buf.put_i16(version);
+    buf.put_i32(correlation_id);
+    put_string(&mut buf, client_id);
+    buf.put_i16(-1); // transactional_id: null
+    buf.put_i16(-1); // acks: all
+    buf.put_i32(timeout_ms);
+    let mut topics: Vec<(&str, usize)> = Vec::new();
+    for b in batches {
+        match topics.last_mut() {
+            Some((t, n)) if *t == b.topic => *n += 1,
+            _ => topics.push((b.topic, 1)),
+        }
+    }
+    buf.put_i32(topics.len() as i32);
+    let mut rest = batches.iter();
+    for (topic, count) in topics {
+        put_string(&mut buf, topic);
+        buf.put_i32(count as i32);
+        for b in rest.by_ref().take(count) {
+            buf.put_i32(b.partition);
+            buf.put_i32(b.records.len() as i32);
+            if b.records.len() >= ZERO_COPY_FROM {
+                out.push(buf.split().freeze());
+                out.push(b.records.clone());
+            } else {
+                buf.put_slice(&b.records);
+            }
+        }
+    }
+    out.push(buf.freeze());
+    debug_assert_eq!(out.len(), total);
+    out
+}
+
+fn put_string(buf: &mut BytesMut, s: &str) {
+    buf.put_i16(s.len() as i16);
+    buf.put_slice(s.as_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::frame;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    /// The same request through `kafka-protocol`'s encoder: the reference.
+    fn reference(
+        version: i16,
+        correlation_id: i32,
+        client_id: &str,
+        timeout_ms: i32,
+        batches: &[PartitionBatch<'_>],
+    ) -> Vec<u8> {
+        let mut topics: Vec<TopicProduceData> = Vec::new();
+        for b in batches {
+            if topics.last().is_none_or(|t| t.name.0.as_str() != b.topic) {
+                topics.push(
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(b.topic.to_string()))),
+                );
+            }
+            let entry = PartitionProduceData::default()
+                .with_index(b.partition)
+                .with_records(Some(b.records.clone()));
+            topics.last_mut().unwrap().partition_data.push(entry);
+        }
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(timeout_ms)
+            .with_topic_data(topics);
+        frame::encode_request(
+            ApiKey::Produce,
+            version,
+            correlation_id,
+            client_id,
+            &request,
+        )
+        .to_vec()
+    }
+
+    #[test]
+    fn our_frames_are_byte_equal_to_kafka_protocols_at_every_version() {
+        let batch = |n: usize, fill: u8| Bytes::from(vec![fill; n]);
+        let batches = [
+            PartitionBatch {
+                topic: "orders",
+                partition: 0,
+                records: batch(68, 1),
+            },
+            PartitionBatch {
+                topic: "orders",
+                partition: 5,
+                records: batch(10_000, 2),
+            },
+            PartitionBatch {
+                topic: "t",
+                partition: 2,
+                records: batch(74, 3),
+            },
+            PartitionBatch {
+                topic: "t",
+                partition: 3,
+                records: batch(5000, 4),
+            },
+        ];
+        for version in MIN_VERSION..=MAX_VERSION {
+            let ours = encode_request(version, 77, "producer-3", 30_000, &batches);
+            assert_eq!(
+                ours.to_vec(),
+                reference(version, 77, "producer-3", 30_000, &batches),
+                "v{version}"
+            );
+            assert!(
+                ours.segments()
+                    .iter()
+                    .any(|s| s.as_ptr() == batches[1].records.as_ptr()),
+                "large batches are not copied"
+            );
+        }
+    }
 
     #[test]
     fn request_len_matches_the_encoder_for_every_version() {
