@@ -180,6 +180,19 @@ impl Cluster {
         }
     }
 
+    /// A copy of every partition's log, by (topic, partition).
+    pub fn logs(&self) -> BTreeMap<(String, i32), Vec<LogBatch>> {
+        self.topics
+            .iter()
+            .flat_map(|(t, parts)| {
+                parts
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, p)| ((t.clone(), i as i32), p.log.clone()))
+            })
+            .collect()
+    }
+
     /// The partition, if it exists.
     pub fn partition(&self, topic: &str, p: i32) -> Option<&Partition> {
         self.topics.get(topic)?.get(usize::try_from(p).ok()?)

@@ -205,15 +205,5 @@ fn apply(cluster: &SharedCluster, action: &Action, now: Duration) {
 }
 
 fn snapshot(cluster: &SharedCluster) -> Logs {
-    cluster
-        .borrow()
-        .topics
-        .iter()
-        .flat_map(|(t, parts)| {
-            parts
-                .iter()
-                .enumerate()
-                .map(move |(i, p)| ((t.clone(), i as i32), p.log.clone()))
-        })
-        .collect()
+    cluster.borrow().logs()
 }

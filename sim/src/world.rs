@@ -456,17 +456,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
             }
         }
     }
-    let logs: BTreeMap<Tp, Vec<LogBatch>> = cluster
-        .borrow()
-        .topics
-        .iter()
-        .flat_map(|(t, parts)| {
-            parts
-                .iter()
-                .enumerate()
-                .map(move |(i, p)| ((t.clone(), i as i32), p.log.clone()))
-        })
-        .collect();
+    let logs = cluster.borrow().logs();
     let hash = trace_hash(
         &history,
         logs.iter()
