@@ -57,15 +57,21 @@ fn mock_cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerCont
     mock
 }
 
+/// The runtime both of producer-core's benchmarks run on: two workers, as many
+/// as the machine's cores.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn ours(count: usize, size: usize) -> Duration {
     let mock = mock_cluster();
     let bootstrap = mock.bootstrap_servers();
     let pool = payloads(size);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let config = Config {
             client_id: "prodsim-bench".into(),
@@ -366,11 +372,7 @@ fn memory_child(mode: &str, bootstrap: &str, total_bytes: usize) {
         drop(shared);
     }
     let baseline = peak_rss_kb();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut tasks = Vec::new();
         for (p, records) in per_producer.iter().enumerate() {

@@ -19,7 +19,7 @@
 //! | `mutated`         | a record the caller handed over changed during the run            |
 
 use crate::cluster::LogBatch;
-use crate::history::{digest_parts, Actor, History, Tp, What};
+use crate::history::{digest_log_record, Actor, History, Tp, What};
 use producer_core::error::code;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -447,11 +447,7 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
         for b in batches {
             let producer = producer_of(&b.client_id).filter(|p| (*p as usize) < views.len());
             for r in &b.records {
-                let digest = digest_parts(
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())),
-                );
+                let digest = digest_log_record(r);
                 stored.insert((tp.clone(), r.offset), Stored { producer, digest });
                 match producer {
                     Some(p) => written.entry((p, tp.clone())).or_default().push((
@@ -774,11 +770,7 @@ pub fn check_logs(logs: &BTreeMap<Tp, Vec<LogBatch>>) -> Vec<Violation> {
                 );
             }
             for r in &b.records {
-                let digest = digest_parts(
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())),
-                );
+                let digest = digest_log_record(r);
                 if let Some(first) = seen.insert((&b.client_id, digest), r.offset) {
                     out.push(v(
                         Kind::Duplicate,

@@ -329,6 +329,16 @@ pub fn digest_record(r: &Record) -> u64 {
     )
 }
 
+/// Content fingerprint of a stored record: equal to [`digest_record`] of the
+/// record that was sent, so the checker can match log entries to sends.
+pub fn digest_log_record(r: &crate::cluster::LogRecord) -> u64 {
+    digest_parts(
+        r.key.as_deref(),
+        r.value.as_deref(),
+        r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())),
+    )
+}
+
 /// Hash of a history together with the final partition logs.
 pub fn trace_hash<'a>(
     history: &History,

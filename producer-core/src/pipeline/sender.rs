@@ -550,7 +550,7 @@ impl Sender {
         }
         // A connection to anyone, for metadata and producer ids.
         let need_any = self.metadata_stale
-            || !self.wanted_topics().is_empty() && self.metadata.brokers.is_empty()
+            || self.metadata.brokers.is_empty() && !self.wanted_topics().is_empty()
             || self.idempotence.identity() == Identity::Pending;
         let have_any = self
             .conns
