@@ -1,14 +1,20 @@
-//! The same batch bytes against both brokers: prodsim's encoder output is
-//! accepted by the simulated broker and by librdkafka's mock broker, and read back
-//! intact by librdkafka's consumer; a batch with a flipped byte is rejected.
+//! The same batch bytes against three brokers: prodsim's encoder output is
+//! accepted by the simulated broker, by librdkafka's mock broker (C) and by
+//! Sarama's mock broker (Go), and read back intact by librdkafka's consumer. The
+//! same batch with one flipped byte (its CRC no longer matches) is rejected.
 //!
-//! librdkafka's mock broker does not verify batch CRCs when it appends (its
-//! `rd_kafka_mock_validate_records` only checks transactional producer state), so
-//! on that side the CRC is judged by librdkafka's consumer (`check.crcs=true`).
+//! Who checks the CRC: the simulated broker answers CORRUPT_MESSAGE (2), like
+//! Apache Kafka. Sarama's broker fails to decode the request ("CRC didn't match")
+//! and closes the connection without an answer. librdkafka's mock broker does not
+//! verify CRCs when it appends (its `rd_kafka_mock_validate_records` only checks
+//! transactional producer state), and neither does tansu 0.6 (it logs the
+//! mismatch and appends), so on the librdkafka side the CRC is judged by its
+//! consumer (`check.crcs=true`).
 
 mod common;
 
-use common::{produce_raw, SimCluster, TOPIC};
+use common::sarama::SaramaBroker;
+use common::{produce_raw, Answer, SimCluster, TOPIC};
 use producer_core::batch::{BatchBuilder, ProducerStamp};
 use producer_core::record::Record;
 use rdkafka::config::ClientConfig;
@@ -18,9 +24,12 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::Duration;
 
-const CORRUPT_MESSAGE: i16 = 2;
+const CORRUPT_MESSAGE: Answer = Answer::Code(2);
+const APPENDED: Answer = Answer::Code(0);
 
-fn batch() -> (Vec<Record>, bytes::Bytes) {
+/// Three records, their encoded batch, and the same batch with one byte of the
+/// last record's value flipped: still well-formed, but its CRC-32C is wrong.
+fn batches() -> (Vec<Record>, bytes::Bytes, bytes::Bytes) {
     let records: Vec<Record> = (0..3)
         .map(|i| Record::new(format!("cross-check-{i}")).with_key(format!("k{i}")))
         .collect();
@@ -28,7 +37,18 @@ fn batch() -> (Vec<Record>, bytes::Bytes) {
     for r in &records {
         b.push(r, 1_700_000_000_000);
     }
-    (records, b.seal(ProducerStamp::NONE).unwrap())
+    let good = b.seal(ProducerStamp::NONE).unwrap();
+    let mut bad = good.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x5a;
+    (records, good, bad.into())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// (key, value) pairs as a consumer read them.
@@ -62,29 +82,22 @@ fn read(bootstrap: &str, partition: i32, want: usize) -> Result<KeyValues, Strin
 }
 
 #[test]
-fn one_batch_accepted_by_both_brokers_and_a_flipped_byte_rejected() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+fn one_batch_accepted_by_the_simulated_and_librdkafka_brokers_and_a_flipped_byte_rejected() {
+    let rt = runtime();
     let sim = SimCluster::start(3, 3);
     let mock = MockCluster::new(3).unwrap();
     mock.create_topic(TOPIC, 3, 3).unwrap();
     let mock_bootstrap = mock.bootstrap_servers();
-    let (records, good) = batch();
-    let mut bad = good.to_vec();
-    let last = bad.len() - 1;
-    bad[last] ^= 0x5a; // inside the value of the last record: CRC-covered
-    let bad = bytes::Bytes::from(bad);
+    let (records, good, bad) = batches();
 
     // Accepted by both.
     assert_eq!(
         rt.block_on(produce_raw(&sim.bootstrap, TOPIC, 0, good.clone())),
-        0
+        APPENDED
     );
     assert_eq!(
         rt.block_on(produce_raw(&mock_bootstrap, TOPIC, 0, good.clone())),
-        0
+        APPENDED
     );
 
     // Rejected by the simulated broker at append time.
@@ -94,9 +107,9 @@ fn one_batch_accepted_by_both_brokers_and_a_flipped_byte_rejected() {
     );
     // librdkafka: the mock broker appends it, its consumer refuses it.
     let mock_code = rt.block_on(produce_raw(&mock_bootstrap, TOPIC, 1, bad));
-    println!("librdkafka mock broker answered the corrupt batch with error code {mock_code}");
+    println!("librdkafka mock broker answered the corrupt batch with {mock_code:?}");
     if mock_code != CORRUPT_MESSAGE {
-        assert_eq!(mock_code, 0);
+        assert_eq!(mock_code, APPENDED);
         let read_bad = read(&mock_bootstrap, 1, 1);
         println!("librdkafka consumer on the corrupt batch: {read_bad:?}");
         assert!(
@@ -128,4 +141,54 @@ fn one_batch_accepted_by_both_brokers_and_a_flipped_byte_rejected() {
         logs[&(TOPIC.to_string(), 1)].is_empty(),
         "the corrupt batch was not stored"
     );
+}
+
+#[test]
+fn saramas_broker_accepts_the_batch_and_rejects_the_flipped_byte_like_the_simulated_broker() {
+    let rt = runtime();
+    let sim = SimCluster::start(1, 2);
+    let sarama = SaramaBroker::start(TOPIC, 2);
+    let (_, good, bad) = batches();
+
+    assert_eq!(
+        rt.block_on(produce_raw(&sarama.bootstrap, TOPIC, 0, good.clone())),
+        APPENDED,
+        "Sarama refused a batch prodsim encoded: {:?}",
+        sarama.rejections()
+    );
+    assert_eq!(sarama.rejections(), Vec::<String>::new());
+    assert_eq!(
+        rt.block_on(produce_raw(&sim.bootstrap, TOPIC, 0, good)),
+        APPENDED
+    );
+
+    // The corrupt batch: the simulated broker answers CORRUPT_MESSAGE, Sarama
+    // cannot decode the request and hangs up, naming the CRC.
+    assert_eq!(
+        rt.block_on(produce_raw(&sim.bootstrap, TOPIC, 1, bad.clone())),
+        CORRUPT_MESSAGE
+    );
+    assert_eq!(
+        rt.block_on(produce_raw(&sarama.bootstrap, TOPIC, 1, bad)),
+        Answer::Closed
+    );
+    let mut rejections = sarama.rejections();
+    for _ in 0..50 {
+        if !rejections.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        rejections = sarama.rejections();
+    }
+    println!("Sarama's mock broker on the corrupt batch: {rejections:?}");
+    assert_eq!(rejections.len(), 1, "one rejected request: {rejections:?}");
+    assert!(
+        rejections[0].contains("CRC didn't match"),
+        "Sarama rejected the corrupt batch for another reason: {}",
+        rejections[0]
+    );
+
+    let logs = sim.stop();
+    assert_eq!(logs[&(TOPIC.to_string(), 0)].len(), 1);
+    assert!(logs[&(TOPIC.to_string(), 1)].is_empty());
 }

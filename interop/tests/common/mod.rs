@@ -15,6 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod sarama;
+
 pub const TOPIC: &str = "events";
 
 /// A running simulated cluster on 127.0.0.1.
@@ -86,14 +88,23 @@ impl SimCluster {
     }
 }
 
-/// One raw request/response exchange on a fresh connection.
-pub async fn exchange(addr: &str, frame_bytes: &[u8]) -> Bytes {
+/// One raw request/response exchange on a fresh connection; `None` when the
+/// broker closed the connection instead of answering.
+pub async fn try_exchange(addr: &str, frame_bytes: &[u8]) -> Option<Bytes> {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(frame_bytes).await.unwrap();
-    frame::read_frame(&mut s, 64 << 20)
+    match frame::read_frame(&mut s, 64 << 20).await {
+        Ok(frame) => frame,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+        Err(e) => panic!("reading the response from {addr}: {e}"),
+    }
+}
+
+/// One raw request/response exchange on a fresh connection.
+pub async fn exchange(addr: &str, frame_bytes: &[u8]) -> Bytes {
+    try_exchange(addr, frame_bytes)
         .await
-        .unwrap()
-        .expect("a response")
+        .unwrap_or_else(|| panic!("{addr} closed the connection without a response"))
 }
 
 /// Partition -> leader address, from a Metadata v1 request to `bootstrap`.
@@ -113,9 +124,17 @@ pub async fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, String> {
         .collect()
 }
 
-/// Produces one raw batch (Produce v3) to the partition's leader; returns the
-/// partition's error code.
-pub async fn produce_raw(bootstrap: &str, topic: &str, partition: i32, batch: Bytes) -> i16 {
+/// What a broker did with a produce request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// It answered with this error code for the partition (0: appended).
+    Code(i16),
+    /// It closed the connection without an answer.
+    Closed,
+}
+
+/// Produces one raw batch (Produce v3) to the partition's leader.
+pub async fn produce_raw(bootstrap: &str, topic: &str, partition: i32, batch: Bytes) -> Answer {
     let leader = leaders(bootstrap, topic).await[&partition].clone();
     let req = produce::encode_request(
         3,
@@ -128,7 +147,9 @@ pub async fn produce_raw(bootstrap: &str, topic: &str, partition: i32, batch: By
             records: batch,
         }],
     );
-    let body = exchange(&leader, &req.to_vec()).await;
+    let Some(body) = try_exchange(&leader, &req.to_vec()).await else {
+        return Answer::Closed;
+    };
     let resp: ProduceResponse = frame::decode_response(ApiKey::Produce, 3, body).unwrap();
-    resp.responses[0].partition_responses[0].error_code
+    Answer::Code(resp.responses[0].partition_responses[0].error_code)
 }
