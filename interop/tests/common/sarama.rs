@@ -95,6 +95,11 @@ fn go_build() -> PathBuf {
         .current_dir(&source)
         .env("GO111MODULE", "off")
         .env("GOPATH", DEBIAN_GOPATH)
+        // Its own build cache: no dependence on $HOME being set or writable.
+        .env(
+            "GOCACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"),
+        )
         .output()
         .unwrap_or_else(|e| {
             panic!(
