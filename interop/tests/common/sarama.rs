@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// Where Debian's `golang-*-dev` packages put their Go sources.
 const DEBIAN_GOPATH: &str = "/usr/share/gocode";
@@ -61,6 +62,20 @@ impl SaramaBroker {
     /// Why the broker refused requests so far, one reason per request.
     pub fn rejections(&self) -> Vec<String> {
         self.rejections.lock().unwrap().clone()
+    }
+
+    /// The rejections once there are at least `count` of them, or whatever
+    /// there is after a second (the broker reports before it hangs up, but its
+    /// output is read on another thread).
+    pub fn wait_for_rejections(&self, count: usize) -> Vec<String> {
+        for _ in 0..50 {
+            let seen = self.rejections();
+            if seen.len() >= count {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.rejections()
     }
 }
 
