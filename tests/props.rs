@@ -2,7 +2,7 @@
 //! records on the size limits, shared / cloned / mixed records, faults drawn from
 //! a simulation seed) and the invariants that must hold in every one of them.
 //!
-//! `PROPTEST_CASES` sets the number of cases (default 48 per world property, 256
+//! `PROPTEST_CASES` sets the number of cases (default 128 per world property, 256
 //! for the produce-set model; a few seconds in all on 2 cores) and
 //! `PROPTEST_RNG_SEED` fixes proptest's own seed. A failure prints the shrunk world (producers,
 //! records with their sizes, sim seed), the violations and how to replay; it is
@@ -65,7 +65,7 @@ fn violations_of(report: &RunReport, kinds: &[Kind]) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(config(48))]
+    #![proptest_config(config(128))]
 
     /// The same workload and seed, with the records shared, deep-cloned or mixed,
     /// must give the same history and the same logs: a producer that writes into
