@@ -4,21 +4,18 @@
 
 mod common;
 
+use common::judge::{self, ClientRun, Parts};
 use common::{SimCluster, TOPIC};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use sim::checker::{check, check_logs, CheckInput, ProducerFacts};
 use sim::cluster::Injection;
-use sim::history::{digest_parts, Actor, History, What};
+use sim::history::History;
 use sim::serve::Control;
 use std::time::Duration;
 
 const PRODUCERS: u32 = 3;
 const PER_PRODUCER: usize = 3_400;
-
-/// Key, value and headers of one record.
-type Parts = (Option<String>, Vec<u8>, Vec<(String, Vec<u8>)>);
 
 /// Record `i` of producer `p`: even records carry a payload every producer shares.
 fn record(p: u32, i: usize) -> Parts {
@@ -43,7 +40,6 @@ fn produce(bootstrap: &str) -> History {
         .enable_all()
         .build()
         .unwrap();
-    let mut history = History::default();
     let results = rt.block_on(async {
         let mut tasks = Vec::new();
         for p in 0..PRODUCERS {
@@ -97,97 +93,19 @@ fn produce(bootstrap: &str) -> History {
         }
         all
     });
-    for (p, outcomes) in results.into_iter().enumerate() {
-        let who = Actor::Producer(p as u32);
-        for (i, outcome) in outcomes.into_iter().enumerate() {
-            let (key, value, headers) = record(p as u32, i);
-            let digest = digest_parts(
-                key.as_deref().map(str::as_bytes),
-                Some(&value),
-                headers.iter().map(|(k, v)| (k.as_bytes(), Some(&v[..]))),
-            );
-            let partition = outcome.as_ref().ok().map(|(part, _)| *part);
-            history.push(
-                Duration::ZERO,
-                who,
-                What::Send {
-                    index: i,
-                    send_id: Some(i as u64),
-                    partition,
-                    digest,
-                    batch_len: 0,
-                },
-            );
-            history.push(
-                Duration::ZERO,
-                who,
-                match outcome {
-                    Ok((partition, offset)) => What::Acked {
-                        index: i,
-                        partition,
-                        offset,
-                    },
-                    Err(error) => What::Failed {
-                        index: i,
-                        error,
-                        too_large: false,
-                    },
-                },
-            );
-        }
-        history.push(
-            Duration::ZERO,
-            who,
-            What::Closed {
-                unresolved_records: 0,
-                buffered_bytes: 0,
-                in_flight_requests: 0,
-            },
-        );
-    }
-    history
+    let runs: Vec<ClientRun> = results
+        .into_iter()
+        .map(|outcomes| ClientRun {
+            records: outcomes.into_iter().map(|o| vec![o]).collect(),
+            closed: true,
+        })
+        .collect();
+    judge::history(&runs, record)
 }
 
-fn judge(history: &History, logs: &sim::serve::Logs) {
-    let facts = ProducerFacts {
-        idempotent: true,
-        max_in_flight: 5,
-        max_message_bytes: 1_000_000,
-        max_request_size: 1_048_576,
-        batch_limit: usize::MAX,
-        grace: Duration::from_secs(3600),
-        requests_observed: false,
-    };
-    let producers = vec![facts; PRODUCERS as usize];
-    let verdict = check(&CheckInput {
-        history,
-        logs,
-        topic: TOPIC,
-        producers: &producers,
-        last_fault: Duration::ZERO,
-        end: Duration::ZERO,
-        allowed: &[],
-        all_acked: true,
-    });
-    let shown: Vec<String> = verdict
-        .violations
-        .iter()
-        .take(10)
-        .map(|v| v.to_string())
-        .collect();
-    assert!(
-        verdict.passed(),
-        "{} violations, first:\n{}",
-        verdict.violations.len(),
-        shown.join("\n")
-    );
-    let log_only = check_logs(logs);
-    assert!(
-        log_only
-            .iter()
-            .all(|v| v.kind != sim::checker::Kind::Sequence),
-        "{log_only:?}"
-    );
+fn assert_delivered_once(history: &History, logs: &sim::serve::Logs) {
+    let violations = judge::violations(history, logs, PRODUCERS as usize, 5);
+    assert!(violations.is_empty(), "{}", judge::show(&violations));
     let stored: usize = logs.values().flatten().map(|b| b.records.len()).sum();
     assert_eq!(
         stored,
@@ -201,7 +119,7 @@ fn librdkafka_idempotent_producers_deliver_everything_once_in_order() {
     let cluster = SimCluster::start(3, 6);
     let history = produce(&cluster.bootstrap);
     let logs = cluster.stop();
-    judge(&history, &logs);
+    assert_delivered_once(&history, &logs);
 }
 
 #[test]
@@ -228,5 +146,5 @@ fn librdkafka_survives_retriable_errors_and_lost_responses() {
         "every injected error met a request"
     );
     let logs = cluster.stop();
-    judge(&history, &logs);
+    assert_delivered_once(&history, &logs);
 }

@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod judge;
 pub mod sarama;
 
 pub const TOPIC: &str = "events";

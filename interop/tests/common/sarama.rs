@@ -1,12 +1,16 @@
-//! Sarama's mock broker (Go, `github.com/Shopify/sarama`) as a second,
-//! independent judge of produce requests: it decodes every request completely,
-//! RecordBatch CRC-32C included. Built from `interop/sarama-mock-broker/` with
-//! Debian's Go toolchain and Sarama package (`.ci/run` installs both).
+//! Sarama (Go, `github.com/Shopify/sarama` 1.22.1 from Debian) as a peer, built
+//! with Debian's Go toolchain (`.ci/run` installs both):
+//! - its mock broker (`interop/sarama-mock-broker/`), a second, independent judge
+//!   of produce requests: it decodes every request completely, RecordBatch
+//!   CRC-32C included;
+//! - its idempotent AsyncProducer (`interop/sarama-producer/`), a second real
+//!   client for the simulated broker, built with Go's race detector.
 
+use super::judge::ClientRun;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Where Debian's `golang-*-dev` packages put their Go sources.
@@ -25,7 +29,7 @@ impl SaramaBroker {
     /// Builds (once per target dir) and starts a broker leading every
     /// partition of `topic`.
     pub fn start(topic: &str, partitions: u32) -> SaramaBroker {
-        let binary = build();
+        let binary = build("sarama-mock-broker", false);
         let mut child = Command::new(&binary)
             .args([topic, &partitions.to_string()])
             .stdin(Stdio::piped())
@@ -86,16 +90,99 @@ impl Drop for SaramaBroker {
     }
 }
 
-/// `go build`s the broker into the test target dir (once per process) and
-/// returns its path.
-fn build() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(go_build).clone()
+/// What `sarama-producer` did: per producer, what it reported per record.
+pub struct ProducerRun {
+    /// One per bootstrap address, in order.
+    pub producers: Vec<ClientRun>,
+    /// Outcomes that named no record (Sarama returned a message whose metadata
+    /// was gone).
+    pub unattributed: Vec<String>,
+    /// How many data races Go's race detector reported.
+    pub data_races: usize,
+    /// The process's standard error (race reports, panics).
+    pub stderr: String,
+    /// Its exit code (None: killed by a signal). Go's race detector makes it 66.
+    pub exit: Option<i32>,
 }
 
-fn go_build() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("sarama-mock-broker");
-    let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sarama-mock-broker");
+/// Runs Sarama's idempotent AsyncProducer, one per address in `bootstraps`,
+/// each sent `records` records (see `sarama-producer/main.go` for their
+/// contents); `share`: every producer is handed the same `*ProducerMessage`.
+/// Close is given `deadline`; after it the run counts as not closed.
+pub fn run_producers(
+    bootstraps: &[&str],
+    records: usize,
+    share: bool,
+    deadline: Duration,
+) -> ProducerRun {
+    let binary = build("sarama-producer", true);
+    let mut command = Command::new(&binary);
+    command
+        .args(["-topic", super::TOPIC, "-records", &records.to_string()])
+        .arg(format!("-deadline={}ms", deadline.as_millis()));
+    if share {
+        command.arg("-share");
+    }
+    let out = command
+        .args(bootstraps)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut run = ProducerRun {
+        producers: (0..bootstraps.len())
+            .map(|_| ClientRun {
+                records: vec![Vec::new(); records],
+                closed: false,
+            })
+            .collect(),
+        unattributed: Vec::new(),
+        data_races: stderr.matches("WARNING: DATA RACE").count(),
+        stderr,
+        exit: out.status.code(),
+    };
+    for line in stdout.lines() {
+        let fields: Vec<&str> = line.splitn(5, ' ').collect();
+        let number = |i: usize| -> i64 {
+            fields
+                .get(i)
+                .and_then(|f| f.parse().ok())
+                .unwrap_or_else(|| panic!("field {i} of `{line}` is not a number"))
+        };
+        let resolution = match fields[0] {
+            "CLOSED" => {
+                run.producers[number(1) as usize].closed = true;
+                continue;
+            }
+            "ACK" => Ok((number(3) as i32, number(4))),
+            "FAIL" => Err(fields[3..].join(" ")),
+            _ => panic!("unexpected line from sarama-producer: {line}"),
+        };
+        let producer = &mut run.producers[number(1) as usize];
+        match usize::try_from(number(2)).ok().filter(|&i| i < records) {
+            Some(i) => producer.records[i].push(resolution),
+            None => run.unattributed.push(line.to_string()),
+        }
+    }
+    run
+}
+
+/// `go build`s `interop/<dir>` (with the race detector if `race`) into the
+/// test target dir, once per process, and returns the binary's path.
+fn build(dir: &'static str, race: bool) -> PathBuf {
+    static BINARIES: Mutex<Vec<(&'static str, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BINARIES.lock().unwrap();
+    if let Some((_, path)) = built.iter().find(|(d, _)| *d == dir) {
+        return path.clone();
+    }
+    let path = go_build(dir, race);
+    built.push((dir, path.clone()));
+    path
+}
+
+fn go_build(dir: &str, race: bool) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
     let sarama = Path::new(DEBIAN_GOPATH).join("src/github.com/Shopify/sarama");
     assert!(
         sarama.is_dir(),
@@ -103,8 +190,13 @@ fn go_build() -> PathBuf {
          `apt-get install golang-go golang-github-shopify-sarama-dev` (.ci/run does)",
         sarama.display()
     );
-    let out = Command::new("go")
-        .args(["build", "-o"])
+    let mut command = Command::new("go");
+    command.arg("build");
+    if race {
+        command.arg("-race");
+    }
+    let out = command
+        .arg("-o")
         .arg(&binary)
         .arg(".")
         .current_dir(&source)

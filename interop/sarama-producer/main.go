@@ -1,0 +1,158 @@
+// Command sarama-producer drives Sarama's idempotent AsyncProducer
+// (github.com/Shopify/sarama, Debian's golang-github-shopify-sarama-dev)
+// against one or more Kafka clusters, one producer per cluster, for prodsim's
+// interop tests.
+//
+// Every producer is handed the same records in the same order. With -share,
+// each record is one *ProducerMessage handed to every producer, which is what
+// the original Sarama report did (sending one message pointer to two
+// clusters); without it, every producer gets its own copy.
+//
+// Record i: key "k<i%37>" unless i%5 == 0 (no key), value
+// "sarama-<i>-" followed by i%200 'x', header trace=t<i> when i%3 == 0.
+//
+// Output, one line per outcome, on stdout:
+//
+//	ACK <producer> <record> <partition> <offset>
+//	FAIL <producer> <record> <error>
+//
+// (record -1: Sarama returned a message whose metadata was gone), and
+// "CLOSED <producer>" once a producer's close returned. Producers that have not
+// closed by the deadline are left as they are. Exits 1 on a configuration or
+// connection error.
+//
+// Usage: sarama-producer -topic T -records N [-share] [-deadline D] BOOTSTRAP...
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Shopify/sarama"
+)
+
+func message(topic string, i int) *sarama.ProducerMessage {
+	msg := &sarama.ProducerMessage{
+		Topic:    topic,
+		Value:    sarama.StringEncoder(fmt.Sprintf("sarama-%d-%s", i, strings.Repeat("x", i%200))),
+		Metadata: i,
+	}
+	if i%5 != 0 {
+		msg.Key = sarama.StringEncoder(fmt.Sprintf("k%d", i%37))
+	}
+	if i%3 == 0 {
+		msg.Headers = []sarama.RecordHeader{{Key: []byte("trace"), Value: []byte(fmt.Sprintf("t%d", i))}}
+	}
+	return msg
+}
+
+func config(producer int) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = fmt.Sprintf("producer-%d", producer) // the name prodsim's checker knows
+	cfg.Version = sarama.V0_11_0_0
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Retry.Max = 10
+	cfg.Producer.Retry.Backoff = 50 * time.Millisecond
+	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	return cfg
+}
+
+func main() {
+	topic := flag.String("topic", "events", "topic to produce to")
+	records := flag.Int("records", 1000, "records per producer")
+	share := flag.Bool("share", false, "hand every producer the same *ProducerMessage")
+	deadline := flag.Duration("deadline", 30*time.Second, "how long sending and closing may take")
+	flag.Parse()
+	bootstraps := flag.Args()
+	if len(bootstraps) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: sarama-producer -topic T -records N [-share] BOOTSTRAP...")
+		os.Exit(2)
+	}
+
+	var out sync.Mutex
+	emit := func(format string, args ...interface{}) {
+		out.Lock()
+		fmt.Printf(format+"\n", args...)
+		out.Unlock()
+	}
+
+	producers := make([]sarama.AsyncProducer, len(bootstraps))
+	for p, bootstrap := range bootstraps {
+		producer, err := sarama.NewAsyncProducer(strings.Split(bootstrap, ","), config(p))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "producer %d (%s): %v\n", p, bootstrap, err)
+			os.Exit(1)
+		}
+		producers[p] = producer
+	}
+
+	all := make(chan struct{})
+	var closed sync.WaitGroup
+	for p, producer := range producers {
+		closed.Add(1)
+		var drained sync.WaitGroup
+		drained.Add(2)
+		go func(p int, producer sarama.AsyncProducer) {
+			defer drained.Done()
+			for msg := range producer.Successes() {
+				emit("ACK %d %d %d %d", p, record(msg), msg.Partition, msg.Offset)
+			}
+		}(p, producer)
+		go func(p int, producer sarama.AsyncProducer) {
+			defer drained.Done()
+			for e := range producer.Errors() {
+				emit("FAIL %d %d %s", p, record(e.Msg), strings.ReplaceAll(e.Err.Error(), "\n", " "))
+			}
+		}(p, producer)
+		go func(p int) {
+			drained.Wait() // both channels close once the producer has shut down
+			emit("CLOSED %d", p)
+			closed.Done()
+		}(p)
+	}
+	go func() {
+		closed.Wait()
+		close(all)
+	}()
+
+	go func() {
+		for i := 0; i < *records; i++ {
+			shared := message(*topic, i)
+			for _, producer := range producers {
+				msg := shared
+				if !*share {
+					msg = message(*topic, i)
+				}
+				producer.Input() <- msg
+			}
+		}
+		for _, producer := range producers {
+			producer.AsyncClose()
+		}
+	}()
+
+	select {
+	case <-all:
+	case <-time.After(*deadline):
+		fmt.Fprintf(os.Stderr, "deadline of %v passed before every producer closed\n", *deadline)
+	}
+}
+
+// record is the index of the record msg carries, or -1 when it carries none.
+func record(msg *sarama.ProducerMessage) int {
+	if msg == nil {
+		return -1
+	}
+	if i, ok := msg.Metadata.(int); ok {
+		return i
+	}
+	return -1
+}
