@@ -14,11 +14,12 @@
 // Output, one line per outcome, on stdout:
 //
 //	ACK <producer> <record> <partition> <offset>
-//	FAIL <producer> <record> <error>
+//	FAIL <producer> <record> <partition> <error>
 //
-// (record -1: Sarama returned a message whose metadata was gone), and
-// "CLOSED <producer>" once a producer's close returned. Producers that have not
-// closed by the deadline are left as they are. Exits 1 on a configuration or
+// with the partition as Sarama reports it in the message (record -1: Sarama
+// returned an error without a message, or a message whose metadata was gone),
+// and "CLOSED <producer>" once a producer's close returned. Producers that have
+// not closed by the deadline are left as they are. Exits 1 on a configuration or
 // connection error.
 //
 // Usage: sarama-producer -topic T -records N [-share] [-deadline D] BOOTSTRAP...
@@ -109,7 +110,11 @@ func main() {
 		go func(p int, producer sarama.AsyncProducer) {
 			defer drained.Done()
 			for e := range producer.Errors() {
-				emit("FAIL %d %d %s", p, record(e.Msg), strings.ReplaceAll(e.Err.Error(), "\n", " "))
+				partition := int32(-1)
+				if e.Msg != nil {
+					partition = e.Msg.Partition
+				}
+				emit("FAIL %d %d %d %s", p, record(e.Msg), partition, strings.ReplaceAll(e.Err.Error(), "\n", " "))
 			}
 		}(p, producer)
 		go func(p int) {

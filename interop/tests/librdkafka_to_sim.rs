@@ -4,14 +4,12 @@
 
 mod common;
 
-use common::judge::{self, ClientRun, Parts};
+use common::judge::{self, ClientRun, Outcome, Parts};
 use common::{SimCluster, TOPIC};
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use sim::cluster::Injection;
 use sim::history::History;
-use sim::serve::Control;
 use std::time::Duration;
 
 const PRODUCERS: u32 = 3;
@@ -76,12 +74,10 @@ fn produce(bootstrap: &str) -> History {
                 }
                 let mut out = Vec::new();
                 for f in futures {
-                    out.push(
-                        f.await
-                            .expect("not cancelled")
-                            .map(|d| (d.partition, d.offset))
-                            .map_err(|(e, _)| e.to_string()),
-                    );
+                    out.push(match f.await.expect("not cancelled") {
+                        Ok(d) => Outcome::Acked(d.partition, d.offset),
+                        Err((e, m)) => Outcome::Failed(Some(m.partition()), e.to_string()),
+                    });
                 }
                 producer.flush(Duration::from_secs(30)).unwrap();
                 out
@@ -125,20 +121,7 @@ fn librdkafka_idempotent_producers_deliver_everything_once_in_order() {
 #[test]
 fn librdkafka_survives_retriable_errors_and_lost_responses() {
     let cluster = SimCluster::start(3, 6);
-    let inject = |partition, what, times| {
-        cluster.control(Control::Inject {
-            topic: TOPIC.into(),
-            partition,
-            what,
-            times,
-        });
-    };
-    inject(0, Injection::Error(6), 3); // NOT_LEADER_OR_FOLLOWER
-    inject(1, Injection::Error(7), 2); // REQUEST_TIMED_OUT, after the write
-    inject(2, Injection::Error(19), 3); // NOT_ENOUGH_REPLICAS
-    inject(3, Injection::LoseResponse, 2);
-    inject(4, Injection::Error(20), 2); // NOT_ENOUGH_REPLICAS_AFTER_APPEND, after the write
-    inject(5, Injection::LoseResponse, 1);
+    cluster.inject_retriable_errors_and_lost_responses();
     let history = produce(&cluster.bootstrap);
     assert_eq!(
         cluster.pending_injections(),

@@ -10,9 +10,17 @@ use std::time::Duration;
 /// Key, value and headers of one record.
 pub type Parts = (Option<String>, Vec<u8>, Vec<(String, Vec<u8>)>);
 
-/// What a client reported for one record, in order: `(partition, offset)` for
-/// an acknowledgement, the error text for a failure. Empty: never resolved.
-pub type Resolutions = Vec<Result<(i32, i64), String>>;
+/// One thing a client reported for a record.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Acknowledged at this partition and offset.
+    Acked(i32, i64),
+    /// Failed with this error; the partition it was sent to, when known.
+    Failed(Option<i32>, String),
+}
+
+/// What a client reported for one record, in order. Empty: never resolved.
+pub type Resolutions = Vec<Outcome>;
 
 /// What one producer of a real client reported.
 #[derive(Clone)]
@@ -36,10 +44,18 @@ pub fn history(runs: &[ClientRun], parts: impl Fn(u32, usize) -> Parts) -> Histo
                 Some(&value),
                 headers.iter().map(|(k, v)| (k.as_bytes(), Some(&v[..]))),
             );
-            // The client reports the partition only with the acknowledgement.
-            let partition = resolutions
-                .iter()
-                .find_map(|r| r.as_ref().ok().map(|a| a.0));
+            // A client reports the partition with the outcome, not before; an
+            // acknowledgement's partition counts over a failure's.
+            let acked = resolutions.iter().find_map(|r| match r {
+                Outcome::Acked(partition, _) => Some(*partition),
+                Outcome::Failed(..) => None,
+            });
+            let partition = acked.or_else(|| {
+                resolutions.iter().find_map(|r| match r {
+                    Outcome::Failed(partition, _) => *partition,
+                    Outcome::Acked(..) => None,
+                })
+            });
             history.push(
                 Duration::ZERO,
                 who,
@@ -53,12 +69,12 @@ pub fn history(runs: &[ClientRun], parts: impl Fn(u32, usize) -> Parts) -> Histo
             );
             for resolution in resolutions {
                 let what = match resolution {
-                    Ok((partition, offset)) => What::Acked {
+                    Outcome::Acked(partition, offset) => What::Acked {
                         index: i,
                         partition: *partition,
                         offset: *offset,
                     },
-                    Err(error) => What::Failed {
+                    Outcome::Failed(_, error) => What::Failed {
                         index: i,
                         error: error.clone(),
                         too_large: false,

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ApiKey, MetadataResponse, ProduceResponse};
 use producer_core::wire::frame;
 use producer_core::wire::produce::{self, PartitionBatch};
 use producer_core::wire::requests;
-use sim::cluster::{ClusterSpec, TopicSpec};
+use sim::cluster::{ClusterSpec, Injection, TopicSpec};
 use sim::serve::{Control, Logs, Server};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -73,6 +73,26 @@ impl SimCluster {
         let (tx, rx) = oneshot::channel();
         self.control(Control::Logs(tx));
         rx.blocking_recv().unwrap()
+    }
+
+    /// The broker-side faults every real client must survive: retriable errors
+    /// (some after the write) and lost responses (the connection closes after
+    /// the write), on every partition of a 6-partition topic.
+    pub fn inject_retriable_errors_and_lost_responses(&self) {
+        let inject = |partition, what, times| {
+            self.control(Control::Inject {
+                topic: TOPIC.into(),
+                partition,
+                what,
+                times,
+            });
+        };
+        inject(0, Injection::Error(6), 3); // NOT_LEADER_OR_FOLLOWER
+        inject(1, Injection::Error(7), 2); // REQUEST_TIMED_OUT, after the write
+        inject(2, Injection::Error(19), 3); // NOT_ENOUGH_REPLICAS
+        inject(3, Injection::LoseResponse, 2);
+        inject(4, Injection::Error(20), 2); // NOT_ENOUGH_REPLICAS_AFTER_APPEND, after the write
+        inject(5, Injection::LoseResponse, 1);
     }
 
     /// Injections still queued, not yet met by a produce request.

@@ -6,7 +6,7 @@
 //! - its idempotent AsyncProducer (`interop/sarama-producer/`), a second real
 //!   client for the simulated broker, built with Go's race detector.
 
-use super::judge::ClientRun;
+use super::judge::{ClientRun, Outcome};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -154,8 +154,11 @@ pub fn run_producers(
                 run.producers[number(1) as usize].closed = true;
                 continue;
             }
-            "ACK" => Ok((number(3) as i32, number(4))),
-            "FAIL" => Err(fields[3..].join(" ")),
+            "ACK" => Outcome::Acked(number(3) as i32, number(4)),
+            "FAIL" => Outcome::Failed(
+                Some(number(3) as i32).filter(|_| number(2) >= 0),
+                fields.get(4).unwrap_or(&"").to_string(),
+            ),
             _ => panic!("unexpected line from sarama-producer: {line}"),
         };
         let producer = &mut run.producers[number(1) as usize];
