@@ -13,10 +13,11 @@
 //!
 //! Under the broker-side faults librdkafka survives (retriable errors, lost
 //! responses), Sarama 1.22.1 with its own messages breaks too: after a lost
-//! response its retry is refused with OUT_OF_ORDER_SEQUENCE_NUMBER and hundreds of
-//! records fail, some of them written. This is Sarama's known "idempotent
-//! producer broken on broker reconnect" (IBM/sarama#1430, reported on 1.23.0),
-//! found here by the checker with no race involved.
+//! response (the connection closes after the write) its retries are refused with
+//! OUT_OF_ORDER_SEQUENCE_NUMBER and hundreds of records fail, some of them
+//! written. This matches Sarama's known "idempotent producer broken on broker
+//! reconnect" (IBM/sarama#1430, reported on 1.23.0), found here by the checker
+//! with no race involved.
 
 mod common;
 
