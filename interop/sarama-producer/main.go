@@ -11,12 +11,14 @@
 // Record i: key "k<i%37>" unless i%5 == 0 (no key), value
 // "sarama-<i>-" followed by i%200 'x', header trace=t<i> when i%3 == 0.
 //
-// Output, one line per outcome, on stdout:
+// Output on stdout, in the outcome format `sim serve --outcomes` and
+// prodsim's checker read (sim/src/outcomes.rs): per record and producer
 //
+//	SEND <producer> <record> <key hex|-> <value hex> [<header key hex>=<value hex>]
 //	ACK <producer> <record> <partition> <offset>
-//	FAIL <producer> <record> <partition> <error>
+//	FAIL <producer> <record>|- <partition> <error>
 //
-// with the partition as Sarama reports it in the message (record -1: Sarama
+// with the partition as Sarama reports it in the message (record "-": Sarama
 // returned an error without a message, or a message whose metadata was gone),
 // and "CLOSED <producer>" once a producer's close returned. Producers that have
 // not closed by the deadline are left as they are. Exits 1 on a configuration or
@@ -26,6 +28,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -104,7 +107,7 @@ func main() {
 		go func(p int, producer sarama.AsyncProducer) {
 			defer drained.Done()
 			for msg := range producer.Successes() {
-				emit("ACK %d %d %d %d", p, record(msg), msg.Partition, msg.Offset)
+				emit("ACK %d %s %d %d", p, record(msg), msg.Partition, msg.Offset)
 			}
 		}(p, producer)
 		go func(p int, producer sarama.AsyncProducer) {
@@ -114,7 +117,7 @@ func main() {
 				if e.Msg != nil {
 					partition = e.Msg.Partition
 				}
-				emit("FAIL %d %d %d %s", p, record(e.Msg), partition, strings.ReplaceAll(e.Err.Error(), "\n", " "))
+				emit("FAIL %d %s %d %s", p, record(e.Msg), partition, strings.ReplaceAll(e.Err.Error(), "\n", " "))
 			}
 		}(p, producer)
 		go func(p int) {
@@ -131,11 +134,12 @@ func main() {
 	go func() {
 		for i := 0; i < *records; i++ {
 			shared := message(*topic, i)
-			for _, producer := range producers {
+			for p, producer := range producers {
 				msg := shared
 				if !*share {
 					msg = message(*topic, i)
 				}
+				emit("SEND %d %d %s", p, i, content(msg))
 				producer.Input() <- msg
 			}
 		}
@@ -151,13 +155,29 @@ func main() {
 	}
 }
 
-// record is the index of the record msg carries, or -1 when it carries none.
-func record(msg *sarama.ProducerMessage) int {
+// record is the index of the record msg carries, or "-" when it carries none.
+func record(msg *sarama.ProducerMessage) string {
 	if msg == nil {
-		return -1
+		return "-"
 	}
 	if i, ok := msg.Metadata.(int); ok {
-		return i
+		return fmt.Sprint(i)
 	}
-	return -1
+	return "-"
+}
+
+// content is msg's key, value and headers in hex, as a SEND line has them.
+func content(msg *sarama.ProducerMessage) string {
+	field := func(e sarama.Encoder) string {
+		if e == nil {
+			return "-"
+		}
+		b, _ := e.Encode() // StringEncoder never fails
+		return hex.EncodeToString(b)
+	}
+	out := field(msg.Key) + " " + field(msg.Value)
+	for _, h := range msg.Headers {
+		out += " " + hex.EncodeToString(h.Key) + "=" + hex.EncodeToString(h.Value)
+	}
+	return out
 }

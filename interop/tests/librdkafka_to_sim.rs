@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::judge::{self, ClientRun, Outcome, Parts};
+use common::judge::{self, Outcome, Parts};
 use common::{SimCluster, TOPIC};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -89,14 +89,7 @@ fn produce(bootstrap: &str) -> History {
         }
         all
     });
-    let runs: Vec<ClientRun> = results
-        .into_iter()
-        .map(|outcomes| ClientRun {
-            records: outcomes.into_iter().map(|o| vec![o]).collect(),
-            closed: true,
-        })
-        .collect();
-    judge::history(&runs, record)
+    judge::reported(results, record).history()
 }
 
 fn assert_delivered_once(history: &History, logs: &sim::serve::Logs) {

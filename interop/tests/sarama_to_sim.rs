@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::judge::{self, ClientRun, Parts};
+use common::judge::{self, ProducerReport};
 use common::sarama::{run_producers, ProducerRun};
 use common::SimCluster;
 use sim::checker::Violation;
@@ -29,18 +29,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const RECORDS: usize = 2_000;
-
-/// Record `i`, exactly as `sarama-producer/main.go` builds it.
-fn record(_producer: u32, i: usize) -> Parts {
-    let key = (!i.is_multiple_of(5)).then(|| format!("k{}", i % 37));
-    let value = format!("sarama-{i}-{}", "x".repeat(i % 200)).into_bytes();
-    let headers = if i.is_multiple_of(3) {
-        vec![("trace".to_string(), format!("t{i}").into_bytes())]
-    } else {
-        Vec::new()
-    };
-    (key, value, headers)
-}
 
 /// Runs `producers` producers, each against a cluster of its own (set up by
 /// `prepare`); returns what Sarama did and, per cluster, the records stored and
@@ -62,18 +50,21 @@ fn run(
             let logs = cluster.stop();
             // Producer p (client id `producer-<p>`) is the only one that wrote
             // to cluster p.
-            let only_p: Vec<ClientRun> = (0..run.producers.len())
-                .map(|q| match q == p {
-                    true => run.producers[p].clone(),
-                    false => ClientRun {
+            let mut only_p = run.reported.clone();
+            for (q, producer) in only_p.producers.iter_mut().enumerate() {
+                if q != p {
+                    *producer = ProducerReport {
                         records: Vec::new(),
                         closed: true,
-                    },
-                })
-                .collect();
-            let history = judge::history(&only_p, record);
+                    };
+                }
+            }
+            let history = only_p.history();
             let stored = logs.values().flatten().map(|b| b.records.len()).sum();
-            (stored, judge::violations(&history, &logs, only_p.len(), 1))
+            (
+                stored,
+                judge::violations(&history, &logs, only_p.producers.len(), 1),
+            )
         })
         .collect();
     (run, judged)
@@ -100,7 +91,7 @@ fn sarama_producers_with_their_own_messages_deliver_everything_once_in_order() {
     let (run, judged) = run(2, false, |_| {}, Duration::from_secs(60));
     assert_eq!(run.data_races, 0, "{}", run.stderr);
     assert_eq!(run.exit, Some(0), "sarama-producer failed:\n{}", run.stderr);
-    assert_eq!(run.unattributed, Vec::<String>::new());
+    assert_eq!(run.reported.unattributed, Vec::<String>::new());
     for (p, (stored, violations)) in judged.iter().enumerate() {
         assert!(
             violations.is_empty(),
@@ -118,7 +109,7 @@ fn one_message_shared_by_two_sarama_producers_is_caught() {
         "Sarama, shared messages: exit {:?}, {} data races reported, {} outcomes naming no record",
         run.exit,
         run.data_races,
-        run.unattributed.len()
+        run.reported.unattributed.len()
     );
     summarize(&judged);
     assert!(

@@ -4,6 +4,8 @@
 //! ([`broker`], [`cluster`]), the producer's network over turmoil ([`net`]),
 //! faults ([`faults`]), the run history ([`history`]) and the checker that
 //! judges it ([`checker`]). [`world::run`] plays one (scenario, seed).
+//! [`serve`] puts the same brokers on real TCP, and [`outcomes`] turns what a
+//! real client reported into a history the same checker judges.
 
 pub mod broker;
 pub mod checker;
@@ -12,6 +14,7 @@ pub mod explore;
 pub mod faults;
 pub mod history;
 pub mod net;
+pub mod outcomes;
 pub mod scenario;
 pub mod serve;
 pub mod strategies;

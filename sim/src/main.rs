@@ -62,7 +62,7 @@ enum Command {
         quiet: bool,
     },
     /// Serve the simulated cluster on real TCP for any Kafka client; print the
-    /// logs and the log-only verdict when stopped (Ctrl-C or --for-secs).
+    /// logs and the verdict when stopped (Ctrl-C or --for-secs).
     Serve {
         /// Scenario file for the cluster, topics and broker-side faults
         /// (default: 3 brokers, topic `events` with 6 partitions).
@@ -76,6 +76,11 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long)]
         for_secs: Option<u64>,
+        /// What the client reported (SEND/ACK/FAIL/CLOSED lines, see
+        /// docs/serve.md), read when the server stops: the whole checker then
+        /// judges the run, not only the logs.
+        #[arg(long, value_name = "FILE")]
+        outcomes: Option<PathBuf>,
     },
     /// Run one seed and print its event log: sends, batches, requests, faults, verdict.
     Replay {
@@ -359,6 +364,7 @@ fn serve(
     host: &str,
     port: u16,
     for_secs: Option<u64>,
+    outcomes: Option<PathBuf>,
 ) -> Result<ExitCode, ExitCode> {
     let scenario = match &file {
         Some(f) => load(f)?,
@@ -424,17 +430,82 @@ fn serve(
     for (c, n) in &clients {
         println!("{c:<24} {n:>10}");
     }
-    let violations = sim::checker::check_logs(&logs);
+    let (violations, judged) = match &outcomes {
+        None => (
+            sim::checker::check_logs(&logs),
+            "log-only checks: sequences per producer id and epoch, one copy of each record per client and partition",
+        ),
+        Some(path) => (
+            judge_outcomes(path, &scenario, &logs)?,
+            "the whole checker, on the logs and the client's outcomes",
+        ),
+    };
     for v in &violations {
         println!("VIOLATION {v}");
     }
     if violations.is_empty() {
-        println!("verdict: PASS (log-only checks: sequences per producer id and epoch, one copy of each record per client and partition)");
+        println!("verdict: PASS ({judged})");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("verdict: FAIL");
+        println!("verdict: FAIL ({} violations; {judged})", violations.len());
         Ok(ExitCode::from(1))
     }
+}
+
+/// The checker's violations for what a real client reported in `path` against
+/// the final logs of `sim serve`.
+fn judge_outcomes(
+    path: &Path,
+    scenario: &Scenario,
+    logs: &sim::serve::Logs,
+) -> Result<Vec<sim::checker::Violation>, ExitCode> {
+    let fail = |message: String| {
+        eprintln!("error: {}: {message}", path.display());
+        ExitCode::from(2)
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let reported = sim::outcomes::Reported::parse(&text).map_err(|e| fail(e.to_string()))?;
+    for line in &reported.unattributed {
+        println!("note: an outcome naming no record was not judged: {line}");
+    }
+    let facts: Vec<sim::checker::ProducerFacts> = (0..reported.producers.len())
+        .map(|p| {
+            let settings = scenario.file.producers.settings(p as u32);
+            sim::checker::ProducerFacts {
+                idempotent: settings.idempotence.unwrap_or(true),
+                max_in_flight: settings.max_in_flight.unwrap_or(5),
+                // Only the client knows its batches and requests.
+                max_message_bytes: usize::MAX,
+                max_request_size: usize::MAX,
+                batch_limit: usize::MAX,
+                // Outcomes carry no times (all at zero): liveness is judged by
+                // what never resolved and by a close that never returned.
+                grace: Duration::from_secs(3600),
+                requests_observed: false,
+            }
+        })
+        .collect();
+    let history = reported.history();
+    let verdict = sim::checker::check(&sim::checker::CheckInput {
+        history: &history,
+        logs,
+        topic: &scenario.file.workload.topic,
+        producers: &facts,
+        last_fault: Duration::ZERO,
+        end: Duration::ZERO,
+        allowed: &scenario.allowed,
+        all_acked: scenario.file.expect.all_acked,
+    });
+    for v in &verdict.expected {
+        println!("expected anomaly: {v}");
+    }
+    let mut violations = verdict.violations;
+    violations.extend(
+        sim::checker::check_logs(logs)
+            .into_iter()
+            .filter(|v| v.kind == sim::checker::Kind::Sequence),
+    );
+    Ok(violations)
 }
 
 fn main() -> ExitCode {
@@ -457,7 +528,8 @@ fn main() -> ExitCode {
             host,
             port,
             for_secs,
-        } => serve(file, &host, port, for_secs),
+            outcomes,
+        } => serve(file, &host, port, for_secs, outcomes),
         Command::Replay {
             file,
             seed,

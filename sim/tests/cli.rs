@@ -1,5 +1,6 @@
 //! The `sim` binary end to end: explore with the determinism check, run with a
-//! Perfetto trace, replay's event log, and a clean error for a bad file.
+//! Perfetto trace, replay's event log, a clean error for a bad file, and serve
+//! judging what a client reported.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -110,4 +111,60 @@ fn a_bad_file_is_a_clear_error_and_exit_code_2() {
         "{err}"
     );
     assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn serve_judges_what_a_client_reported_with_the_whole_checker() {
+    let dir = std::env::temp_dir().join(format!("prodsim-cli-outcomes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let serve = |outcomes: &str| {
+        sim(&[
+            "serve",
+            "--port",
+            "0",
+            "--for-secs",
+            "1",
+            "--outcomes",
+            outcomes,
+        ])
+    };
+
+    // Nothing sent, close returned: nothing to blame.
+    let (code, out, err) = serve(&write("clean.txt", "CLOSED 0\n"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verdict: PASS (the whole checker"), "{out}");
+
+    // The client says a record was acknowledged, but no broker stored it; another
+    // never resolved, and the close never returned.
+    let (code, out, err) = serve(&write(
+        "broken.txt",
+        "SEND 0 0 6b 76\nACK 0 0 2 0\nSEND 0 1 - 76\n",
+    ));
+    assert_eq!(code, 1, "{out}{err}");
+    for needle in [
+        "VIOLATION [lost]",
+        "record #0",
+        "VIOLATION [unresolved]",
+        "flush/close never returned",
+        "verdict: FAIL (3 violations",
+    ] {
+        assert!(out.contains(needle), "`{needle}` missing from:\n{out}");
+    }
+
+    // A malformed file: the file, the line and what is wrong; exit code 2.
+    let bad = write("bad.txt", "SEND 0 0 6b 76\nACK 0 0 two 0\n");
+    let (code, out, err) = serve(&bad);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{bad}: line 2: partition `two` is not a valid number"
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,7 +6,7 @@
 //! - its idempotent AsyncProducer (`interop/sarama-producer/`), a second real
 //!   client for the simulated broker, built with Go's race detector.
 
-use super::judge::{ClientRun, Outcome};
+use super::judge::Reported;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -90,13 +90,10 @@ impl Drop for SaramaBroker {
     }
 }
 
-/// What `sarama-producer` did: per producer, what it reported per record.
+/// What `sarama-producer` did.
 pub struct ProducerRun {
-    /// One per bootstrap address, in order.
-    pub producers: Vec<ClientRun>,
-    /// Outcomes that named no record (Sarama returned a message whose metadata
-    /// was gone).
-    pub unattributed: Vec<String>,
+    /// What it reported (one producer per bootstrap address, in order).
+    pub reported: Reported,
     /// How many data races Go's race detector reported.
     pub data_races: usize,
     /// The process's standard error (race reports, panics).
@@ -127,47 +124,16 @@ pub fn run_producers(
         .args(bootstraps)
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let mut run = ProducerRun {
-        producers: (0..bootstraps.len())
-            .map(|_| ClientRun {
-                records: vec![Vec::new(); records],
-                closed: false,
-            })
-            .collect(),
-        unattributed: Vec::new(),
+    let reported = Reported::parse(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("sarama-producer's output: {e}\n{stderr}"));
+    assert_eq!(reported.producers.len(), bootstraps.len(), "{stderr}");
+    ProducerRun {
+        reported,
         data_races: stderr.matches("WARNING: DATA RACE").count(),
         stderr,
         exit: out.status.code(),
-    };
-    for line in stdout.lines() {
-        let fields: Vec<&str> = line.splitn(5, ' ').collect();
-        let number = |i: usize| -> i64 {
-            fields
-                .get(i)
-                .and_then(|f| f.parse().ok())
-                .unwrap_or_else(|| panic!("field {i} of `{line}` is not a number"))
-        };
-        let resolution = match fields[0] {
-            "CLOSED" => {
-                run.producers[number(1) as usize].closed = true;
-                continue;
-            }
-            "ACK" => Outcome::Acked(number(3) as i32, number(4)),
-            "FAIL" => Outcome::Failed(
-                Some(number(3) as i32).filter(|_| number(2) >= 0),
-                fields.get(4).unwrap_or(&"").to_string(),
-            ),
-            _ => panic!("unexpected line from sarama-producer: {line}"),
-        };
-        let producer = &mut run.producers[number(1) as usize];
-        match usize::try_from(number(2)).ok().filter(|&i| i < records) {
-            Some(i) => producer.records[i].push(resolution),
-            None => run.unattributed.push(line.to_string()),
-        }
     }
-    run
 }
 
 /// `go build`s `interop/<dir>` (with the race detector if `race`) into the
