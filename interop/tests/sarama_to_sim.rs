@@ -111,6 +111,9 @@ fn one_message_shared_by_two_sarama_producers_is_caught() {
         run.data_races,
         run.reported.unattributed.len()
     );
+    if let Some(panic) = run.stderr.lines().find(|l| l.starts_with("panic:")) {
+        println!("Sarama panicked: {panic}");
+    }
     summarize(&judged);
     assert!(
         judged.iter().any(|(_, v)| !v.is_empty()),
