@@ -9,7 +9,7 @@ use common::{SimCluster, TOPIC};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use sim::history::History;
+use sim::outcomes::Reported;
 use std::time::Duration;
 
 const PRODUCERS: u32 = 3;
@@ -31,8 +31,8 @@ fn record(p: u32, i: usize) -> Parts {
     (key, value, headers)
 }
 
-/// Produces with librdkafka and returns the history prodsim's checker reads.
-fn produce(bootstrap: &str) -> History {
+/// Produces with librdkafka and returns what it reported.
+fn produce(bootstrap: &str) -> Reported {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -89,11 +89,11 @@ fn produce(bootstrap: &str) -> History {
         }
         all
     });
-    judge::reported(results, record).history()
+    judge::reported(results, record)
 }
 
-fn assert_delivered_once(history: &History, logs: &sim::serve::Logs) {
-    let violations = judge::violations(history, logs, PRODUCERS as usize, 5);
+fn assert_delivered_once(reported: &Reported, logs: &sim::serve::Logs) {
+    let violations = judge::violations(reported, logs, 5);
     assert!(violations.is_empty(), "{}", judge::show(&violations));
     let stored: usize = logs.values().flatten().map(|b| b.records.len()).sum();
     assert_eq!(
@@ -106,21 +106,21 @@ fn assert_delivered_once(history: &History, logs: &sim::serve::Logs) {
 #[test]
 fn librdkafka_idempotent_producers_deliver_everything_once_in_order() {
     let cluster = SimCluster::start(3, 6);
-    let history = produce(&cluster.bootstrap);
+    let reported = produce(&cluster.bootstrap);
     let logs = cluster.stop();
-    assert_delivered_once(&history, &logs);
+    assert_delivered_once(&reported, &logs);
 }
 
 #[test]
 fn librdkafka_survives_retriable_errors_and_lost_responses() {
     let cluster = SimCluster::start(3, 6);
     cluster.inject_retriable_errors_and_lost_responses();
-    let history = produce(&cluster.bootstrap);
+    let reported = produce(&cluster.bootstrap);
     assert_eq!(
         cluster.pending_injections(),
         0,
         "every injected error met a request"
     );
     let logs = cluster.stop();
-    assert_delivered_once(&history, &logs);
+    assert_delivered_once(&reported, &logs);
 }

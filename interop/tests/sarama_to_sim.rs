@@ -59,12 +59,8 @@ fn run(
                     };
                 }
             }
-            let history = only_p.history();
             let stored = logs.values().flatten().map(|b| b.records.len()).sum();
-            (
-                stored,
-                judge::violations(&history, &logs, only_p.producers.len(), 1),
-            )
+            (stored, judge::violations(&only_p, &logs, 1))
         })
         .collect();
     (run, judged)

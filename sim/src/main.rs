@@ -471,40 +471,26 @@ fn judge_outcomes(
     let facts: Vec<sim::checker::ProducerFacts> = (0..reported.producers.len())
         .map(|p| {
             let settings = scenario.file.producers.settings(p as u32);
-            sim::checker::ProducerFacts {
-                idempotent: settings.idempotence.unwrap_or(true),
-                max_in_flight: settings.max_in_flight.unwrap_or(5),
-                // Only the client knows its batches and requests.
-                max_message_bytes: usize::MAX,
-                max_request_size: usize::MAX,
-                batch_limit: usize::MAX,
-                // Outcomes carry no times (all at zero): liveness is judged by
-                // what never resolved and by a close that never returned.
-                grace: Duration::from_secs(3600),
-                requests_observed: false,
-            }
+            sim::outcomes::client_facts(
+                settings.idempotence.unwrap_or(true),
+                settings.max_in_flight.unwrap_or(5),
+            )
         })
         .collect();
-    let history = reported.history();
-    let verdict = sim::checker::check(&sim::checker::CheckInput {
-        history: &history,
+    let verdict = sim::outcomes::judge(
+        &reported,
         logs,
-        topic: &scenario.file.workload.topic,
-        producers: &facts,
-        last_fault: Duration::ZERO,
-        end: Duration::ZERO,
-        allowed: &scenario.allowed,
-        all_acked: scenario.file.expect.all_acked,
-    });
+        &sim::outcomes::Expectations {
+            topic: &scenario.file.workload.topic,
+            producers: &facts,
+            allowed: &scenario.allowed,
+            all_acked: scenario.file.expect.all_acked,
+        },
+    );
     for v in &verdict.expected {
         println!("expected anomaly: {v}");
     }
-    let mut violations = verdict.violations;
-    violations.extend(
-        sim::checker::check_logs(logs)
-            .into_iter()
-            .filter(|v| v.kind == sim::checker::Kind::Sequence),
-    );
+    let violations = verdict.violations;
     Ok(violations)
 }
 

@@ -16,7 +16,10 @@
 //! headers are hex, `-` is null. An outcome whose record is `-` (the client
 //! could not say which record it was about) is kept aside, not judged.
 
-use crate::history::{digest_parts, Actor, History, What};
+use crate::checker::{check, check_logs, CheckInput, Kind, ProducerFacts, Verdict};
+use crate::cluster::LogBatch;
+use crate::history::{digest_parts, Actor, History, Tp, What};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -211,6 +214,62 @@ impl Reported {
         }
         history
     }
+}
+
+/// What the checker needs to know about a real client's producer: only its
+/// idempotence and max in flight. Its batches and requests are not observed,
+/// and outcomes carry no times (all at zero), so liveness is judged by what
+/// never resolved and by a close that never returned.
+pub fn client_facts(idempotent: bool, max_in_flight: usize) -> ProducerFacts {
+    ProducerFacts {
+        idempotent,
+        max_in_flight,
+        max_message_bytes: usize::MAX,
+        max_request_size: usize::MAX,
+        batch_limit: usize::MAX,
+        grace: Duration::from_secs(3600),
+        requests_observed: false,
+    }
+}
+
+/// What a real client should have achieved writing to `topic`.
+#[derive(Clone, Debug)]
+pub struct Expectations<'a> {
+    /// The topic it wrote to.
+    pub topic: &'a str,
+    /// Per producer, see [`client_facts`].
+    pub producers: &'a [ProducerFacts],
+    /// Violation kinds accepted as expected anomalies.
+    pub allowed: &'a [Kind],
+    /// Every record must be acknowledged.
+    pub all_acked: bool,
+}
+
+/// The whole checker on what a real client reported and the final logs, plus
+/// the log-only sequence checks (sequences per producer id and epoch start at 0
+/// and have no gaps).
+pub fn judge(
+    reported: &Reported,
+    logs: &BTreeMap<Tp, Vec<LogBatch>>,
+    expect: &Expectations<'_>,
+) -> Verdict {
+    let history = reported.history();
+    let mut verdict = check(&CheckInput {
+        history: &history,
+        logs,
+        topic: expect.topic,
+        producers: expect.producers,
+        last_fault: Duration::ZERO,
+        end: Duration::ZERO,
+        allowed: expect.allowed,
+        all_acked: expect.all_acked,
+    });
+    verdict.violations.extend(
+        check_logs(logs)
+            .into_iter()
+            .filter(|v| v.kind == Kind::Sequence),
+    );
+    verdict
 }
 
 impl SentRecord {

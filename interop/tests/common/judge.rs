@@ -1,11 +1,11 @@
 //! Judging what a real client reported (`sim::outcomes`) against the simulated
 //! broker's logs with the same checker as inside the simulation.
 
-use sim::checker::{check, check_logs, CheckInput, Kind, ProducerFacts, Violation};
-use sim::history::{digest_parts, History};
+use sim::checker::Violation;
+use sim::history::digest_parts;
+use sim::outcomes::{client_facts, judge, Expectations};
 pub use sim::outcomes::{Outcome, ProducerReport, Reported, SentRecord};
 use sim::serve::Logs;
-use std::time::Duration;
 
 /// Key, value and headers of one record.
 pub type Parts = (Option<String>, Vec<u8>, Vec<(String, Vec<u8>)>);
@@ -42,41 +42,21 @@ pub fn reported(outcomes: Vec<Vec<Outcome>>, parts: impl Fn(u32, usize) -> Parts
     }
 }
 
-/// Every violation of a fault-free run by idempotent producers: whatever the
-/// history says, and the log-only sequence checks.
-pub fn violations(
-    history: &History,
-    logs: &Logs,
-    producers: usize,
-    max_in_flight: usize,
-) -> Vec<Violation> {
-    let facts = ProducerFacts {
-        idempotent: true,
-        max_in_flight,
-        max_message_bytes: 1_000_000,
-        max_request_size: 1_048_576,
-        batch_limit: usize::MAX,
-        grace: Duration::from_secs(3600),
-        requests_observed: false,
-    };
-    let producers = vec![facts; producers];
-    let mut found = check(&CheckInput {
-        history,
+/// Every violation of a fault-free run by idempotent producers that must
+/// deliver every record.
+pub fn violations(reported: &Reported, logs: &Logs, max_in_flight: usize) -> Vec<Violation> {
+    let producers = vec![client_facts(true, max_in_flight); reported.producers.len()];
+    judge(
+        reported,
         logs,
-        topic: super::TOPIC,
-        producers: &producers,
-        last_fault: Duration::ZERO,
-        end: Duration::ZERO,
-        allowed: &[],
-        all_acked: true,
-    })
-    .violations;
-    found.extend(
-        check_logs(logs)
-            .into_iter()
-            .filter(|v| v.kind == Kind::Sequence),
-    );
-    found
+        &Expectations {
+            topic: super::TOPIC,
+            producers: &producers,
+            allowed: &[],
+            all_acked: true,
+        },
+    )
+    .violations
 }
 
 /// The first few violations, one per line, for a failure message.
