@@ -470,11 +470,14 @@ fn judge_outcomes(
     }
     let facts: Vec<sim::checker::ProducerFacts> = (0..reported.producers.len())
         .map(|p| {
-            let settings = scenario.file.producers.settings(p as u32);
-            sim::outcomes::client_facts(
-                settings.idempotence.unwrap_or(true),
-                settings.max_in_flight.unwrap_or(5),
-            )
+            // The scenario's settings for producer p, defaults applied.
+            let config =
+                scenario
+                    .file
+                    .producers
+                    .settings(p as u32)
+                    .to_config(p as u32, 0, Vec::new());
+            sim::outcomes::client_facts(config.idempotence, config.max_in_flight)
         })
         .collect();
     let verdict = sim::outcomes::judge(
@@ -490,8 +493,7 @@ fn judge_outcomes(
     for v in &verdict.expected {
         println!("expected anomaly: {v}");
     }
-    let violations = verdict.violations;
-    Ok(violations)
+    Ok(verdict.violations)
 }
 
 fn main() -> ExitCode {
