@@ -95,7 +95,17 @@ impl Reported {
                 message,
             };
             let mut fields = line.split_whitespace();
-            let verb = fields.next().unwrap_or_default();
+            let verb = match fields.next().unwrap_or_default() {
+                "SEND" => Verb::Send,
+                "ACK" => Verb::Ack,
+                "FAIL" => Verb::Fail,
+                "CLOSED" => Verb::Closed,
+                other => {
+                    return Err(err(format!(
+                        "unknown line kind `{other}`: expected SEND, ACK, FAIL or CLOSED"
+                    )))
+                }
+            };
             let p: usize = number(fields.next(), "producer").map_err(err)?;
             if p >= MAX_PRODUCERS {
                 return Err(err(format!(
@@ -107,32 +117,32 @@ impl Reported {
             }
             let producer = &mut producers[p];
             producer.seen = true;
-            if verb == "CLOSED" {
+            if verb == Verb::Closed {
                 producer.closed = true;
                 continue;
             }
             let record = match fields.next() {
-                Some("-") if verb != "SEND" => {
+                Some("-") if verb != Verb::Send => {
                     unattributed.push(line.to_string());
                     continue;
                 }
                 r => number::<usize>(r, "record").map_err(err)?,
             };
             match verb {
-                "SEND" => {
+                Verb::Send => {
                     let digest = content(&mut fields).map_err(err)?;
                     let slot = producer.slot(record).map_err(err)?;
                     if slot.digest.replace(digest).is_some() {
                         return Err(err(format!("record {record} of producer {p} sent twice")));
                     }
                 }
-                "ACK" => {
+                Verb::Ack => {
                     let partition = number(fields.next(), "partition").map_err(err)?;
                     let offset = number(fields.next(), "offset").map_err(err)?;
                     let slot = producer.slot(record).map_err(err)?;
                     slot.outcomes.push(Outcome::Acked(partition, offset));
                 }
-                "FAIL" => {
+                Verb::Fail => {
                     let partition = match fields.next() {
                         Some("-") => None,
                         f => Some(number(f, "partition").map_err(err)?),
@@ -141,11 +151,7 @@ impl Reported {
                     let slot = producer.slot(record).map_err(err)?;
                     slot.outcomes.push(Outcome::Failed(partition, error));
                 }
-                other => {
-                    return Err(err(format!(
-                        "unknown line kind `{other}`: expected SEND, ACK, FAIL or CLOSED"
-                    )))
-                }
+                Verb::Closed => {}
             }
         }
         let producers = producers
@@ -287,6 +293,15 @@ impl SentRecord {
             })
         })
     }
+}
+
+/// The kind of a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Send,
+    Ack,
+    Fail,
+    Closed,
 }
 
 /// More producers than this in one file is a mistake, not a workload.
@@ -483,6 +498,7 @@ FAIL 1 - 4 error without a record
                 "line 2: record 0 of producer 0 sent twice",
             ),
             ("SEND 0 0 - -\nPING 0 0", "line 2: unknown line kind `PING`"),
+            ("SEND 0 0 - -\nPING 0 -", "line 2: unknown line kind `PING`"),
             ("SEND 0 1 - -", "record 0 of producer 0 has no SEND line"),
             ("ACK 0 0 1 1", "record 0 of producer 0 has no SEND line"),
             ("CLOSED 1", "producer 0 has no line"),

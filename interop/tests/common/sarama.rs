@@ -26,7 +26,7 @@ pub struct SaramaBroker {
 }
 
 impl SaramaBroker {
-    /// Builds (once per target dir) and starts a broker leading every
+    /// Builds (once per test process) and starts a broker leading every
     /// partition of `topic`.
     pub fn start(topic: &str, partitions: u32) -> SaramaBroker {
         let binary = build("sarama-mock-broker", false);
