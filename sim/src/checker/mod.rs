@@ -1,0 +1,92 @@
+//! The verdict: invariants over a run's history and the final partition logs.
+//!
+//! Each violation names its kind, the producer, the partition, the workload record
+//! (its index in the producer's workload), offsets and the simulated time. One
+//! file per invariant family; [`check`] runs them all over one reading of the
+//! run ([`view`]).
+//!
+//! | kind              | meaning                                                          | family |
+//! |-------------------|------------------------------------------------------------------|--------|
+//! | `lost`            | acknowledged, but the log has no record at the acknowledged offset | [`sends`] |
+//! | `offset_mismatch` | the acknowledged offset holds another record (or another producer's) | [`sends`] |
+//! | `not_acked`       | a send failed where the scenario expects every send acknowledged  | [`sends`] |
+//! | `mutated`         | a record the caller handed over changed during the run            | [`sends`] |
+//! | `duplicate`       | one send stored more often than it was sent                       | [`logs`] |
+//! | `phantom`         | a log record no producer ever attempted to send                   | [`logs`] |
+//! | `reorder`         | per producer and partition, log order differs from send order     | [`logs`] |
+//! | `sequence`        | under one producer id and epoch, a partition's sequences do not start at 0 and run on without a gap, or a retry changed its sequence | [`sequences`] |
+//! | `unresolved`      | a send, flush or close still pending after faults healed + grace  | [`liveness`] |
+//! | `resolved_twice`  | a send resolved more than once                                    | [`liveness`] |
+//! | `accounting`      | accounted != encoded, batch or request over its limit, counters not zero at close | [`accounting`] |
+//! | `corrupt`         | a broker rejected a batch as corrupt or invalid                   | [`accounting`] |
+
+mod accounting;
+mod liveness;
+mod logs;
+mod sends;
+mod sequences;
+mod view;
+mod violation;
+
+pub use logs::check_logs;
+pub use violation::{Expected, Kind, Verdict, Violation};
+
+use crate::cluster::LogBatch;
+use crate::history::{History, Tp};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the checker needs to know about one producer.
+#[derive(Clone, Debug)]
+pub struct ProducerFacts {
+    /// Idempotence on.
+    pub idempotent: bool,
+    /// Max in flight.
+    pub max_in_flight: usize,
+    /// Its `max_message_bytes`.
+    pub max_message_bytes: usize,
+    /// Its `max_request_size`.
+    pub max_request_size: usize,
+    /// The largest batch it may build for the workload's topic.
+    pub batch_limit: usize,
+    /// How long after the last fault (or its send) a record must resolve.
+    pub grace: Duration,
+    /// The history shows this producer's requests (prodsim's own producer). For a
+    /// real client only its sends and outcomes are known: every send then counts
+    /// as attempted.
+    pub requests_observed: bool,
+}
+
+/// What the checker is told about the run.
+#[derive(Clone, Debug)]
+pub struct CheckInput<'a> {
+    /// The history.
+    pub history: &'a History,
+    /// Final logs: (topic, partition) -> batches.
+    pub logs: &'a BTreeMap<Tp, Vec<LogBatch>>,
+    /// The topic the workload sends to.
+    pub topic: &'a str,
+    /// One entry per producer.
+    pub producers: &'a [ProducerFacts],
+    /// Time of the last fault (heal included).
+    pub last_fault: Duration,
+    /// When the run stopped.
+    pub end: Duration,
+    /// Kinds accepted as expected anomalies.
+    pub allowed: &'a [Kind],
+    /// Every send must be acked.
+    pub all_acked: bool,
+}
+
+/// Checks every invariant.
+pub fn check(input: &CheckInput<'_>) -> Verdict {
+    let mut out = Vec::new();
+    let view = view::RunView::read(input, &mut out);
+    sequences::check_requests(input, &view, &mut out);
+    accounting::check_reports(input, &view, &mut out);
+    liveness::check(input, &view, &mut out);
+    sends::check(input, &view, &mut out);
+    accounting::check_too_large(input, &view, &mut out);
+    logs::check(input, &view, &mut out);
+    Verdict::split(out, input.allowed)
+}

@@ -1,0 +1,86 @@
+//! Acknowledgements and failures: an acked record sits at the offset it was
+//! acked at, in the partition it was sent to, and no other record was acked
+//! there; a scenario that expects every send acked sees no failure; the
+//! caller's records are never changed.
+
+use super::view::{Resolution, RunView};
+use super::{CheckInput, Kind, Violation};
+use crate::history::{Actor, Tp, What};
+use std::collections::BTreeMap;
+
+/// Violations in how sends were acknowledged or failed.
+pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
+    let mut ack_targets: BTreeMap<(Tp, i64), (u32, usize)> = BTreeMap::new();
+    for (p, pv) in view.producers.iter().enumerate() {
+        let p = p as u32;
+        let facts = &input.producers[p as usize];
+        for (i, s) in pv.sends.iter().enumerate() {
+            let tp = s.partition.map(|q| (input.topic.to_string(), q));
+            for (at, r) in &s.resolutions {
+                let v =
+                    |kind, detail: String| Violation::new(kind, *at, detail).producer(p).record(i);
+                match r {
+                    Resolution::Acked { partition, offset } => {
+                        let atp = (input.topic.to_string(), *partition);
+                        let v = |kind, detail| v(kind, detail).tp(atp.clone()).offset(*offset);
+                        if s.partition != Some(*partition) {
+                            out.push(v(
+                                Kind::OffsetMismatch,
+                                format!(
+                                    "acked on partition {partition} but sent to partition {}",
+                                    s.partition.map_or("none".to_string(), |q| q.to_string())
+                                ),
+                            ));
+                        }
+                        match view.stored.get(&(atp.clone(), *offset)) {
+                            None => out.push(v(
+                                Kind::Lost,
+                                "acknowledged, but the log has no record at this offset".into(),
+                            )),
+                            Some(st) if st.producer != Some(p) || st.digest != s.digest => out
+                                .push(v(
+                                    Kind::OffsetMismatch,
+                                    format!(
+                                        "acknowledged offset holds {} record",
+                                        match st.producer {
+                                            Some(q) if q == p => "another".to_string(),
+                                            Some(q) => format!("producer-{q}'s"),
+                                            None => "an unknown client's".to_string(),
+                                        }
+                                    ),
+                                )),
+                            Some(_) => {}
+                        }
+                        if let Some((q, j)) = ack_targets.insert((atp.clone(), *offset), (p, i)) {
+                            out.push(v(
+                                Kind::OffsetMismatch,
+                                format!(
+                                    "producer-{q} record #{j} was acknowledged at the same offset"
+                                ),
+                            ));
+                        }
+                    }
+                    Resolution::Failed { error, too_large } => {
+                        // A too-large failure is judged by the accounting rules.
+                        if input.all_acked && !too_large && s.batch_len <= facts.batch_limit {
+                            out.push(v(Kind::NotAcked, format!("failed: {error}")).tp(tp.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for e in &input.history.entries {
+        if let (Actor::Producer(p), What::RecordMutated { index }) = (e.who, &e.what) {
+            out.push(
+                Violation::new(
+                    Kind::Mutated,
+                    e.at,
+                    "the record differs from the one handed to send",
+                )
+                .producer(p)
+                .record(*index),
+            );
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Idempotent sequence numbers: under one producer id and epoch, a partition's
+//! batches start at sequence 0 and run on without a gap, and a batch sent again
+//! keeps the sequence it was first sent with. One tracker serves both the
+//! producer's history (batches named by their first send id) and a log read on
+//! its own (every stored batch is a new one).
+
+use super::view::RunView;
+use super::{CheckInput, Kind, Violation};
+use crate::cluster::LogBatch;
+use crate::history::{Actor, Tp, What};
+use producer_core::idempotence::advance_sequence;
+use std::collections::BTreeMap;
+
+/// Sequence bookkeeping of one (producer id, epoch, partition).
+#[derive(Default)]
+struct SequenceRun {
+    /// The base sequence each named batch was first given.
+    batches: BTreeMap<u64, i32>,
+    /// The sequence the next new batch must start at.
+    next: i32,
+}
+
+/// Tracks every (producer id, epoch, partition) seen.
+#[derive(Default)]
+pub(super) struct SequenceTracker {
+    runs: BTreeMap<(i64, i16, Tp), SequenceRun>,
+}
+
+impl SequenceTracker {
+    /// A batch of `count` records stamped (`producer_id`, `epoch`, `base_sequence`)
+    /// for `tp`. `identity` names the batch across attempts (`None`: always a new
+    /// batch). Returns what is wrong with it, if anything.
+    pub fn observe(
+        &mut self,
+        tp: &Tp,
+        (producer_id, epoch, base_sequence): (i64, i16, i32),
+        count: usize,
+        identity: Option<u64>,
+    ) -> Option<String> {
+        let run = self
+            .runs
+            .entry((producer_id, epoch, tp.clone()))
+            .or_default();
+        if let Some(first) = identity.and_then(|id| run.batches.get(&id)) {
+            return (*first != base_sequence).then(|| {
+                format!("batch resent with sequence {base_sequence}, first sent with {first}")
+            });
+        }
+        let expected = run.next;
+        if let Some(id) = identity {
+            run.batches.insert(id, base_sequence);
+        }
+        run.next = advance_sequence(base_sequence, count);
+        (base_sequence != expected).then(|| {
+            format!(
+                "batch starts at sequence {base_sequence} under producer id {producer_id} epoch {epoch}, expected {expected}"
+            )
+        })
+    }
+}
+
+/// Sequence violations in the produce requests of every producer.
+pub(super) fn check_requests(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
+    let mut trackers: BTreeMap<u32, SequenceTracker> = BTreeMap::new();
+    for e in &input.history.entries {
+        let (Actor::Producer(p), What::RequestSent { batches, .. }) = (e.who, &e.what) else {
+            continue;
+        };
+        let Some(pv) = view.producers.get(p as usize) else {
+            continue;
+        };
+        let tracker = trackers.entry(p).or_default();
+        for b in batches.iter().filter(|b| b.stamp.0 >= 0) {
+            if let Some(detail) =
+                tracker.observe(&b.tp, b.stamp, b.send_ids.len(), Some(b.first_send_id))
+            {
+                out.push(
+                    Violation::new(Kind::Sequence, e.at, detail)
+                        .producer(p)
+                        .tp(b.tp.clone())
+                        .record(pv.record_of(b.first_send_id)),
+                );
+            }
+        }
+    }
+}
+
+/// Sequence violations in the stored batches alone.
+pub(super) fn check_log(tp: &Tp, batches: &[LogBatch], out: &mut Vec<Violation>) {
+    let mut tracker = SequenceTracker::default();
+    for b in batches.iter().filter(|b| b.producer_id >= 0) {
+        let stamp = (b.producer_id, b.producer_epoch, b.base_sequence);
+        if let Some(detail) = tracker.observe(tp, stamp, b.records.len(), None) {
+            out.push(
+                Violation::new(
+                    Kind::Sequence,
+                    b.appended_at,
+                    format!("client `{}`: {detail}", b.client_id),
+                )
+                .producer(super::view::producer_of(&b.client_id))
+                .tp(tp.clone())
+                .offset(b.base_offset),
+            );
+        }
+    }
+}
