@@ -49,6 +49,9 @@ fn run_scenario(path: &Path) -> datatest_stable::Result<()> {
             )
             .unwrap();
         }
+        for u in &report.unmet {
+            writeln!(failures, "  {u}").unwrap();
+        }
         writeln!(
             failures,
             "  replay: SIM_SEED={seed} cargo test --release --test scenarios -- {file}"

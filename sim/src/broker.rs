@@ -388,6 +388,7 @@ fn produce_partition(
         .injections
         .get_mut(&(topic.to_string(), index))
         .and_then(|q| q.pop_front());
+    cluster.injections_hit += u64::from(injection.is_some());
     let append_then_fail = match injection {
         Some(Injection::Error(c))
             if c == code::REQUEST_TIMED_OUT || c == code::NOT_ENOUGH_REPLICAS_AFTER_APPEND =>

@@ -21,9 +21,6 @@ pub struct ClusterSpec {
     pub max_message_bytes: usize,
     /// Time from a leader's crash (or a move order) to the new leader.
     pub failover_delay: Duration,
-    /// A restarted broker forgets the idempotent-producer state of the partitions
-    /// it leads (as a broker without producer snapshots would).
-    pub lose_producer_state_on_restart: bool,
 }
 
 /// One topic.
@@ -135,6 +132,8 @@ pub struct Cluster {
     pub injections: BTreeMap<(String, i32), VecDeque<Injection>>,
     /// Pending leader elections: (time due, topic, partition).
     pub pending_elections: Vec<(Duration, String, i32)>,
+    /// Injected answers actually given (a scenario can require some).
+    pub injections_hit: u64,
 }
 
 impl Cluster {
@@ -177,6 +176,7 @@ impl Cluster {
             producer_ids: BTreeMap::new(),
             injections: BTreeMap::new(),
             pending_elections: Vec::new(),
+            injections_hit: 0,
         }
     }
 
@@ -236,8 +236,11 @@ impl Cluster {
         self.pending_elections.extend(elections);
     }
 
-    /// Marks a broker up again, optionally forgetting producer state of the
-    /// partitions it is a replica of.
+    /// Marks a broker up again. Producer state survives: Kafka rebuilds it from
+    /// the producer-state snapshots and the log when a broker starts
+    /// (`ProducerStateManager.truncateAndReload`), and followers build it while
+    /// they replicate, so neither a restart nor a failover forgets a producer.
+    /// Only expiry does ([`Cluster::expire_producers`]).
     pub fn restart(&mut self, broker: i32) {
         if let Some(b) = usize::try_from(broker)
             .ok()
@@ -245,15 +248,17 @@ impl Cluster {
         {
             b.up = true;
         }
-        if self.spec.lose_producer_state_on_restart {
-            for p in self.topics.values_mut().flat_map(|parts| parts.iter_mut()) {
-                if p.replicas.contains(&broker) {
-                    p.producers.clear();
-                }
-            }
-        }
         // Partitions that found no live replica keep retrying their election
         // every failover delay (see `run_elections`), so they will find this one.
+    }
+
+    /// Forgets every producer's state on one partition, as Kafka does when a
+    /// producer id expires (`producer.id.expiration.ms`) or retention deletes
+    /// the segments holding its batches (`removeExpiredProducers`).
+    pub fn expire_producers(&mut self, topic: &str, partition: i32) {
+        if let Some(p) = self.partition_mut(topic, partition) {
+            p.producers.clear();
+        }
     }
 
     /// Takes leadership away from the current leader; a new one is elected after

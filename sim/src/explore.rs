@@ -4,8 +4,9 @@
 //! replays to the same trace hash (FoundationDB-style determinism check).
 
 use crate::checker::{Kind, Violation};
+use crate::mechanisms::Mechanisms;
 use crate::scenario::Scenario;
-use crate::world::{self, Stress};
+use crate::world;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -37,6 +38,8 @@ pub struct Failure {
     pub error: Option<String>,
     /// Required kinds that were not reported.
     pub missing: Vec<Kind>,
+    /// `[expect]` mechanisms the run did not reach.
+    pub unmet: Vec<String>,
 }
 
 /// A seed whose two runs differed.
@@ -67,8 +70,8 @@ pub struct ExploreSummary {
     pub sim_time: Duration,
     /// Violations by kind over all seeds (expected anomalies included).
     pub by_kind: BTreeMap<Kind, usize>,
-    /// Disturbance totals.
-    pub stress: Stress,
+    /// What the runs exercised, summed.
+    pub mechanisms: Mechanisms,
 }
 
 /// Runs the seeds; `progress(done, failed)` is called after every seed.
@@ -97,10 +100,7 @@ pub fn explore(
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.runs += 1;
                 s.sim_time += report.sim_time;
-                let st = report.stress();
-                s.stress.retried_attempts += st.retried_attempts;
-                s.stress.epoch_bumps += st.epoch_bumps;
-                s.stress.connections_lost += st.connections_lost;
+                s.mechanisms.add(&report.mechanisms);
                 for v in report
                     .verdict
                     .violations
@@ -123,6 +123,7 @@ pub fn explore(
                             .copied()
                             .filter(|k| !seen.contains(k))
                             .collect(),
+                        unmet: report.unmet.clone(),
                     });
                 }
                 if let Some(second) = recheck {

@@ -43,6 +43,8 @@ pub enum What {
         /// Size of the smallest batch that can hold the record.
         batch_len: usize,
     },
+    /// `send` waited this long (buffer memory or metadata) before returning.
+    SendBlocked { index: usize, waited: Duration },
     /// The record's future resolved with an offset.
     Acked {
         index: usize,
@@ -106,8 +108,12 @@ pub enum What {
         buffered_bytes: usize,
         in_flight_requests: usize,
     },
-    /// A fault was applied.
-    Fault { description: String },
+    /// A fault (or its heal, or an election) was applied.
+    Fault {
+        description: String,
+        change: crate::faults::Change,
+        heal: bool,
+    },
     /// The workload's records changed while the producer held them.
     RecordMutated { index: usize },
 }
@@ -166,6 +172,7 @@ impl fmt::Display for What {
                 (Some(id), Some(p)) => write!(f, "send record #{index} (send id {id}) to partition {p}"),
                 _ => write!(f, "send record #{index}: rejected before batching"),
             },
+            What::SendBlocked { index, waited } => write!(f, "send of record #{index} blocked for {waited:?}"),
             What::Acked { index, partition, offset } => write!(f, "ack record #{index} at {partition}@{offset}"),
             What::Failed { index, error, .. } => write!(f, "fail record #{index}: {error}"),
             What::BatchSealed { tp, first_send_id, records, accounted, encoded, limit } => write!(
@@ -222,7 +229,7 @@ impl fmt::Display for What {
                 f,
                 "close returned (unresolved {unresolved_records}, buffered {buffered_bytes} B, in flight {in_flight_requests})"
             ),
-            What::Fault { description } => write!(f, "FAULT {description}"),
+            What::Fault { description, .. } => write!(f, "FAULT {description}"),
             What::RecordMutated { index } => write!(f, "record #{index} was modified"),
         }
     }

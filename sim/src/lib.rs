@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod explore;
 pub mod faults;
 pub mod history;
+pub mod mechanisms;
 pub mod net;
 pub mod outcomes;
 pub mod scenario;

@@ -136,14 +136,23 @@ fn print_report(report: &RunReport, file: &Path, verbose: bool, wall: Duration) 
         .flatten()
         .map(|b| b.records.len())
         .sum();
-    let stress = report.stress();
+    let m = &report.mechanisms;
     println!(
-        "faults applied: {}, records in logs: {records}, retried attempts: {}, epoch bumps: {}, connections lost: {}",
+        "faults: {}, records in logs: {records}, retries: {}, epoch bumps: {}, connections lost: {}, crashes: {}, restarts: {}, elections: {}, injections hit: {}, heals: {}/{}",
         report.faults.len(),
-        stress.retried_attempts,
-        stress.epoch_bumps,
-        stress.connections_lost
+        m.retries,
+        m.epoch_bumps,
+        m.connections_lost,
+        m.crashes,
+        m.restarts,
+        m.elections,
+        m.injections_hit,
+        m.heals,
+        m.heals_scheduled
     );
+    for u in &report.unmet {
+        println!("UNMET {u}");
+    }
     if let Some(e) = &report.error {
         println!("harness error: {e}");
     }
@@ -305,9 +314,9 @@ fn explore_cmd(file: PathBuf, opts: ExploreOptions, quiet: bool) -> Result<ExitC
         summary.failures.len(),
         summary.runs as f64 / wall,
         summary.sim_time.as_secs_f64() / wall,
-        summary.stress.retried_attempts,
-        summary.stress.epoch_bumps,
-        summary.stress.connections_lost
+        summary.mechanisms.retries,
+        summary.mechanisms.epoch_bumps,
+        summary.mechanisms.connections_lost
     );
     if !summary.by_kind.is_empty() {
         let kinds: Vec<String> = summary
@@ -347,6 +356,9 @@ fn explore_cmd(file: PathBuf, opts: ExploreOptions, quiet: bool) -> Result<ExitC
         }
         for k in &f.missing {
             println!("  required violation kind `{}` was not reported", k.name());
+        }
+        for u in &f.unmet {
+            println!("  {u}");
         }
         print_replay(&file, f.seed);
     }

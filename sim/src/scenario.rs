@@ -4,6 +4,7 @@
 //! The schema is documented with a full annotated example in `docs/scenarios.md`.
 
 use crate::cluster::{ClusterSpec, TopicSpec};
+use crate::mechanisms::{Bound, CountFile, Mechanism, MechanismExpect};
 use serde::Deserialize;
 use std::fmt;
 use std::path::Path;
@@ -346,9 +347,10 @@ pub struct ClusterFile {
     /// Leader failover delay.
     #[serde(default = "default_failover_ms")]
     pub failover_delay_ms: u64,
-    /// Restarted brokers forget idempotent-producer state.
+    /// Removed: refused with an explanation (restarts keep producer state in
+    /// Kafka; the `expire_producers` fault forgets it).
     #[serde(default)]
-    pub lose_producer_state_on_restart: bool,
+    pub lose_producer_state_on_restart: Option<bool>,
 }
 
 impl Default for ClusterFile {
@@ -399,6 +401,53 @@ pub struct ExpectFile {
     /// Violation kinds that must be reported (a scenario that demonstrates a bug).
     #[serde(default)]
     pub require: Vec<Spanned<String>>,
+    /// Batch attempts after the first (see [`crate::mechanisms`]).
+    pub retries: Option<Spanned<CountFile>>,
+    /// Epoch bumps.
+    pub epoch_bumps: Option<Spanned<CountFile>>,
+    /// Connections the producers lost.
+    pub connections_lost: Option<Spanned<CountFile>>,
+    /// Brokers crashed.
+    pub crashes: Option<Spanned<CountFile>>,
+    /// Brokers restarted.
+    pub restarts: Option<Spanned<CountFile>>,
+    /// Leader elections.
+    pub elections: Option<Spanned<CountFile>>,
+    /// Injected broker answers given.
+    pub injections_hit: Option<Spanned<CountFile>>,
+    /// Faults that changed something while the producers ran.
+    pub faults: Option<Spanned<CountFile>>,
+    /// Bytes of the largest batch.
+    pub largest_batch: Option<Spanned<CountFile>>,
+    /// Bytes of the largest request.
+    pub largest_request: Option<Spanned<CountFile>>,
+    /// Sends rejected as too large.
+    pub rejected_too_large: Option<Spanned<CountFile>>,
+    /// Sends that blocked.
+    pub sends_blocked: Option<Spanned<CountFile>>,
+    /// Every scheduled heal happened while the producers ran.
+    #[serde(default)]
+    pub faults_healed: bool,
+}
+
+impl ExpectFile {
+    /// The mechanism bounds as written, by key.
+    fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 12] {
+        [
+            (Mechanism::Retries, &self.retries),
+            (Mechanism::EpochBumps, &self.epoch_bumps),
+            (Mechanism::ConnectionsLost, &self.connections_lost),
+            (Mechanism::Crashes, &self.crashes),
+            (Mechanism::Restarts, &self.restarts),
+            (Mechanism::Elections, &self.elections),
+            (Mechanism::InjectionsHit, &self.injections_hit),
+            (Mechanism::Faults, &self.faults),
+            (Mechanism::LargestBatch, &self.largest_batch),
+            (Mechanism::LargestRequest, &self.largest_request),
+            (Mechanism::RejectedTooLarge, &self.rejected_too_large),
+            (Mechanism::SendsBlocked, &self.sends_blocked),
+        ]
+    }
 }
 
 fn default_duration() -> u64 {
@@ -476,6 +525,8 @@ pub struct Scenario {
     pub allowed: Vec<crate::checker::Kind>,
     /// Violation kinds that must appear.
     pub required: Vec<crate::checker::Kind>,
+    /// What every run must have exercised.
+    pub mechanisms: MechanismExpect,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -684,12 +735,17 @@ impl Scenario {
                 ));
             }
         }
+        if c.lose_producer_state_on_restart.is_some() {
+            return Err(r.at_key(
+                "lose_producer_state_on_restart",
+                "`cluster.lose_producer_state_on_restart` was removed: Kafka rebuilds producer state from its log when a broker restarts; use a fault with `action = \"expire_producers\"` and `partition = \"topic/p\"` to make a partition forget its producers",
+            ));
+        }
         let cluster = ClusterSpec {
             brokers: c.brokers,
             topics,
             max_message_bytes: c.max_message_bytes,
             failover_delay: Duration::from_millis(c.failover_delay_ms),
-            lose_producer_state_on_restart: c.lose_producer_state_on_restart,
         };
         let duration = Duration::from_secs(f.duration_s);
         let faults = crate::faults::resolve_all(&f.faults, &cluster, p.count, duration, &r)?;
@@ -714,6 +770,17 @@ impl Scenario {
         };
         let allowed = kinds(&f.expect.allow)?;
         let required = kinds(&f.expect.require)?;
+        let mut mechanisms = MechanismExpect {
+            faults_healed: f.expect.faults_healed,
+            ..MechanismExpect::default()
+        };
+        for (key, count) in f.expect.counts() {
+            if let Some(c) = count {
+                let bound = Bound::parse(c.get_ref())
+                    .map_err(|m| r.at(c, format!("`expect.{}`: {m}", key.key())))?;
+                mechanisms.counts.push((key, bound));
+            }
+        }
         Ok(Scenario {
             name,
             path: file.to_string(),
@@ -721,6 +788,7 @@ impl Scenario {
             faults,
             allowed,
             required,
+            mechanisms,
             file: parsed,
         })
     }

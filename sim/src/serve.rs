@@ -9,9 +9,9 @@
 
 use crate::broker::{serve_connection, SharedCluster};
 use crate::cluster::{Cluster, ClusterSpec, Injection, LogBatch};
-use crate::faults::{Action, Fault, Target};
+use crate::faults::{Action, Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::history::Tp;
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
@@ -58,10 +58,14 @@ pub struct Server {
 pub fn check_supported(faults: &[Fault]) -> Result<(), String> {
     for f in faults {
         match f.action {
-            Action::Crash(_) | Action::Restart(_) | Action::MoveLeader(..) | Action::Inject(..) => {}
+            Action::Crash(_)
+            | Action::Restart(_)
+            | Action::MoveLeader(..)
+            | Action::ExpireProducers(..)
+            | Action::Inject(..) => {}
             _ => {
                 return Err(format!(
-                    "`{}` at {} ms needs the simulated network; `sim serve` applies only crash, restart, move_leader and inject",
+                    "`{}` at {} ms needs the simulated network; `sim serve` applies only crash, restart, move_leader, expire_producers and inject",
                     f.action,
                     f.at.as_millis()
                 ))
@@ -114,7 +118,7 @@ impl Server {
     /// final logs.
     pub async fn run(
         self,
-        mut faults: Vec<Fault>,
+        faults: Vec<Fault>,
         mut control: mpsc::UnboundedReceiver<Control>,
     ) -> Logs {
         let start = tokio::time::Instant::now();
@@ -139,8 +143,10 @@ impl Server {
                 }
             });
         }
-        faults.sort_by_key(|f| f.at);
-        let mut faults = faults.into_iter().peekable();
+        let mut runner = FaultRunner::new(faults);
+        let mut sink = ServeSink {
+            cluster: self.cluster.clone(),
+        };
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
             tokio::select! {
@@ -149,7 +155,9 @@ impl Server {
                     Some(Control::Inject { topic, partition, what, times }) => {
                         self.cluster.borrow_mut().inject(&topic, partition, what, times)
                     }
-                    Some(Control::Fault(action)) => apply(&self.cluster, &action, clock()),
+                    Some(Control::Fault(action)) => {
+                        runner.apply_now(&action, clock(), &mut sink);
+                    }
                     Some(Control::Logs(reply)) => {
                         let _ = reply.send(snapshot(&self.cluster));
                     }
@@ -160,10 +168,7 @@ impl Server {
                 },
                 _ = tick.tick() => {
                     let now = clock();
-                    while faults.peek().is_some_and(|f| f.at <= now) {
-                        let f = faults.next().expect("peeked");
-                        apply(&self.cluster, &f.action, now);
-                    }
+                    runner.apply_due(now, &mut sink);
                     self.cluster.borrow_mut().run_elections(now);
                 }
             }
@@ -172,35 +177,28 @@ impl Server {
     }
 }
 
-fn brokers_of(cluster: &Cluster, t: &Target) -> Vec<i32> {
-    match t {
-        Target::Broker(b) => vec![*b as i32],
-        Target::Leader(topic, p) => cluster
-            .partition(topic, *p)
-            .and_then(|x| x.leader)
-            .into_iter()
-            .collect(),
-        Target::AllBrokers => (0..cluster.brokers.len() as i32).collect(),
-        Target::Producer(_) | Target::AllProducers => Vec::new(),
-    }
+/// The real-TCP cluster as faults see it: the cluster state only. A crashed
+/// broker refuses new connections and closes the ones it has on their next
+/// request (see `handle_frame`); there is no simulated network to change.
+struct ServeSink {
+    cluster: SharedCluster,
 }
 
-fn apply(cluster: &SharedCluster, action: &Action, now: Duration) {
-    let mut c = cluster.borrow_mut();
-    match action {
-        Action::Crash(t) => {
-            for b in brokers_of(&c, t) {
-                c.crash(b, now);
-            }
-        }
-        Action::Restart(t) => {
-            for b in brokers_of(&c, t) {
-                c.restart(b);
-            }
-        }
-        Action::MoveLeader(topic, p) => c.move_leader(topic, *p, now),
-        Action::Inject(topic, p, what, times) => c.inject(topic, *p, *what, *times),
-        _ => {}
+impl FaultSink for ServeSink {
+    fn cluster(&self) -> RefMut<'_, Cluster> {
+        self.cluster.borrow_mut()
+    }
+
+    fn producers(&self) -> u32 {
+        0
+    }
+
+    fn stop_broker(&mut self, _: u32) {}
+
+    fn start_broker(&mut self, _: u32) {}
+
+    fn link(&mut self, _: LinkChange, _: Host, _: Host) -> Result<(), String> {
+        Err("`sim serve` has no simulated network".into())
     }
 }
 

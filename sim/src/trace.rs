@@ -97,7 +97,7 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
                     ));
                 }
             }
-            (Actor::World, What::Fault { description }) => {
+            (Actor::World, What::Fault { description, .. }) => {
                 events.push(json!({"name": description, "ph": "i", "s": "g", "pid": PID, "tid": WORLD_TID, "ts": micros(e.at)}));
             }
             (

@@ -5,17 +5,18 @@
 use crate::broker::{serve_connection, SharedCluster};
 use crate::checker::{self, CheckInput, ProducerFacts, Verdict};
 use crate::cluster::{Cluster, LogBatch};
-use crate::faults::{draw_swarm, Action, Fault, Target};
+use crate::faults::{draw_swarm, Change, Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::history::{
     digest_record, record, sim_now, trace_hash, Actor, History, HistoryObserver, SharedHistory, Tp,
     What,
 };
+use crate::mechanisms::Mechanisms;
 use crate::net::TurmoilNetwork;
 use crate::scenario::{Scenario, Sharing};
 use crate::workload;
 use producer_core::record::Record;
 use producer_core::Producer;
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -66,41 +67,21 @@ pub struct RunReport {
     pub faults: Vec<Fault>,
     /// The records each producer was handed, as they are after the run.
     pub records: Vec<Vec<Record>>,
-}
-
-/// How much the faults disturbed the producers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stress {
-    /// Batch attempts after the first.
-    pub retried_attempts: usize,
-    /// Epoch bumps started.
-    pub epoch_bumps: usize,
-    /// Connections lost with requests unanswered or while connecting.
-    pub connections_lost: usize,
+    /// What the run exercised (retries, bumps, crashes, heals, ...).
+    pub mechanisms: Mechanisms,
+    /// The scenario's `[expect]` mechanisms this run did not reach.
+    pub unmet: Vec<String>,
 }
 
 impl RunReport {
-    /// Counts retries, epoch bumps and lost connections in the history.
-    pub fn stress(&self) -> Stress {
-        let mut s = Stress::default();
-        for e in &self.history.entries {
-            match &e.what {
-                What::RequestSent { batches, .. } => {
-                    s.retried_attempts += batches.iter().filter(|b| b.attempt > 1).count()
-                }
-                What::EpochBumpStarted => s.epoch_bumps += 1,
-                What::ConnectionLost { .. } => s.connections_lost += 1,
-                _ => {}
-            }
-        }
-        s
-    }
-
-    /// The run passed: finished, no host error, no violation, and every kind the
-    /// scenario requires was seen.
+    /// The run passed: no host error, no violation, every kind the scenario
+    /// requires was seen and every mechanism its `[expect]` names was reached.
     pub fn passed(&self, required: &[checker::Kind]) -> bool {
         let kinds = self.verdict.kinds();
-        self.error.is_none() && self.verdict.passed() && required.iter().all(|k| kinds.contains(k))
+        self.error.is_none()
+            && self.verdict.passed()
+            && self.unmet.is_empty()
+            && required.iter().all(|k| kinds.contains(k))
     }
 }
 
@@ -117,114 +98,56 @@ pub struct RunOptions {
     pub bugs: producer_core::bugs::Bugs,
 }
 
-fn host_names(t: &Target, cluster: &Cluster, producers: u32) -> Vec<String> {
-    match t {
-        Target::Broker(i) => vec![format!("broker-{i}")],
-        Target::Producer(i) => vec![format!("producer-{i}")],
-        Target::Leader(topic, p) => cluster
-            .partition(topic, *p)
-            .and_then(|x| x.leader)
-            .map(|b| vec![format!("broker-{b}")])
-            .unwrap_or_default(),
-        Target::AllBrokers => (0..cluster.brokers.len())
-            .map(|i| format!("broker-{i}"))
-            .collect(),
-        Target::AllProducers => (0..producers).map(|i| format!("producer-{i}")).collect(),
-    }
-}
-
-fn broker_index(host: &str) -> Option<i32> {
-    host.strip_prefix("broker-")?.parse().ok()
-}
-
-/// Applies one fault to the world; returns what it did, for the history.
-fn apply(
-    sim: &mut turmoil::Sim<'_>,
-    cluster: &SharedCluster,
-    fault: &Fault,
+/// The simulated world as faults see it: turmoil's hosts and links plus the
+/// cluster state.
+struct WorldSink<'a, 'b> {
+    sim: &'a mut turmoil::Sim<'b>,
+    cluster: &'a SharedCluster,
     producers: u32,
+    /// The scenario's default (min, max) link latency, restored by heals.
     latency: (Duration, Duration),
-) -> String {
-    let now = sim.elapsed();
-    let names = |t: &Target| host_names(t, &cluster.borrow(), producers);
-    let mut note = String::new();
-    let pairs = |a: &Target, b: &Target| -> Vec<(String, String)> {
-        let (xs, ys) = (names(a), names(b));
-        xs.iter()
-            .flat_map(|x| {
-                ys.iter()
-                    .filter(move |y| *y != x)
-                    .map(move |y| (x.clone(), y.clone()))
-            })
-            .collect()
-    };
-    match &fault.action {
-        Action::Crash(t) => {
-            for h in names(t) {
-                if sim.is_host_running(h.as_str()) {
-                    sim.crash(h.as_str());
-                }
-                if let Some(b) = broker_index(&h) {
-                    cluster.borrow_mut().crash(b, now);
-                }
-                note += &format!(" {h}");
-            }
-        }
-        Action::Restart(t) => {
-            for h in names(t) {
-                if let Some(b) = broker_index(&h) {
-                    if !cluster.borrow().is_up(b) {
-                        cluster.borrow_mut().restart(b);
-                        sim.bounce(h.as_str());
-                        note += &format!(" {h}");
-                    }
-                }
-            }
-        }
-        Action::Partition(a, b) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.partition(x.as_str(), y.as_str())),
-        Action::Repair(a, b) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.repair(x.as_str(), y.as_str())),
-        Action::PartitionOneway(a, b) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.partition_oneway(x.as_str(), y.as_str())),
-        Action::RepairOneway(a, b) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.repair_oneway(x.as_str(), y.as_str())),
-        Action::Hold(a, b) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.hold(x.as_str(), y.as_str())),
-        Action::Release(a, b) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.release(x.as_str(), y.as_str())),
-        Action::Latency(a, b, d) => pairs(a, b).iter().for_each(|(x, y)| match d {
-            Some(d) => sim.set_link_latency(x.as_str(), y.as_str(), *d),
-            None => {
-                sim.set_link_latency(x.as_str(), y.as_str(), latency.0);
-                sim.set_link_max_message_latency(x.as_str(), y.as_str(), latency.1);
-            }
-        }),
-        Action::DropRate(a, b, r) => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.set_link_fail_rate(x.as_str(), y.as_str(), *r)),
-        Action::MoveLeader(t, p) => {
-            let old = cluster.borrow().partition(t, *p).and_then(|x| x.leader);
-            cluster.borrow_mut().move_leader(t, *p, now);
-            note = format!(
-                " (was broker-{})",
-                old.map_or("none".into(), |b| b.to_string())
-            );
-        }
-        Action::Inject(t, p, what, times) => cluster.borrow_mut().inject(t, *p, *what, *times),
+}
+
+impl FaultSink for WorldSink<'_, '_> {
+    fn cluster(&self) -> RefMut<'_, Cluster> {
+        self.cluster.borrow_mut()
     }
-    if let Action::Crash(Target::Leader(..)) = fault.action {
-        if note.is_empty() {
-            note = " (no leader at that time: nothing crashed)".into();
+
+    fn producers(&self) -> u32 {
+        self.producers
+    }
+
+    fn stop_broker(&mut self, b: u32) {
+        let host = Host::Broker(b).to_string();
+        if self.sim.is_host_running(host.as_str()) {
+            self.sim.crash(host.as_str());
         }
     }
-    format!("{}{}", fault.action, note)
+
+    fn start_broker(&mut self, b: u32) {
+        self.sim.bounce(Host::Broker(b).to_string().as_str());
+    }
+
+    fn link(&mut self, change: LinkChange, a: Host, b: Host) -> Result<(), String> {
+        let (x, y) = (a.to_string(), b.to_string());
+        let (x, y) = (x.as_str(), y.as_str());
+        match change {
+            LinkChange::Partition => self.sim.partition(x, y),
+            LinkChange::Repair => self.sim.repair(x, y),
+            LinkChange::PartitionOneway => self.sim.partition_oneway(x, y),
+            LinkChange::RepairOneway => self.sim.repair_oneway(x, y),
+            LinkChange::Hold => self.sim.hold(x, y),
+            LinkChange::Release => self.sim.release(x, y),
+            LinkChange::Latency(d) => self.sim.set_link_latency(x, y, d),
+            LinkChange::DefaultLatency => {
+                self.sim.set_link_latency(x, y, self.latency.0);
+                self.sim.set_link_max_message_latency(x, y, self.latency.1);
+            }
+            LinkChange::DropRate(r) => self.sim.set_link_fail_rate(x, y, r),
+            LinkChange::NoDrops => self.sim.set_link_fail_rate(x, y, 0.0),
+        }
+        Ok(())
+    }
 }
 
 async fn broker_host(id: i32, cluster: SharedCluster) -> turmoil::Result {
@@ -261,7 +184,9 @@ async fn producer_client(plan: ClientPlan) -> turmoil::Result {
         }
         let digest = digest_record(rec);
         let batch_len = producer_core::batch::single_record_batch_len(rec);
+        let before = tokio::time::Instant::now();
         let fut = producer.send(&plan.topic, rec.clone()).await;
+        let waited = before.elapsed();
         record(
             &h,
             sim_now(),
@@ -274,6 +199,9 @@ async fn producer_client(plan: ClientPlan) -> turmoil::Result {
                 batch_len,
             },
         );
+        if waited >= Duration::from_millis(1) {
+            record(&h, sim_now(), who, What::SendBlocked { index, waited });
+        }
         let h = h.clone();
         waiters.push(tokio::task::spawn_local(async move {
             let what = match fut.await {
@@ -406,15 +334,28 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         faults.extend(draw_swarm(sw.get_ref(), &scenario.cluster, producers, seed));
         faults.sort_by_key(|x| x.at);
     }
-    let mut next_fault = 0;
+    let mut runner = FaultRunner::new(faults);
     let mut finished = false;
     let mut error = None;
     loop {
         let now = sim.elapsed();
-        while next_fault < faults.len() && faults[next_fault].at <= now {
-            let description = apply(&mut sim, &cluster, &faults[next_fault], producers, latency);
-            record(&history, now, Actor::World, What::Fault { description });
-            next_fault += 1;
+        let mut sink = WorldSink {
+            sim: &mut sim,
+            cluster: &cluster,
+            producers,
+            latency,
+        };
+        for applied in runner.apply_due(now, &mut sink) {
+            record(
+                &history,
+                now,
+                Actor::World,
+                What::Fault {
+                    description: applied.description,
+                    change: applied.change,
+                    heal: applied.heal,
+                },
+            );
         }
         let elected = cluster.borrow_mut().run_elections(now);
         if elected > 0 {
@@ -424,13 +365,19 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
                 Actor::World,
                 What::Fault {
                     description: format!("{elected} partition(s) elected a new leader"),
+                    change: Change::Election,
+                    heal: false,
                 },
             );
         }
         match sim.step() {
+            // Every producer finished; the brokers run on until the last fault
+            // healed, so a scenario's heals always happen (see docs/scenarios.md).
             Ok(true) => {
                 finished = true;
-                break;
+                if !runner.pending() || sim.elapsed() >= duration {
+                    break;
+                }
             }
             Ok(false) => {}
             Err(e) => {
@@ -462,7 +409,11 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         logs.iter()
             .map(|((t, p), b)| (t.as_str(), *p, b.as_slice())),
     );
-    let last_fault = faults.iter().map(|x| x.at).max().unwrap_or_default();
+    let last_fault = runner.last_change();
+    let faults = runner.faults().to_vec();
+    let heals_scheduled = faults.iter().filter(|x| x.heal_at.is_some()).count() as u64;
+    let mechanisms = Mechanisms::of(&history, cluster.borrow().injections_hit, heals_scheduled);
+    let unmet = scenario.mechanisms.unmet(&mechanisms);
     let verdict = checker::check(&CheckInput {
         history: &history,
         logs: &logs,
@@ -502,5 +453,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         logs,
         faults,
         records,
+        mechanisms,
+        unmet,
     }
 }

@@ -19,7 +19,6 @@ fn cluster() -> Cluster {
             }],
             max_message_bytes: 1_048_588,
             failover_delay: Duration::from_millis(100),
-            lose_producer_state_on_restart: false,
         },
         |id| (format!("broker-{id}"), 9092),
     )

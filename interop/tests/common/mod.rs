@@ -39,7 +39,6 @@ impl SimCluster {
             }],
             max_message_bytes: 1_048_588,
             failover_delay: Duration::from_millis(200),
-            lose_producer_state_on_restart: false,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -1,0 +1,614 @@
+//! Applying a fault schedule to a running cluster: one path for the simulated
+//! world and for `sim serve`, which differ only in their [`FaultSink`].
+//!
+//! A fault's target resolves once, when the fault fires: `leader(events, 0)`
+//! becomes the broker leading that partition at that moment, `brokers` every
+//! broker. The heal undoes exactly what the fault did then. Faults may overlap:
+//! a broker stays down while any crash fault holds it, and a link stays cut (or
+//! held, slowed, lossy) while any fault on it is unhealed, so one heal never
+//! cancels another fault that is still on. Explicit `restart`, `repair` and
+//! `release` actions end every fault on what they name.
+
+use super::{Action, Fault, Target};
+use crate::cluster::Cluster;
+use std::cell::RefMut;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A concrete host of the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Host {
+    /// Broker with this id.
+    Broker(u32),
+    /// Producer with this index.
+    Producer(u32),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Broker(b) => write!(f, "broker-{b}"),
+            Host::Producer(p) => write!(f, "producer-{p}"),
+        }
+    }
+}
+
+/// A change to the links from one host to another.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LinkChange {
+    /// Drop everything, both ways.
+    Partition,
+    /// Undo `Partition`.
+    Repair,
+    /// Drop everything from the first host to the second.
+    PartitionOneway,
+    /// Undo `PartitionOneway`.
+    RepairOneway,
+    /// Queue messages until released.
+    Hold,
+    /// Deliver what was held.
+    Release,
+    /// Fixed latency.
+    Latency(Duration),
+    /// Back to the world's default latency.
+    DefaultLatency,
+    /// Message loss rate.
+    DropRate(f64),
+    /// No message loss.
+    NoDrops,
+}
+
+/// What a fault acts on: the cluster state plus whatever runs the hosts.
+pub trait FaultSink {
+    /// The cluster state brokers answer from.
+    fn cluster(&self) -> RefMut<'_, Cluster>;
+    /// Number of producers (for `producers` targets).
+    fn producers(&self) -> u32;
+    /// Stops broker `b`'s host (its connections close).
+    fn stop_broker(&mut self, b: u32);
+    /// Starts broker `b`'s host again.
+    fn start_broker(&mut self, b: u32);
+    /// Changes the link `a` -> `b` (both ways unless one-way). `Err` when this
+    /// sink has no simulated network.
+    fn link(&mut self, change: LinkChange, a: Host, b: Host) -> Result<(), String>;
+}
+
+/// What an applied fault or heal changed, for the history and the `[expect]`
+/// mechanism counts. A heal that restarts brokers is a `Restart`; one that
+/// repairs links is `Network`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// Brokers were stopped.
+    Crash,
+    /// Brokers were started again.
+    Restart,
+    /// Links were cut, held, slowed or made lossy.
+    Network,
+    /// A partition lost its leader.
+    LeaderMove,
+    /// Broker answers were queued.
+    Injection,
+    /// Partitions elected a new leader.
+    Election,
+    /// A partition forgot its producers' state.
+    ProducersExpired,
+    /// Nothing (the target resolved to nothing, or the sink cannot apply it).
+    Nothing,
+}
+
+/// The link kinds whose overlapping faults are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LinkKind {
+    Partition,
+    Oneway,
+    Hold,
+    Latency,
+    Drops,
+}
+
+/// What one fault did when it fired: what its heal must undo.
+#[derive(Clone, Debug, Default)]
+struct Effect {
+    brokers: Vec<u32>,
+    links: Vec<(LinkKind, Host, Host)>,
+}
+
+/// One start or heal as it was applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// What it did, with the concrete hosts.
+    pub description: String,
+    /// What kind of change it made.
+    pub change: Change,
+    /// It undid an earlier fault.
+    pub heal: bool,
+}
+
+enum Step {
+    Start(usize),
+    Heal(usize),
+}
+
+/// Plays a fault schedule: call [`FaultRunner::apply_due`] with the current
+/// time as often as you like; it applies every start and heal that is due, in
+/// time order (a fault's start before any heal at the same instant that comes
+/// later in the schedule).
+pub struct FaultRunner {
+    faults: Vec<Fault>,
+    steps: Vec<(Duration, Step)>,
+    next: usize,
+    effects: Vec<Option<Effect>>,
+    crash_holds: BTreeMap<u32, u32>,
+    link_holds: BTreeMap<(LinkKind, Host, Host), u32>,
+}
+
+impl FaultRunner {
+    /// A runner for `faults` (in any order).
+    pub fn new(faults: Vec<Fault>) -> Self {
+        let mut steps: Vec<(Duration, Step)> = Vec::new();
+        for (i, f) in faults.iter().enumerate() {
+            steps.push((f.at, Step::Start(i)));
+            if let Some(h) = f.heal_at {
+                steps.push((h, Step::Heal(i)));
+            }
+        }
+        steps.sort_by_key(|(t, _)| *t);
+        FaultRunner {
+            effects: vec![None; faults.len()],
+            faults,
+            steps,
+            next: 0,
+            crash_holds: BTreeMap::new(),
+            link_holds: BTreeMap::new(),
+        }
+    }
+
+    /// The schedule.
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// True while a start or heal is still to come.
+    pub fn pending(&self) -> bool {
+        self.next < self.steps.len()
+    }
+
+    /// When the last start or heal fires (zero for an empty schedule).
+    pub fn last_change(&self) -> Duration {
+        self.steps.last().map_or(Duration::ZERO, |(t, _)| *t)
+    }
+
+    /// Applies every step due at `now`; returns what each did.
+    pub fn apply_due(&mut self, now: Duration, sink: &mut dyn FaultSink) -> Vec<Applied> {
+        let mut out = Vec::new();
+        while let Some((at, step)) = self.steps.get(self.next) {
+            if *at > now {
+                break;
+            }
+            self.next += 1;
+            out.push(match *step {
+                Step::Start(i) => {
+                    let action = self.faults[i].action.clone();
+                    let (effect, note, change) = self.start(&action, now, sink);
+                    self.effects[i] = Some(effect);
+                    Applied {
+                        description: format!("{action}{note}"),
+                        change,
+                        heal: false,
+                    }
+                }
+                Step::Heal(i) => {
+                    let effect = self.effects[i].take().unwrap_or_default();
+                    let (note, change) = self.heal(&effect, sink);
+                    let action = &self.faults[i].action;
+                    Applied {
+                        description: format!("heal {action}:{note}"),
+                        change,
+                        heal: true,
+                    }
+                }
+            });
+        }
+        out
+    }
+
+    /// Applies `action` now, outside the schedule (never healed).
+    pub fn apply_now(
+        &mut self,
+        action: &Action,
+        now: Duration,
+        sink: &mut dyn FaultSink,
+    ) -> String {
+        let (_, note, _) = self.start(action, now, sink);
+        format!("{action}{note}")
+    }
+
+    fn start(
+        &mut self,
+        action: &Action,
+        now: Duration,
+        sink: &mut dyn FaultSink,
+    ) -> (Effect, String, Change) {
+        let mut effect = Effect::default();
+        let mut note = String::new();
+        let change = match action {
+            Action::Crash(t) => {
+                let brokers = brokers_of(t, &sink.cluster());
+                for b in brokers {
+                    let holds = self.crash_holds.entry(b).or_default();
+                    *holds += 1;
+                    if *holds == 1 && sink.cluster().is_up(b as i32) {
+                        sink.cluster().crash(b as i32, now);
+                        sink.stop_broker(b);
+                        note += &format!(" broker-{b}");
+                    }
+                    effect.brokers.push(b);
+                }
+                if effect.brokers.is_empty() {
+                    note = " (no leader at that time: nothing crashed)".into();
+                    Change::Nothing
+                } else if note.is_empty() {
+                    note = " (already down)".into();
+                    Change::Nothing
+                } else {
+                    Change::Crash
+                }
+            }
+            Action::Restart(t) => {
+                let brokers = brokers_of(t, &sink.cluster());
+                for b in brokers {
+                    self.crash_holds.remove(&b);
+                    if restart(b, sink) {
+                        note += &format!(" broker-{b}");
+                    }
+                }
+                if note.is_empty() {
+                    note = " (nothing was down)".into();
+                    Change::Nothing
+                } else {
+                    Change::Restart
+                }
+            }
+            Action::MoveLeader(topic, p) => {
+                let old = sink.cluster().partition(topic, *p).and_then(|x| x.leader);
+                sink.cluster().move_leader(topic, *p, now);
+                note = format!(
+                    " (was broker-{})",
+                    old.map_or("none".into(), |b| b.to_string())
+                );
+                Change::LeaderMove
+            }
+            Action::Inject(topic, p, what, times) => {
+                sink.cluster().inject(topic, *p, *what, *times);
+                Change::Injection
+            }
+            Action::ExpireProducers(topic, p) => {
+                sink.cluster().expire_producers(topic, *p);
+                Change::ProducersExpired
+            }
+            _ => return self.start_links(action, sink),
+        };
+        (effect, note, change)
+    }
+
+    fn start_links(
+        &mut self,
+        action: &Action,
+        sink: &mut dyn FaultSink,
+    ) -> (Effect, String, Change) {
+        let (kind, change, a, b) = match action {
+            Action::Partition(a, b) => (Some(LinkKind::Partition), LinkChange::Partition, a, b),
+            Action::PartitionOneway(a, b) => {
+                (Some(LinkKind::Oneway), LinkChange::PartitionOneway, a, b)
+            }
+            Action::Hold(a, b) => (Some(LinkKind::Hold), LinkChange::Hold, a, b),
+            Action::Latency(a, b, d) => (Some(LinkKind::Latency), LinkChange::Latency(*d), a, b),
+            Action::DropRate(a, b, r) => (Some(LinkKind::Drops), LinkChange::DropRate(*r), a, b),
+            Action::Repair(a, b) => (None, LinkChange::Repair, a, b),
+            Action::RepairOneway(a, b) => (None, LinkChange::RepairOneway, a, b),
+            Action::Release(a, b) => (None, LinkChange::Release, a, b),
+            _ => unreachable!("broker actions are handled by start"),
+        };
+        let pairs = {
+            let cluster = sink.cluster();
+            pairs_of(a, b, &cluster, sink.producers())
+        };
+        let mut effect = Effect::default();
+        let mut note = String::new();
+        for (x, y) in pairs {
+            let result = match kind {
+                Some(kind) => {
+                    let holds = self.link_holds.entry((kind, x, y)).or_default();
+                    *holds += 1;
+                    effect.links.push((kind, x, y));
+                    sink.link(change, x, y)
+                }
+                None => {
+                    let ended = match change {
+                        LinkChange::Repair => LinkKind::Partition,
+                        LinkChange::RepairOneway => LinkKind::Oneway,
+                        _ => LinkKind::Hold,
+                    };
+                    self.link_holds.remove(&(ended, x, y));
+                    sink.link(change, x, y)
+                }
+            };
+            if let Err(e) = result {
+                return (
+                    Effect::default(),
+                    format!(" (not applied: {e})"),
+                    Change::Nothing,
+                );
+            }
+            note += &format!(" {x}-{y}");
+        }
+        (effect, note, Change::Network)
+    }
+
+    fn heal(&mut self, effect: &Effect, sink: &mut dyn FaultSink) -> (String, Change) {
+        let mut note = String::new();
+        let mut change = Change::Nothing;
+        for &b in &effect.brokers {
+            if release_hold(&mut self.crash_holds, b) && restart(b, sink) {
+                note += &format!(" restart broker-{b}");
+                change = Change::Restart;
+            }
+        }
+        for &(kind, x, y) in &effect.links {
+            if !release_hold(&mut self.link_holds, (kind, x, y)) {
+                continue;
+            }
+            let undo = match kind {
+                LinkKind::Partition => LinkChange::Repair,
+                LinkKind::Oneway => LinkChange::RepairOneway,
+                LinkKind::Hold => LinkChange::Release,
+                LinkKind::Latency => LinkChange::DefaultLatency,
+                LinkKind::Drops => LinkChange::NoDrops,
+            };
+            if sink.link(undo, x, y).is_ok() {
+                note += &format!(" {x}-{y}");
+                change = Change::Network;
+            }
+        }
+        if note.is_empty() {
+            note = " nothing left to undo".into();
+        }
+        (note, change)
+    }
+}
+
+/// Drops one hold on `key`; true when it was the last.
+fn release_hold<K: Ord>(holds: &mut BTreeMap<K, u32>, key: K) -> bool {
+    match holds.get_mut(&key) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            false
+        }
+        Some(_) => {
+            holds.remove(&key);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Starts a crashed broker; false if it was up.
+fn restart(b: u32, sink: &mut dyn FaultSink) -> bool {
+    if sink.cluster().is_up(b as i32) {
+        return false;
+    }
+    sink.cluster().restart(b as i32);
+    sink.start_broker(b);
+    true
+}
+
+/// The brokers `t` names now.
+fn brokers_of(t: &Target, cluster: &Cluster) -> Vec<u32> {
+    match t {
+        Target::Broker(b) => vec![*b],
+        Target::Leader(topic, p) => cluster
+            .partition(topic, *p)
+            .and_then(|x| x.leader)
+            .map(|b| b as u32)
+            .into_iter()
+            .collect(),
+        Target::AllBrokers => (0..cluster.brokers.len() as u32).collect(),
+        Target::Producer(_) | Target::AllProducers => Vec::new(),
+    }
+}
+
+/// The hosts `t` names now.
+fn hosts_of(t: &Target, cluster: &Cluster, producers: u32) -> Vec<Host> {
+    match t {
+        Target::Producer(p) => vec![Host::Producer(*p)],
+        Target::AllProducers => (0..producers).map(Host::Producer).collect(),
+        _ => brokers_of(t, cluster)
+            .into_iter()
+            .map(Host::Broker)
+            .collect(),
+    }
+}
+
+/// Every (x, y) link between the two groups, x != y.
+fn pairs_of(a: &Target, b: &Target, cluster: &Cluster, producers: u32) -> Vec<(Host, Host)> {
+    let (xs, ys) = (
+        hosts_of(a, cluster, producers),
+        hosts_of(b, cluster, producers),
+    );
+    xs.iter()
+        .flat_map(|x| ys.iter().filter(move |y| *y != x).map(move |y| (*x, *y)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{ClusterSpec, TopicSpec};
+    use std::cell::RefCell;
+
+    /// A sink that records what it was asked to do.
+    struct Recorder {
+        cluster: RefCell<Cluster>,
+        calls: Vec<String>,
+    }
+
+    impl Recorder {
+        fn new() -> Self {
+            let spec = ClusterSpec {
+                brokers: 3,
+                topics: vec![TopicSpec {
+                    name: "events".into(),
+                    partitions: 3,
+                    replication: 3,
+                }],
+                max_message_bytes: 1 << 20,
+                failover_delay: Duration::from_millis(10),
+            };
+            Recorder {
+                cluster: RefCell::new(Cluster::new(spec, |id| (format!("broker-{id}"), 9092))),
+                calls: Vec::new(),
+            }
+        }
+
+        fn leader(&self) -> Option<i32> {
+            self.cluster
+                .borrow()
+                .partition("events", 0)
+                .and_then(|p| p.leader)
+        }
+    }
+
+    impl FaultSink for Recorder {
+        fn cluster(&self) -> RefMut<'_, Cluster> {
+            self.cluster.borrow_mut()
+        }
+        fn producers(&self) -> u32 {
+            2
+        }
+        fn stop_broker(&mut self, b: u32) {
+            self.calls.push(format!("stop broker-{b}"));
+        }
+        fn start_broker(&mut self, b: u32) {
+            self.calls.push(format!("start broker-{b}"));
+        }
+        fn link(&mut self, change: LinkChange, a: Host, b: Host) -> Result<(), String> {
+            self.calls.push(format!("{change:?} {a}-{b}"));
+            Ok(())
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn leader0() -> Target {
+        Target::Leader("events".into(), 0)
+    }
+
+    #[test]
+    fn a_healed_leader_crash_restarts_the_broker_it_crashed_not_the_new_leader() {
+        let mut sink = Recorder::new();
+        let first = sink.leader().unwrap();
+        let mut runner = FaultRunner::new(vec![Fault::healed(
+            ms(10),
+            Action::Crash(leader0()),
+            ms(100),
+        )]);
+        runner.apply_due(ms(10), &mut sink);
+        sink.cluster.borrow_mut().run_elections(ms(50));
+        let second = sink.leader().unwrap();
+        assert_ne!(first, second, "a new leader was elected");
+        let applied = runner.apply_due(ms(100), &mut sink);
+        assert_eq!(applied[0].change, Change::Restart);
+        assert!(applied[0].heal);
+        assert_eq!(
+            sink.calls,
+            [
+                format!("stop broker-{first}"),
+                format!("start broker-{first}")
+            ]
+        );
+        assert!(sink.cluster.borrow().is_up(first));
+        assert!(!runner.pending());
+    }
+
+    #[test]
+    fn a_healed_partition_with_the_leader_repairs_the_link_it_cut() {
+        let mut sink = Recorder::new();
+        let first = sink.leader().unwrap() as u32;
+        let action = Action::Partition(Target::Producer(0), leader0());
+        let mut runner = FaultRunner::new(vec![
+            Fault::healed(ms(10), action, ms(100)),
+            Fault::once(ms(20), Action::MoveLeader("events".into(), 0)),
+        ]);
+        runner.apply_due(ms(20), &mut sink);
+        sink.cluster.borrow_mut().run_elections(ms(50));
+        assert_ne!(sink.leader(), Some(first as i32));
+        runner.apply_due(ms(100), &mut sink);
+        assert_eq!(
+            sink.calls,
+            [
+                format!("Partition producer-0-broker-{first}"),
+                format!("Repair producer-0-broker-{first}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_faults_on_one_link_hold_it_until_the_last_heal() {
+        let mut sink = Recorder::new();
+        let cut = || Action::Partition(Target::Producer(1), Target::Broker(2));
+        let mut runner = FaultRunner::new(vec![
+            Fault::healed(ms(10), cut(), ms(50)),
+            Fault::healed(ms(20), cut(), ms(80)),
+        ]);
+        runner.apply_due(ms(50), &mut sink);
+        assert_eq!(
+            sink.calls.len(),
+            2,
+            "two cuts, no repair yet: {:?}",
+            sink.calls
+        );
+        runner.apply_due(ms(80), &mut sink);
+        assert_eq!(sink.calls.last().unwrap(), "Repair producer-1-broker-2");
+        assert_eq!(sink.calls.len(), 3);
+    }
+
+    #[test]
+    fn overlapping_crashes_keep_the_broker_down_and_an_explicit_restart_ends_them() {
+        let mut sink = Recorder::new();
+        let mut runner = FaultRunner::new(vec![
+            Fault::healed(ms(10), Action::Crash(Target::Broker(1)), ms(60)),
+            Fault::healed(ms(20), Action::Crash(Target::Broker(1)), ms(40)),
+            Fault::once(ms(50), Action::Restart(Target::Broker(1))),
+        ]);
+        let second = runner.apply_due(ms(20), &mut sink);
+        assert_eq!(second[1].change, Change::Nothing, "already down");
+        runner.apply_due(ms(40), &mut sink);
+        assert!(
+            !sink.cluster.borrow().is_up(1),
+            "the first crash still holds it"
+        );
+        let restart = runner.apply_due(ms(50), &mut sink);
+        assert_eq!(restart[0].change, Change::Restart);
+        let heal = runner.apply_due(ms(60), &mut sink);
+        assert_eq!(heal[0].change, Change::Nothing, "{heal:?}");
+        assert_eq!(sink.calls, ["stop broker-1", "start broker-1"]);
+    }
+
+    #[test]
+    fn a_crash_of_a_leaderless_partition_crashes_nothing_and_heals_nothing() {
+        let mut sink = Recorder::new();
+        sink.cluster.borrow_mut().move_leader("events", 0, ms(0));
+        let mut runner =
+            FaultRunner::new(vec![Fault::healed(ms(1), Action::Crash(leader0()), ms(5))]);
+        let start = runner.apply_due(ms(1), &mut sink);
+        assert!(
+            start[0].description.contains("nothing crashed"),
+            "{start:?}"
+        );
+        runner.apply_due(ms(5), &mut sink);
+        assert!(sink.calls.is_empty(), "{:?}", sink.calls);
+    }
+}

@@ -1,0 +1,171 @@
+//! Faults: how a scenario file writes them ([`parse`]), how a swarm schedule is
+//! drawn from a seed ([`swarm`]), and how they act on a running cluster
+//! ([`apply`], one path for the simulated world and for `sim serve`).
+//!
+//! A fault names its target as written (`leader(events, 0)`, `brokers`, ...).
+//! It resolves to concrete brokers and links once, when it fires; its heal
+//! undoes exactly what it did then, even if leadership has moved since.
+
+mod apply;
+mod parse;
+mod swarm;
+
+pub use apply::{Applied, Change, FaultRunner, FaultSink, Host, LinkChange};
+pub use parse::{resolve_all, ErrorFile, FaultFile};
+pub use swarm::{check_swarm, draw_swarm, SwarmFile};
+
+use crate::cluster::Injection;
+use std::fmt;
+use std::time::Duration;
+
+/// A host or group of hosts a fault names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// `broker-N`.
+    Broker(u32),
+    /// `producer-N`.
+    Producer(u32),
+    /// `leader(topic, p)`: whoever leads the partition when the fault fires.
+    Leader(String, i32),
+    /// `brokers`.
+    AllBrokers,
+    /// `producers`.
+    AllProducers,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Broker(i) => write!(f, "broker-{i}"),
+            Target::Producer(i) => write!(f, "producer-{i}"),
+            Target::Leader(t, p) => write!(f, "leader({t}, {p})"),
+            Target::AllBrokers => write!(f, "brokers"),
+            Target::AllProducers => write!(f, "producers"),
+        }
+    }
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Stop a broker (its partitions fail over).
+    Crash(Target),
+    /// Start a crashed broker again.
+    Restart(Target),
+    /// Drop everything between two groups, both ways.
+    Partition(Target, Target),
+    /// Drop everything from one group to another.
+    PartitionOneway(Target, Target),
+    /// Undo `Partition`.
+    Repair(Target, Target),
+    /// Undo `PartitionOneway`.
+    RepairOneway(Target, Target),
+    /// Queue messages between two groups (they arrive together on release).
+    Hold(Target, Target),
+    /// Deliver held messages.
+    Release(Target, Target),
+    /// Fixed latency on the links between two groups.
+    Latency(Target, Target, Duration),
+    /// Message loss on the links between two groups.
+    DropRate(Target, Target, f64),
+    /// Take leadership of a partition away from its leader.
+    MoveLeader(String, i32),
+    /// The partition forgets every producer's idempotence state (producer id
+    /// expiry or retention, as in Kafka).
+    ExpireProducers(String, i32),
+    /// Broker-side injection for the next produce requests of a partition.
+    Inject(String, i32, Injection, u32),
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Crash(t) => write!(f, "crash {t}"),
+            Action::Restart(t) => write!(f, "restart {t}"),
+            Action::Partition(a, b) => write!(f, "partition {a} <-> {b}"),
+            Action::PartitionOneway(a, b) => write!(f, "partition {a} -> {b}"),
+            Action::Repair(a, b) => write!(f, "repair {a} <-> {b}"),
+            Action::RepairOneway(a, b) => write!(f, "repair {a} -> {b}"),
+            Action::Hold(a, b) => write!(f, "hold {a} <-> {b}"),
+            Action::Release(a, b) => write!(f, "release {a} <-> {b}"),
+            Action::Latency(a, b, d) => write!(f, "latency {a} <-> {b} {}ms", d.as_millis()),
+            Action::DropRate(a, b, r) => write!(f, "drop rate {a} <-> {b} {r}"),
+            Action::MoveLeader(t, p) => write!(f, "move leader of {t}/{p}"),
+            Action::ExpireProducers(t, p) => write!(f, "expire producer state of {t}/{p}"),
+            Action::Inject(t, p, Injection::Error(c), n) => {
+                write!(
+                    f,
+                    "inject error {c} ({}) x{n} on {t}/{p}",
+                    producer_core::error::code::name(*c)
+                )
+            }
+            Action::Inject(t, p, Injection::LoseResponse, n) => {
+                write!(f, "inject lost response x{n} on {t}/{p}")
+            }
+        }
+    }
+}
+
+/// One fault of a schedule: what it does, when, and when it heals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// When it fires.
+    pub at: Duration,
+    /// What it does.
+    pub action: Action,
+    /// When its effect is undone (`None`: it stays, or there is nothing to undo).
+    pub heal_at: Option<Duration>,
+}
+
+impl Fault {
+    /// A fault that is never healed.
+    pub fn once(at: Duration, action: Action) -> Fault {
+        Fault {
+            at,
+            action,
+            heal_at: None,
+        }
+    }
+
+    /// A fault healed at `heal_at`.
+    pub fn healed(at: Duration, action: Action, heal_at: Duration) -> Fault {
+        Fault {
+            at,
+            action,
+            heal_at: Some(heal_at),
+        }
+    }
+
+    /// The last moment this fault changes anything: its heal, else its start.
+    pub fn last_change(&self) -> Duration {
+        self.heal_at.unwrap_or(self.at)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ms: {}", self.at.as_millis(), self.action)?;
+        if let Some(h) = self.heal_at {
+            write!(f, " (healed at {} ms)", h.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
+/// Error codes `inject` accepts: the retriable ones, the idempotence answers
+/// (45, 46 and 59 as well as 47) and MESSAGE_TOO_LARGE. 7 and 20 (and 46) are
+/// answered after the batch was appended, as a broker that timed out waiting for
+/// replicas would; the others without appending.
+pub const INJECTABLE: [i16; 10] = [3, 6, 7, 10, 19, 20, 45, 46, 47, 59];
+
+/// The fault kinds a swarm can draw.
+pub const SWARM_KINDS: [&str; 8] = [
+    "partition",
+    "partition_oneway",
+    "hold",
+    "latency",
+    "drop_rate",
+    "crash",
+    "move_leader",
+    "inject",
+];

@@ -1,0 +1,287 @@
+//! `[[faults]]` entries as a scenario file writes them, checked against the
+//! cluster and turned into a [`Fault`] schedule.
+
+use super::{Action, Fault, Target, INJECTABLE};
+use crate::cluster::{ClusterSpec, Injection};
+use crate::scenario::{Reporter, ScenarioError};
+use serde::Deserialize;
+use std::time::Duration;
+use toml::Spanned;
+
+/// `error = 6` or `error = "lost_response"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ErrorFile {
+    /// A Kafka error code.
+    Code(i16),
+    /// A named injection.
+    Name(String),
+}
+
+/// One `[[faults]]` entry as written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultFile {
+    /// When, in simulated milliseconds from the start.
+    pub at_ms: u64,
+    /// What: crash, restart, partition, partition_oneway, repair, hold, release,
+    /// latency, drop_rate, move_leader, expire_producers, inject.
+    pub action: String,
+    /// Host for crash / restart: `broker-N`, `leader(topic, p)` or `brokers`.
+    pub target: Option<String>,
+    /// Two host groups for partition / repair / hold / release / latency / drop_rate.
+    pub between: Option<[String; 2]>,
+    /// Source hosts of a one-way partition.
+    pub from: Option<String>,
+    /// Destination hosts of a one-way partition.
+    pub to: Option<String>,
+    /// Undo the fault this long after it started (repair, release, restart, restore).
+    pub heal_after_ms: Option<u64>,
+    /// Latency for `latency`.
+    pub latency_ms: Option<u64>,
+    /// Message loss for `drop_rate` (0..=1).
+    pub rate: Option<f64>,
+    /// `topic/p` for move_leader and inject.
+    pub partition: Option<String>,
+    /// What inject does.
+    pub error: Option<ErrorFile>,
+    /// How many produce requests inject affects.
+    pub times: Option<u32>,
+}
+
+struct Ctx<'a> {
+    cluster: &'a ClusterSpec,
+    producers: u32,
+}
+
+impl Ctx<'_> {
+    fn target(&self, s: &str) -> Result<Target, String> {
+        let s = s.trim();
+        if s == "brokers" {
+            return Ok(Target::AllBrokers);
+        }
+        if s == "producers" {
+            return Ok(Target::AllProducers);
+        }
+        if let Some(n) = s.strip_prefix("broker-") {
+            let i: u32 = n
+                .parse()
+                .map_err(|_| format!("`{s}`: broker index is not a number"))?;
+            if i >= self.cluster.brokers {
+                return Err(format!(
+                    "`{s}`: broker index out of range (brokers 0..{})",
+                    self.cluster.brokers
+                ));
+            }
+            return Ok(Target::Broker(i));
+        }
+        if let Some(n) = s.strip_prefix("producer-") {
+            let i: u32 = n
+                .parse()
+                .map_err(|_| format!("`{s}`: producer index is not a number"))?;
+            if i >= self.producers {
+                return Err(format!(
+                    "`{s}`: producer index out of range (producers 0..{})",
+                    self.producers
+                ));
+            }
+            return Ok(Target::Producer(i));
+        }
+        if let Some(inner) = s.strip_prefix("leader(").and_then(|r| r.strip_suffix(')')) {
+            let (t, p) = self.partition(&inner.replace(',', "/"))?;
+            return Ok(Target::Leader(t, p));
+        }
+        Err(format!(
+            "unknown fault target `{s}`; expected broker-N, producer-N, leader(topic, p), brokers or producers"
+        ))
+    }
+
+    fn partition(&self, s: &str) -> Result<(String, i32), String> {
+        let (t, p) = s
+            .rsplit_once('/')
+            .ok_or_else(|| format!("`{s}` is not topic/partition"))?;
+        let (t, p) = (t.trim(), p.trim());
+        let p: i32 = p
+            .parse()
+            .map_err(|_| format!("`{s}`: partition is not a number"))?;
+        let topic = self
+            .cluster
+            .topics
+            .iter()
+            .find(|x| x.name == t)
+            .ok_or_else(|| format!("`{s}`: no topic `{t}` in the cluster"))?;
+        if p < 0 || p as u32 >= topic.partitions {
+            return Err(format!(
+                "`{s}`: partition out of range (0..{})",
+                topic.partitions
+            ));
+        }
+        Ok((t.to_string(), p))
+    }
+
+    fn brokers_only(&self, t: &Target, what: &str) -> Result<(), String> {
+        match t {
+            Target::Broker(_) | Target::Leader(..) | Target::AllBrokers => Ok(()),
+            _ => Err(format!("{what} needs a broker target, not `{t}`")),
+        }
+    }
+}
+
+fn need<'a, T>(
+    v: &'a Option<T>,
+    action: &str,
+    field: &str,
+    example: &str,
+) -> Result<&'a T, String> {
+    v.as_ref()
+        .ok_or_else(|| format!("`{action}` needs `{field}` (for example `{field} = {example}`)"))
+}
+
+fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
+    let at = Duration::from_millis(f.at_ms);
+    let pair = |ctx: &Ctx| -> Result<(Target, Target), String> {
+        let [a, b] = need(
+            &f.between,
+            &f.action,
+            "between",
+            "[\"producer-0\", \"broker-1\"]",
+        )?;
+        let (a, b) = (ctx.target(a)?, ctx.target(b)?);
+        if a == b {
+            return Err(format!("`between` names `{a}` twice"));
+        }
+        Ok((a, b))
+    };
+    let heal = f.heal_after_ms.map(|h| at + Duration::from_millis(h));
+    let mut out = None;
+    // Healable actions keep their heal; the others refuse `heal_after_ms`.
+    let mut push = |action: Action, healable: bool| -> Result<(), String> {
+        if heal.is_some() && !healable {
+            return Err(format!(
+                "`heal_after_ms` does not apply to `{}`: it has nothing to undo",
+                f.action
+            ));
+        }
+        out = Some(Fault {
+            at,
+            action,
+            heal_at: heal,
+        });
+        Ok(())
+    };
+    match f.action.as_str() {
+        "crash" => {
+            let t = ctx.target(need(&f.target, "crash", "target", "\"broker-1\"")?)?;
+            ctx.brokers_only(&t, "crash")?;
+            push(Action::Crash(t), true)?;
+        }
+        "restart" => {
+            let t = ctx.target(need(&f.target, "restart", "target", "\"broker-1\"")?)?;
+            ctx.brokers_only(&t, "restart")?;
+            if matches!(t, Target::Leader(..)) {
+                return Err("restart needs broker-N or brokers: a crashed broker leads nothing".into());
+            }
+            push(Action::Restart(t), false)?;
+        }
+        "partition" => {
+            let (a, b) = pair(ctx)?;
+            push(Action::Partition(a, b), true)?;
+        }
+        "partition_oneway" => {
+            let a = ctx.target(need(&f.from, "partition_oneway", "from", "\"broker-0\"")?)?;
+            let b = ctx.target(need(&f.to, "partition_oneway", "to", "\"producer-0\"")?)?;
+            if a == b {
+                return Err(format!("`from` and `to` are both `{a}`"));
+            }
+            push(Action::PartitionOneway(a, b), true)?;
+        }
+        "repair" => {
+            let (a, b) = pair(ctx)?;
+            push(Action::Repair(a, b), false)?;
+        }
+        "hold" => {
+            let (a, b) = pair(ctx)?;
+            push(Action::Hold(a, b), true)?;
+        }
+        "release" => {
+            let (a, b) = pair(ctx)?;
+            push(Action::Release(a, b), false)?;
+        }
+        "latency" => {
+            let (a, b) = pair(ctx)?;
+            let ms = *need(&f.latency_ms, "latency", "latency_ms", "50")?;
+            push(Action::Latency(a, b, Duration::from_millis(ms)), true)?;
+        }
+        "drop_rate" => {
+            let (a, b) = pair(ctx)?;
+            let rate = *need(&f.rate, "drop_rate", "rate", "0.05")?;
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("`rate` = {rate} is outside 0..=1"));
+            }
+            push(Action::DropRate(a, b, rate), true)?;
+        }
+        "expire_producers" => {
+            let (t, p) = ctx.partition(need(&f.partition, "expire_producers", "partition", "\"events/0\"")?)?;
+            push(Action::ExpireProducers(t, p), false)?;
+        }
+        "move_leader" => {
+            let (t, p) = ctx.partition(need(&f.partition, "move_leader", "partition", "\"events/0\"")?)?;
+            push(Action::MoveLeader(t, p), false)?;
+        }
+        "inject" => {
+            let (t, p) = ctx.partition(need(&f.partition, "inject", "partition", "\"events/0\"")?)?;
+            let what = match need(&f.error, "inject", "error", "6")? {
+                ErrorFile::Code(c) if INJECTABLE.contains(c) => Injection::Error(*c),
+                ErrorFile::Code(c) => {
+                    return Err(format!("`error` = {c} cannot be injected; expected one of {INJECTABLE:?} or \"lost_response\""))
+                }
+                ErrorFile::Name(n) if n == "lost_response" => Injection::LoseResponse,
+                ErrorFile::Name(n) => return Err(format!("`error` = \"{n}\": expected a code or \"lost_response\"")),
+            };
+            let times = f.times.unwrap_or(1);
+            if times == 0 {
+                return Err("`times` must be at least 1".into());
+            }
+            push(Action::Inject(t, p, what, times), false)?;
+        }
+        other => {
+            return Err(format!(
+                "unknown fault action `{other}`; expected crash, restart, partition, partition_oneway, repair, hold, release, latency, drop_rate, move_leader, expire_producers or inject"
+            ))
+        }
+    }
+    Ok(out.expect("every arm above pushes or returns"))
+}
+
+/// Resolves every `[[faults]]` entry, checking targets and times.
+pub fn resolve_all(
+    faults: &[Spanned<FaultFile>],
+    cluster: &ClusterSpec,
+    producers: u32,
+    duration: Duration,
+    r: &Reporter<'_>,
+) -> Result<Vec<Fault>, ScenarioError> {
+    let ctx = Ctx { cluster, producers };
+    let mut out = Vec::new();
+    for (i, f) in faults.iter().enumerate() {
+        let ff = f.get_ref();
+        let fault = resolve_one(ff, &ctx)
+            .map_err(|m| r.at(f, format!("fault #{} (`{}`): {m}", i + 1, ff.action)))?;
+        if fault.last_change() >= duration {
+            return Err(r.at(
+                f,
+                format!(
+                    "fault #{} (`{}`) {} at {} ms, after the end of the run ({} ms): raise `duration_s` or move the fault",
+                    i + 1,
+                    ff.action,
+                    if fault.heal_at.is_some() { "heals" } else { "fires" },
+                    fault.last_change().as_millis(),
+                    duration.as_millis()
+                ),
+            ));
+        }
+        out.push(fault);
+    }
+    out.sort_by_key(|f| f.at);
+    Ok(out)
+}

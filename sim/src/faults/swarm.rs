@@ -1,0 +1,106 @@
+//! Swarm testing: a fault schedule drawn from the seed, within a window, every
+//! fault healed before the window ends.
+
+use super::{Action, Fault, Target, SWARM_KINDS};
+use crate::cluster::{ClusterSpec, Injection};
+use crate::scenario::{Reporter, ScenarioError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use std::time::Duration;
+use toml::Spanned;
+
+/// `[swarm]`: faults drawn from the seed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmFile {
+    /// How many faults to draw.
+    pub faults: u32,
+    /// Kinds to draw from (default: all).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Faults start within `[start, end]` ms and all heal by `end`.
+    pub window_ms: [u64; 2],
+}
+
+/// Checks a `[swarm]` section.
+pub fn check_swarm(s: &Spanned<SwarmFile>, r: &Reporter<'_>) -> Result<(), ScenarioError> {
+    let sw = s.get_ref();
+    if sw.window_ms[0] >= sw.window_ms[1] {
+        return Err(r.at(s, "`swarm.window_ms` must be [start, end] with start < end"));
+    }
+    for k in &sw.kinds {
+        if !SWARM_KINDS.contains(&k.as_str()) {
+            return Err(r.at(
+                s,
+                format!(
+                    "unknown swarm kind `{k}`; expected one of {}",
+                    SWARM_KINDS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Draws a fault schedule from `seed`: `faults` faults of the allowed kinds, each
+/// starting inside the window and healed before its end.
+pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u64) -> Vec<Fault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d00_0000);
+    let kinds: Vec<&str> = if sw.kinds.is_empty() {
+        SWARM_KINDS.to_vec()
+    } else {
+        sw.kinds.iter().map(String::as_str).collect()
+    };
+    let [start, end] = sw.window_ms;
+    let mut out = Vec::new();
+    let ms = Duration::from_millis;
+    for _ in 0..sw.faults {
+        let at_ms = rng.gen_range(start..end);
+        let heal_ms = rng.gen_range(at_ms + 1..=end);
+        let (at, heal) = (ms(at_ms), ms(heal_ms));
+        let broker = Target::Broker(rng.gen_range(0..cluster.brokers));
+        let producer = Target::Producer(rng.gen_range(0..producers));
+        let topic = &cluster.topics[rng.gen_range(0..cluster.topics.len())];
+        let part = rng.gen_range(0..topic.partitions) as i32;
+        let healed = |a: Action| Fault::healed(at, a, heal);
+        let fault = match kinds[rng.gen_range(0..kinds.len())] {
+            "partition" => healed(Action::Partition(producer, broker)),
+            "partition_oneway" => {
+                let (a, b) = if rng.gen_bool(0.5) {
+                    (producer, broker)
+                } else {
+                    (broker, producer)
+                };
+                healed(Action::PartitionOneway(a, b))
+            }
+            "hold" => healed(Action::Hold(producer, broker)),
+            "latency" => healed(Action::Latency(
+                producer,
+                broker,
+                ms(rng.gen_range(20..400)),
+            )),
+            "drop_rate" => healed(Action::DropRate(producer, broker, rng.gen_range(0.01..0.2))),
+            "crash" => healed(Action::Crash(broker)),
+            "move_leader" => Fault::once(at, Action::MoveLeader(topic.name.clone(), part)),
+            _ => {
+                let choices: [Injection; 8] = [
+                    Injection::Error(6),
+                    Injection::Error(7),
+                    Injection::Error(19),
+                    Injection::Error(20),
+                    Injection::Error(45),
+                    Injection::Error(47),
+                    Injection::LoseResponse,
+                    Injection::LoseResponse,
+                ];
+                let what = choices[rng.gen_range(0..choices.len())];
+                let times = rng.gen_range(1..4);
+                Fault::once(at, Action::Inject(topic.name.clone(), part, what, times))
+            }
+        };
+        out.push(fault);
+    }
+    out.sort_by_key(|f| f.at);
+    out
+}
