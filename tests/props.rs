@@ -203,7 +203,7 @@ proptest! {
             max_records,
             linger: Duration::from_millis(5),
             client_id: "p".into(),
-            overflow_slack: 0,
+            bugs: Default::default(),
         };
         let mut set = ProduceSet::new(limits);
         let now = Instant::now();

@@ -1,85 +1,243 @@
-//! Deliberately broken behaviours, compiled only with the `bug-injection`
-//! feature and switched on one by one at run time through [`crate::Config`].
-//! prodsim's self-tests turn each on and require the properties or scenarios to
-//! catch it: a harness is only trusted once it has failed a broken producer.
+//! Deliberately broken behaviours, for the harness's self-tests: a harness is
+//! only trusted once it has failed a broken producer.
+//!
+//! This file owns every injected behaviour. The rest of producer-core asks a
+//! [`Bugs`] set (one query per bug) and uses the small hook types below; it never
+//! names the `bug-injection` feature. With the feature on (prodsim's `selftest/`
+//! workspace turns it on), `Bugs` holds one switch per bug, all off by default,
+//! chosen at run time through [`crate::Config::bugs`]. With the feature off (every
+//! shipping build, and producer-core's own tests) `Bugs` is a zero-sized type
+//! whose queries are `const fn`s returning false, so the broken branches compile
+//! away and no type changes its layout.
 
-use std::sync::{Arc, Mutex};
-
-/// Which known bug classes to reproduce. All off by default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Bugs {
-    /// Sarama #1969 / #3005: per-send state (the chosen partition) is written
-    /// into a cell shared by every clone of the caller's record, and read back
-    /// when the send resolves. Producers sharing a record race on it.
-    pub per_send_state_in_record: bool,
-    /// IBM/sarama #1206, rskafka #124: `would_overflow` lets a batch grow one byte
-    /// past its limit.
-    pub overflow_off_by_one: bool,
-    /// IBM/sarama #3354 / #3362: an epoch bump keeps the old sequence numbers
-    /// instead of restarting every partition at 0.
-    pub sequence_not_reset_on_bump: bool,
-    /// IBM/sarama #2619 / #3422: a failed batch is sent again behind newer
-    /// batches of its partition instead of before them.
-    pub retry_behind_newer: bool,
-}
-
-impl Bugs {
-    /// Every bug, by name, for tests that loop over them.
-    pub const NAMES: [&'static str; 4] = [
-        "per_send_state_in_record",
-        "overflow_off_by_one",
-        "sequence_not_reset_on_bump",
-        "retry_behind_newer",
-    ];
-
-    /// The set with only the named bug switched on.
-    pub fn only(name: &str) -> Option<Bugs> {
-        let mut b = Bugs::default();
-        match name {
-            "per_send_state_in_record" => b.per_send_state_in_record = true,
-            "overflow_off_by_one" => b.overflow_off_by_one = true,
-            "sequence_not_reset_on_bump" => b.sequence_not_reset_on_bump = true,
-            "retry_behind_newer" => b.retry_behind_newer = true,
-            _ => return None,
+/// The list of injectable bugs, handed to `$m` (one definition for both builds).
+macro_rules! every_bug {
+    ($m:ident) => {
+        $m! {
+            /// Sarama #1969 / #3005: per-send state (the chosen partition) is
+            /// written into a cell shared by every record with the same value
+            /// buffer, and read back when the send resolves. Producers sharing a
+            /// record race on it.
+            per_send_state_in_record,
+            /// IBM/sarama #1206, rskafka #124: `would_overflow` lets a batch grow
+            /// one byte past its limit.
+            overflow_off_by_one,
+            /// IBM/sarama #3354 / #3362: an epoch bump keeps the old sequence
+            /// numbers instead of restarting every partition at 0.
+            sequence_not_reset_on_bump,
+            /// IBM/sarama #2619 / #3422: a failed batch is sent again behind
+            /// newer batches of its partition instead of before them.
+            retry_behind_newer,
         }
-        Some(b)
+    };
+}
+
+#[cfg(feature = "bug-injection")]
+mod imp {
+    use crate::delivery::RecordMetadata;
+    use crate::record::Record;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    macro_rules! bug_set {
+        ($( $(#[$doc:meta])* $name:ident, )*) => {
+            /// Which known bug classes to reproduce. All off by default.
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            pub struct Bugs {
+                $( $name: bool, )*
+            }
+
+            impl Bugs {
+                /// Every bug, by name, for tests that loop over them.
+                pub const NAMES: &'static [&'static str] = &[$( stringify!($name), )*];
+
+                /// The set with only the named bug switched on; `None` for an
+                /// unknown name (and always without the `bug-injection` feature).
+                pub fn only(name: &str) -> Option<Bugs> {
+                    Bugs::default().with(name)
+                }
+
+                /// This set with the named bug switched on as well.
+                pub fn with(mut self, name: &str) -> Option<Bugs> {
+                    match name {
+                        $( stringify!($name) => self.$name = true, )*
+                        _ => return None,
+                    }
+                    Some(self)
+                }
+
+                $(
+                    $(#[$doc])*
+                    pub const fn $name(&self) -> bool {
+                        self.$name
+                    }
+                )*
+            }
+        };
+    }
+
+    every_bug!(bug_set);
+
+    thread_local! {
+        /// The `per_send_state_in_record` cells, keyed by (address, length) of a
+        /// record's value buffer: every shallow clone of a record shares one cell,
+        /// a deep clone gets its own. A simulated world runs on one thread, so
+        /// the producers of one world share the table and parallel worlds do not.
+        /// Only looked up, never iterated.
+        static CELLS: RefCell<BTreeMap<(usize, usize), i32>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// A send's handle on its record's shared cell (the `per_send_state_in_record`
+    /// bug), like Sarama's `ProducerMessage.Partition`.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub(crate) struct SendCell(Option<(usize, usize)>);
+
+    impl SendCell {
+        /// Writes `partition` into the cell of `record` when the bug is on and
+        /// the record has a non-empty value; otherwise no cell.
+        pub(crate) fn write(bugs: Bugs, record: &Record, partition: i32) -> SendCell {
+            let key = record
+                .value()
+                .filter(|v| bugs.per_send_state_in_record && !v.is_empty())
+                .map(|v| (v.as_ptr() as usize, v.len()));
+            if let Some(key) = key {
+                CELLS.with(|c| c.borrow_mut().insert(key, partition));
+            }
+            SendCell(key)
+        }
+
+        /// The metadata a send reports: the partition is read back from the
+        /// shared cell, whoever wrote it last.
+        pub(crate) fn read_back(&self, mut m: RecordMetadata) -> RecordMetadata {
+            if let Some(key) = self.0 {
+                if let Some(p) = CELLS.with(|c| c.borrow().get(&key).copied()) {
+                    m.partition = p;
+                }
+            }
+            m
+        }
     }
 }
 
-/// The mutable cell a buggy producer writes into a record (like Sarama's
-/// `ProducerMessage.Partition`). Shallow clones of a record share it; deep clones
-/// get their own. It takes no part in equality or hashing.
-#[derive(Clone, Default)]
-pub struct SendScratch(pub(crate) Arc<Mutex<Option<i32>>>);
+#[cfg(not(feature = "bug-injection"))]
+mod imp {
+    use crate::delivery::RecordMetadata;
+    use crate::record::Record;
 
-impl SendScratch {
-    pub(crate) fn fresh() -> Self {
-        SendScratch::default()
+    macro_rules! bug_set {
+        ($( $(#[$doc:meta])* $name:ident, )*) => {
+            /// Which known bug classes to reproduce: none, in this build (the
+            /// `bug-injection` feature is off). A zero-sized type.
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            pub struct Bugs {
+                _none: (),
+            }
+
+            impl Bugs {
+                /// Every bug, by name (none can be switched on in this build).
+                pub const NAMES: &'static [&'static str] = &[$( stringify!($name), )*];
+
+                /// Always `None`: this build has no injected bugs.
+                pub fn only(name: &str) -> Option<Bugs> {
+                    Bugs::default().with(name)
+                }
+
+                /// Always `None`: this build has no injected bugs.
+                pub fn with(self, _name: &str) -> Option<Bugs> {
+                    None
+                }
+
+                $(
+                    $(#[$doc])*
+                    ///
+                    /// Always false in this build.
+                    #[inline(always)]
+                    pub const fn $name(&self) -> bool {
+                        false
+                    }
+                )*
+            }
+        };
     }
 
-    pub(crate) fn set(&self, partition: i32) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(partition);
-    }
+    every_bug!(bug_set);
 
-    pub(crate) fn get(&self) -> Option<i32> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// No shared cell in this build: a zero-sized type.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub(crate) struct SendCell(());
+
+    impl SendCell {
+        /// No cell.
+        #[inline(always)]
+        pub(crate) fn write(_bugs: Bugs, _record: &Record, _partition: i32) -> SendCell {
+            SendCell(())
+        }
+
+        /// `m` unchanged.
+        #[inline(always)]
+        pub(crate) fn read_back(&self, m: RecordMetadata) -> RecordMetadata {
+            m
+        }
     }
 }
 
-impl std::fmt::Debug for SendScratch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SendScratch")
+pub use imp::Bugs;
+pub(crate) use imp::SendCell;
+
+#[cfg(all(test, feature = "bug-injection"))]
+mod tests {
+    use super::*;
+    use crate::delivery::RecordMetadata;
+    use crate::record::Record;
+
+    #[test]
+    fn every_name_switches_on_exactly_its_own_bug() {
+        for name in Bugs::NAMES {
+            let b = Bugs::only(name).expect("known name");
+            assert_ne!(b, Bugs::default(), "{name}");
+        }
+        assert_eq!(Bugs::only("no_such_bug"), None);
+        assert!(Bugs::only("retry_behind_newer")
+            .unwrap()
+            .retry_behind_newer());
+        assert!(!Bugs::only("retry_behind_newer")
+            .unwrap()
+            .overflow_off_by_one());
+    }
+
+    #[test]
+    fn shallow_clones_share_a_cell_and_deep_clones_do_not() {
+        let bugs = Bugs::only("per_send_state_in_record").unwrap();
+        let r = Record::new("shared payload");
+        let shallow = r.clone();
+        let deep = r.deep_clone();
+        let a = SendCell::write(bugs, &r, 1);
+        let d = SendCell::write(bugs, &deep, 7);
+        let _ = SendCell::write(bugs, &shallow, 4);
+        let m = |p| RecordMetadata {
+            partition: p,
+            offset: 0,
+        };
+        assert_eq!(a.read_back(m(1)).partition, 4, "overwritten by the clone");
+        assert_eq!(d.read_back(m(7)).partition, 7, "a deep clone has its own");
+        let off = SendCell::write(Bugs::default(), &r, 9);
+        assert_eq!(off.read_back(m(9)).partition, 9, "bug off: no cell");
+        let empty = SendCell::write(bugs, &Record::new(""), 2);
+        assert_eq!(empty.read_back(m(2)).partition, 2, "empty value: no cell");
     }
 }
 
-impl PartialEq for SendScratch {
-    fn eq(&self, _: &Self) -> bool {
-        true
+#[cfg(all(test, not(feature = "bug-injection")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_feature_bugs_is_zero_sized_and_always_off() {
+        assert_eq!(std::mem::size_of::<Bugs>(), 0);
+        assert_eq!(std::mem::size_of::<SendCell>(), 0);
+        for name in Bugs::NAMES {
+            assert_eq!(Bugs::only(name), None, "{name}");
+        }
+        assert!(!Bugs::default().retry_behind_newer());
     }
-}
-
-impl Eq for SendScratch {}
-
-impl std::hash::Hash for SendScratch {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }

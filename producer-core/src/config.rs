@@ -44,8 +44,8 @@ pub struct Config {
     /// The producer never reads the system clock; callers who want wall-clock
     /// timestamps pass the current time here when they create the producer.
     pub timestamp_origin_ms: i64,
-    /// Deliberately broken behaviours for the harness's self-tests.
-    #[cfg(feature = "bug-injection")]
+    /// Deliberately broken behaviours for the harness's self-tests; a
+    /// zero-sized "none" unless producer-core is built with `bug-injection`.
     pub bugs: crate::bugs::Bugs,
 }
 
@@ -69,7 +69,6 @@ impl Default for Config {
             max_block: Duration::from_secs(60),
             seed: 0,
             timestamp_origin_ms: 0,
-            #[cfg(feature = "bug-injection")]
             bugs: Default::default(),
         }
     }

@@ -4,6 +4,7 @@
 //! offset from the batch's base offset. Resolving twice is impossible: the first
 //! outcome wins and later attempts are reported back as `false`.
 
+use crate::bugs::SendCell;
 use crate::error::Error;
 use std::future::Future;
 use std::pin::Pin;
@@ -125,9 +126,9 @@ pub struct DeliveryFuture {
     inner: Inner,
     origin: Option<(u64, i32)>,
     /// The `per_send_state_in_record` bug: the partition is read back from the
-    /// record's shared cell when the send resolves.
-    #[cfg(feature = "bug-injection")]
-    scratch: Option<crate::bugs::SendScratch>,
+    /// record's shared cell when the send resolves (zero-sized, and a no-op,
+    /// without `bug-injection`).
+    cell: SendCell,
 }
 
 #[derive(Debug)]
@@ -150,8 +151,7 @@ impl DeliveryFuture {
                 waker_slot: None,
             },
             origin: None,
-            #[cfg(feature = "bug-injection")]
-            scratch: None,
+            cell: SendCell::default(),
         }
     }
 
@@ -162,9 +162,8 @@ impl DeliveryFuture {
     }
 
     /// Injects the `per_send_state_in_record` bug for this future.
-    #[cfg(feature = "bug-injection")]
-    pub(crate) fn with_scratch(mut self, scratch: Option<crate::bugs::SendScratch>) -> Self {
-        self.scratch = scratch;
+    pub(crate) fn with_cell(mut self, cell: SendCell) -> Self {
+        self.cell = cell;
         self
     }
 
@@ -184,8 +183,7 @@ impl DeliveryFuture {
         DeliveryFuture {
             inner: Inner::Ready(Some(result)),
             origin: None,
-            #[cfg(feature = "bug-injection")]
-            scratch: None,
+            cell: SendCell::default(),
         }
     }
 
@@ -203,17 +201,8 @@ impl Future for DeliveryFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
         let this = self.get_mut();
-        #[cfg(feature = "bug-injection")]
-        if let Some(scratch) = &this.scratch {
-            let polled = poll_inner(&mut this.inner, cx);
-            return polled.map(|r| {
-                r.map(|mut m| {
-                    m.partition = scratch.get().unwrap_or(m.partition);
-                    m
-                })
-            });
-        }
-        poll_inner(&mut this.inner, cx)
+        let cell = this.cell;
+        poll_inner(&mut this.inner, cx).map(|r| r.map(|m| cell.read_back(m)))
     }
 }
 

@@ -6,6 +6,7 @@
 //! This module is pure state; the pipeline decides when to call it.
 
 use crate::batch::ProducerStamp;
+use crate::bugs::Bugs;
 use crate::produce_set::TopicPartition;
 use std::collections::BTreeMap;
 
@@ -32,8 +33,8 @@ pub struct Idempotence {
     last: Option<(i64, i16)>,
     next_sequence: BTreeMap<TopicPartition, i32>,
     bump_needed: bool,
-    /// The `sequence_not_reset_on_bump` bug: keep sequences across a bump.
-    keep_sequences_on_bump: bool,
+    /// Injected bugs (`sequence_not_reset_on_bump` keeps sequences across a bump).
+    bugs: Bugs,
 }
 
 /// Adds `count` to a sequence number, wrapping after `i32::MAX` to 0 as Kafka does.
@@ -53,14 +54,13 @@ impl Idempotence {
             last: None,
             next_sequence: BTreeMap::new(),
             bump_needed: false,
-            keep_sequences_on_bump: false,
+            bugs: Bugs::default(),
         }
     }
 
-    /// Injects the `sequence_not_reset_on_bump` bug.
-    #[cfg(feature = "bug-injection")]
-    pub fn with_sequence_bug(mut self, on: bool) -> Self {
-        self.keep_sequences_on_bump = on;
+    /// This state with injected bugs (see [`crate::bugs`]).
+    pub fn with_bugs(mut self, bugs: Bugs) -> Self {
+        self.bugs = bugs;
         self
     }
 
@@ -106,7 +106,7 @@ impl Idempotence {
         if self.enabled() {
             self.bump_needed = false;
             self.identity = Identity::Pending;
-            if !self.keep_sequences_on_bump {
+            if !self.bugs.sequence_not_reset_on_bump() {
                 self.next_sequence.clear();
             }
         }

@@ -8,7 +8,6 @@
 //! reads time only from `tokio::time` and randomness only from a seeded RNG.
 
 pub mod batch;
-#[cfg(feature = "bug-injection")]
 pub mod bugs;
 pub mod config;
 pub mod delivery;
@@ -24,6 +23,7 @@ pub mod record;
 mod varint;
 pub mod wire;
 
+pub use bugs::Bugs;
 pub use config::Config;
 pub use delivery::{DeliveryFuture, DeliveryResult, RecordMetadata};
 pub use error::{ConfigError, Error};

@@ -72,10 +72,9 @@ pub struct Limits {
     pub linger: Duration,
     /// The client id: its length is part of every request.
     pub client_id: String,
-    /// Bytes the overflow check under-counts by: always 0, except when the
-    /// `overflow_off_by_one` bug is injected.
-    #[cfg(feature = "bug-injection")]
-    pub overflow_slack: usize,
+    /// Injected bugs (`overflow_off_by_one` makes the overflow check under-count
+    /// by one byte).
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Limits {
@@ -88,16 +87,12 @@ impl Limits {
             max_records: c.max_records_per_batch,
             linger: c.linger,
             client_id: c.client_id.clone(),
-            #[cfg(feature = "bug-injection")]
-            overflow_slack: usize::from(c.bugs.overflow_off_by_one),
+            bugs: c.bugs,
         }
     }
 
     fn slack(&self) -> usize {
-        #[cfg(feature = "bug-injection")]
-        return self.overflow_slack;
-        #[cfg(not(feature = "bug-injection"))]
-        0
+        usize::from(self.bugs.overflow_off_by_one())
     }
 
     /// The hard limit on a batch of `topic`, and which setting imposes it.
@@ -420,8 +415,7 @@ mod tests {
             max_records: usize::MAX,
             linger: Duration::from_millis(10),
             client_id: "c".into(),
-            #[cfg(feature = "bug-injection")]
-            overflow_slack: 0,
+            bugs: Default::default(),
         }
     }
 

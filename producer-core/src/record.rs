@@ -48,10 +48,6 @@ pub struct Record {
     value: Option<Bytes>,
     headers: Arc<[Header]>,
     timestamp: Option<i64>,
-    /// Only in bug-injection builds: the cell a deliberately buggy producer writes
-    /// per-send state into. Never touched by a correct producer.
-    #[cfg(feature = "bug-injection")]
-    scratch: crate::bugs::SendScratch,
 }
 
 impl Record {
@@ -127,14 +123,7 @@ impl Record {
                 })
                 .collect(),
             timestamp: self.timestamp,
-            #[cfg(feature = "bug-injection")]
-            scratch: crate::bugs::SendScratch::fresh(),
         }
-    }
-
-    #[cfg(feature = "bug-injection")]
-    pub(crate) fn scratch(&self) -> &crate::bugs::SendScratch {
-        &self.scratch
     }
 
     /// True when both records point at the same key, value and header buffers.

@@ -242,8 +242,7 @@ producer_settings! {
 
 impl ProducerSettings {
     /// The producer-core config for producer `index` of a world seeded `seed`.
-    // `..d` fills fields that only exist with producer-core's `bug-injection` feature.
-    #[allow(clippy::needless_update)]
+    // `..d` fills the fields scenarios do not set (`bugs`: none).
     pub fn to_config(
         &self,
         index: u32,

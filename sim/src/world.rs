@@ -93,8 +93,8 @@ pub struct RunOptions {
     /// Send exactly these records (handed to producers per the sharing mode)
     /// instead of generating the scenario's workload.
     pub records: Option<Vec<Record>>,
-    /// Deliberately broken producer behaviours to switch on.
-    #[cfg(feature = "bug-injection")]
+    /// Deliberately broken producer behaviours to switch on (always none unless
+    /// producer-core is built with its `bug-injection` feature).
     pub bugs: producer_core::bugs::Bugs,
 }
 
@@ -290,7 +290,6 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
             .producers
             .settings(p)
             .to_config(p, seed, bootstrap.clone());
-        #[cfg(feature = "bug-injection")]
         let config = producer_core::Config {
             bugs: options.bugs,
             ..config

@@ -12,6 +12,7 @@ mod batch_state;
 mod connection;
 mod sender;
 
+use crate::bugs::SendCell;
 use crate::config::Config;
 use crate::delivery::DeliveryFuture;
 use crate::error::Error;
@@ -242,12 +243,8 @@ impl Producer {
             shared.wake.notify_one();
         }
         let future = DeliveryFuture::new(appended.completion, appended.index)
-            .with_origin(send_id, tp.partition);
-        #[cfg(feature = "bug-injection")]
-        let future = future.with_scratch(config.bugs.per_send_state_in_record.then(|| {
-            record.scratch().set(tp.partition);
-            record.scratch().clone()
-        }));
+            .with_origin(send_id, tp.partition)
+            .with_cell(SendCell::write(config.bugs, &record, tp.partition));
         Ok(future)
     }
 

@@ -1105,21 +1105,12 @@ impl Sender {
 }
 
 fn new_idempotence(config: &crate::Config) -> Idempotence {
-    let state = Idempotence::new(config.idempotence);
-    #[cfg(feature = "bug-injection")]
-    let state = state.with_sequence_bug(config.bugs.sequence_not_reset_on_bump);
-    state
+    Idempotence::new(config.idempotence).with_bugs(config.bugs)
 }
 
 /// The `retry_behind_newer` bug is on.
 fn retry_behind_newer(config: &crate::Config) -> bool {
-    #[cfg(feature = "bug-injection")]
-    return config.bugs.retry_behind_newer;
-    #[cfg(not(feature = "bug-injection"))]
-    {
-        let _ = config;
-        false
-    }
+    config.bugs.retry_behind_newer()
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

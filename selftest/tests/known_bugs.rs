@@ -69,7 +69,7 @@ fn properties_catch(bugs: Bugs) -> Option<(u32, String)> {
 
 /// (failing, total) seed runs of every scenario file with `bugs`, and the first failure.
 fn scenarios_catch(bugs: Bugs) -> (usize, usize, Option<String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
