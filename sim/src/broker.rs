@@ -109,6 +109,7 @@ pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: 
     if api == ApiKey::Fetch {
         return Reply::Close("Fetch is not served: the simulated broker serves producers".into());
     }
+    let frame_len = frame_body.len() + 4;
     let mut buf = frame_body;
     let header: RequestHeader = match decode("request header", || {
         decode_request_header_from_buffer(&mut buf)
@@ -132,8 +133,11 @@ pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: 
             return match req {
                 Ok(req) => produce(
                     cluster,
-                    broker,
-                    &client_id,
+                    Origin {
+                        broker,
+                        client_id: &client_id,
+                        request_bytes: frame_len,
+                    },
                     &req,
                     version,
                     correlation_id,
@@ -278,10 +282,20 @@ impl PartitionResult {
     }
 }
 
+/// Where a produce request came from.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    /// The broker it reached.
+    broker: i32,
+    /// The client id in its header.
+    client_id: &'a Arc<str>,
+    /// Its size on the wire, size prefix included.
+    request_bytes: usize,
+}
+
 fn produce(
     cluster: &mut Cluster,
-    broker: i32,
-    client_id: &Arc<str>,
+    origin: Origin<'_>,
     req: &ProduceRequest,
     version: i16,
     correlation_id: i32,
@@ -293,15 +307,7 @@ fn produce(
         let topic = t.name.0.to_string();
         let mut parts = Vec::new();
         for p in &t.partition_data {
-            let r = produce_partition(
-                cluster,
-                broker,
-                client_id,
-                &topic,
-                p.index,
-                p.records.as_ref(),
-                now,
-            );
+            let r = produce_partition(cluster, origin, &topic, p.index, p.records.as_ref(), now);
             lose_response |= r.lose_response;
             parts.push(
                 PartitionProduceResponse::default()
@@ -335,13 +341,15 @@ fn produce(
 
 fn produce_partition(
     cluster: &mut Cluster,
-    broker: i32,
-    client_id: &Arc<str>,
+    origin: Origin<'_>,
     topic: &str,
     index: i32,
     records: Option<&Bytes>,
     now: Duration,
 ) -> PartitionResult {
+    let Origin {
+        broker, client_id, ..
+    } = origin;
     let max_message_bytes = cluster.spec.max_message_bytes;
     let Some(partition) = cluster.partition(topic, index) else {
         return PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION);
@@ -469,6 +477,8 @@ fn produce_partition(
         base_sequence: first_seq,
         leader: broker,
         appended_at: now,
+        bytes: bytes.len(),
+        request_bytes: origin.request_bytes,
         records: log_records,
     });
     if pid >= 0 {

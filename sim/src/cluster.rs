@@ -66,6 +66,10 @@ pub struct LogBatch {
     pub leader: i32,
     /// Simulated time of the append.
     pub appended_at: Duration,
+    /// Bytes of the batch as the broker received it.
+    pub bytes: usize,
+    /// Bytes of the produce request that carried it (size prefix included).
+    pub request_bytes: usize,
     /// The records.
     pub records: Vec<LogRecord>,
 }

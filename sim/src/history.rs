@@ -51,11 +51,11 @@ pub enum What {
         partition: i32,
         offset: i64,
     },
-    /// The record's future resolved with an error (`too_large`: MessageTooLarge).
+    /// The record's future resolved with an error.
     Failed {
         index: usize,
         error: String,
-        too_large: bool,
+        kind: FailKind,
     },
     /// A batch was closed for sending.
     BatchSealed {
@@ -100,13 +100,18 @@ pub enum What {
     EpochBumpStarted,
     /// Metadata arrived.
     MetadataUpdated { leaders: Vec<(Tp, Option<i32>)> },
-    /// `flush()` returned.
-    Flushed,
-    /// `close()` returned, with the counters that must be zero.
+    /// The application dropped record `index`'s delivery future unpolled.
+    FutureDropped { index: usize },
+    /// `flush()` returned; `unresolved` of the futures of records sent before it
+    /// was called had not resolved (must be 0).
+    Flushed { unresolved: usize },
+    /// `close()` returned, with the counters that must be zero, and how many
+    /// futures of records sent before it was called had not resolved.
     Closed {
         unresolved_records: usize,
         buffered_bytes: usize,
         in_flight_requests: usize,
+        unresolved_futures: usize,
     },
     /// A fault (or its heal, or an election) was applied.
     Fault {
@@ -116,6 +121,27 @@ pub enum What {
     },
     /// The workload's records changed while the producer held them.
     RecordMutated { index: usize },
+}
+
+/// What a failure says about the record, as the producer's error promises.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum FailKind {
+    /// Too large for any batch: never written.
+    TooLarge,
+    /// The producer was closed before it sent the record: never written.
+    ProducerClosed,
+    /// Another definite failure (a broker refused it, it expired unsent, ...):
+    /// never written.
+    NotWritten,
+    /// The outcome is unknown: the record may be in the log.
+    MaybeWritten,
+}
+
+impl FailKind {
+    /// The producer promised the record is not in the log.
+    pub fn definitely_unwritten(self) -> bool {
+        self != FailKind::MaybeWritten
+    }
 }
 
 /// Who did it.
@@ -224,10 +250,11 @@ impl fmt::Display for What {
                 }
                 Ok(())
             }
-            What::Flushed => write!(f, "flush returned"),
-            What::Closed { unresolved_records, buffered_bytes, in_flight_requests } => write!(
+            What::FutureDropped { index } => write!(f, "future of record #{index} dropped unpolled"),
+            What::Flushed { unresolved } => write!(f, "flush returned ({unresolved} earlier futures unresolved)"),
+            What::Closed { unresolved_records, buffered_bytes, in_flight_requests, unresolved_futures } => write!(
                 f,
-                "close returned (unresolved {unresolved_records}, buffered {buffered_bytes} B, in flight {in_flight_requests})"
+                "close returned (unresolved {unresolved_records}, buffered {buffered_bytes} B, in flight {in_flight_requests}, futures unresolved {unresolved_futures})"
             ),
             What::Fault { description, .. } => write!(f, "FAULT {description}"),
             What::RecordMutated { index } => write!(f, "record #{index} was modified"),

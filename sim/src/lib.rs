@@ -9,6 +9,7 @@
 
 pub mod broker;
 pub mod checker;
+mod client;
 pub mod cluster;
 pub mod explore;
 pub mod faults;
@@ -18,6 +19,7 @@ pub mod net;
 pub mod outcomes;
 pub mod scenario;
 pub mod serve;
+pub mod sizes;
 pub mod strategies;
 pub mod trace;
 pub mod validate;

@@ -11,7 +11,7 @@
 //! exercised nothing and do not count.
 
 use crate::faults::Change;
-use crate::history::{Actor, History, What};
+use crate::history::{Actor, FailKind, History, What};
 use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
@@ -82,7 +82,8 @@ impl Mechanisms {
                     m.largest_batch = m.largest_batch.max(*encoded as u64)
                 }
                 What::Failed {
-                    too_large: true, ..
+                    kind: FailKind::TooLarge,
+                    ..
                 } => m.rejected_too_large += 1,
                 What::SendBlocked { .. } => m.sends_blocked += 1,
                 _ => {}

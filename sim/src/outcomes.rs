@@ -200,7 +200,7 @@ impl Reported {
                         Outcome::Failed(_, error) => What::Failed {
                             index: i,
                             error: error.clone(),
-                            too_large: false,
+                            kind: crate::history::FailKind::MaybeWritten,
                         },
                     };
                     history.push(Duration::ZERO, who, what);
@@ -211,6 +211,7 @@ impl Reported {
                     Duration::ZERO,
                     who,
                     What::Closed {
+                        unresolved_futures: 0,
                         unresolved_records: 0,
                         buffered_bytes: 0,
                         in_flight_requests: 0,
@@ -470,7 +471,7 @@ FAIL 1 - 4 error without a record
                 "producer-0 ack record #0 at 3@17",
                 "producer-0 send record #1: rejected before batching",
                 "producer-0 fail record #1: broker went away",
-                "producer-0 close returned (unresolved 0, buffered 0 B, in flight 0)",
+                "producer-0 close returned (unresolved 0, buffered 0 B, in flight 0, futures unresolved 0)",
                 "producer-1 send record #0 (send id 0) to partition 2",
                 "producer-1 ack record #0 at 2@0",
                 "producer-1 ack record #0 at 2@0",

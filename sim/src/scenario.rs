@@ -238,6 +238,54 @@ producer_settings! {
     delivery_timeout_ms: u64,
     buffer_memory: usize,
     max_block_ms: u64,
+    close: CloseMode,
+    flush_every: usize,
+    send_tasks: usize,
+    drop_futures_every: usize,
+    sends_after_close: usize,
+    start_after_ms: u64,
+}
+
+/// When the application calls `close()`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseMode {
+    /// After every delivery future resolved and a final `flush()`.
+    #[default]
+    AfterAcks,
+    /// Right after the last send, with records buffered and in flight.
+    InFlight,
+}
+
+/// How the application uses its producer (see [`crate::client`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// When `close()` is called.
+    pub close: CloseMode,
+    /// `flush()` after every Nth send, concurrently with the sends (0 = never).
+    pub flush_every: usize,
+    /// Tasks sending through one `Producer` handle.
+    pub send_tasks: usize,
+    /// Every Nth delivery future is dropped unpolled (0 = never).
+    pub drop_futures_every: usize,
+    /// The last N records are sent after `close()` returned.
+    pub sends_after_close: usize,
+    /// The producer starts this late.
+    pub start_after: Duration,
+}
+
+impl ProducerSettings {
+    /// How this producer's application behaves.
+    pub fn lifecycle(&self) -> Lifecycle {
+        Lifecycle {
+            close: self.close.unwrap_or_default(),
+            flush_every: self.flush_every.unwrap_or(0),
+            send_tasks: self.send_tasks.unwrap_or(1),
+            drop_futures_every: self.drop_futures_every.unwrap_or(0),
+            sends_after_close: self.sends_after_close.unwrap_or(0),
+            start_after: Duration::from_millis(self.start_after_ms.unwrap_or(0)),
+        }
+    }
 }
 
 impl ProducerSettings {
@@ -726,6 +774,25 @@ impl Scenario {
             }
         }
         for i in 0..p.count {
+            let lc = p.settings(i).lifecycle();
+            if lc.send_tasks == 0 || lc.send_tasks > 16 {
+                return Err(r.at_key(
+                    "send_tasks",
+                    format!(
+                        "producer {i}: `send_tasks` is {}, expected 1..=16",
+                        lc.send_tasks
+                    ),
+                ));
+            }
+            if lc.sends_after_close > w.records {
+                return Err(r.at_key(
+                    "sends_after_close",
+                    format!(
+                        "producer {i}: `sends_after_close` is {}, but each producer has only {} records",
+                        lc.sends_after_close, w.records
+                    ),
+                ));
+            }
             let config = p.settings(i).to_config(i, 0, vec!["broker-0:9092".into()]);
             if let Err(e) = config.validate() {
                 return Err(r.at_key(

@@ -11,8 +11,6 @@
 use crate::scenario::{Scenario, Sharing};
 use crate::world::{self, RunOptions, RunReport};
 use bytes::Bytes;
-use producer_core::batch::single_record_batch_len;
-use producer_core::produce_set::Limits;
 use producer_core::record::{Header, Record};
 use proptest::prelude::*;
 use std::fmt;
@@ -109,7 +107,7 @@ impl fmt::Debug for PropWorld {
                 r.headers,
                 r.size,
                 rec.value().map_or(0, |v| v.len()),
-                single_record_batch_len(rec)
+                crate::sizes::batch_len_of(rec)
             )?;
         }
         write!(f, "}}")
@@ -134,8 +132,12 @@ fn producer() -> impl Strategy<Value = PropProducer> {
                 request_delta,
                 max_in_flight,
             )| {
-                let overhead =
-                    producer_core::wire::produce::single_batch_overhead("producer-0", TOPIC);
+                let overhead = crate::sizes::produce_request_len(
+                    crate::sizes::PRODUCE_VERSION,
+                    "producer-0",
+                    TOPIC,
+                    0,
+                );
                 let max_request_size = match request_delta {
                     None => 1_048_576,
                     Some(d) => ((max_message_bytes + overhead) as i64 + d).max(200) as usize,
@@ -209,7 +211,7 @@ pub fn prop_world(max_records: usize, max_faults: u32) -> impl Strategy<Value = 
 /// The largest value length whose single-record batch is at most `target` bytes.
 fn value_len_at_most(target: usize, base: &Record) -> usize {
     let len_with = |n: usize| {
-        single_record_batch_len(&base.clone().with_value(Some(Bytes::from(vec![0u8; n]))))
+        crate::sizes::batch_len_of(&base.clone().with_value(Some(Bytes::from(vec![0u8; n]))))
     };
     let (mut lo, mut hi) = (0usize, target);
     if len_with(0) > target {
@@ -230,13 +232,7 @@ impl PropWorld {
     /// The first producer's batch limit, which size classes refer to.
     pub fn limit(&self) -> usize {
         let p = &self.producers[0];
-        let config = producer_core::Config {
-            client_id: "producer-0".into(),
-            max_message_bytes: p.max_message_bytes,
-            max_request_size: p.max_request_size,
-            ..producer_core::Config::default()
-        };
-        Limits::from_config(&config).batch_limit(TOPIC).0
+        crate::sizes::batch_limit(p.max_message_bytes, p.max_request_size, "producer-0", TOPIC)
     }
 
     /// The records, built from their classes.
@@ -259,7 +255,7 @@ impl PropWorld {
                     SizeClass::Empty => 0,
                     SizeClass::Bytes(n) => n,
                     SizeClass::Half(d) => {
-                        let half = (limit + producer_core::batch::BATCH_HEADER_LEN) / 2;
+                        let half = (limit + crate::sizes::BATCH_HEADER_LEN) / 2;
                         value_len_at_most((half as i64 + d as i64).max(0) as usize, &base)
                     }
                     SizeClass::LimitMinusOne => value_len_at_most(limit - 1, &base),

@@ -107,7 +107,7 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
                 | What::IdentityGranted { .. }
                 | What::Failed { .. }
                 | What::Closed { .. }
-                | What::Flushed,
+                | What::Flushed { .. },
             ) => events.push(instant(
                 e.what.to_string(),
                 producer_tid(*p),

@@ -4,18 +4,14 @@
 
 use crate::broker::{serve_connection, SharedCluster};
 use crate::checker::{self, CheckInput, ProducerFacts, Verdict};
+use crate::client::{self, ClientPlan};
 use crate::cluster::{Cluster, LogBatch};
 use crate::faults::{draw_swarm, Change, Fault, FaultRunner, FaultSink, Host, LinkChange};
-use crate::history::{
-    digest_record, record, sim_now, trace_hash, Actor, History, HistoryObserver, SharedHistory, Tp,
-    What,
-};
+use crate::history::{record, sim_now, trace_hash, Actor, History, SharedHistory, Tp, What};
 use crate::mechanisms::Mechanisms;
-use crate::net::TurmoilNetwork;
 use crate::scenario::{Scenario, Sharing};
 use crate::workload;
 use producer_core::record::Record;
-use producer_core::Producer;
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -158,87 +154,6 @@ async fn broker_host(id: i32, cluster: SharedCluster) -> turmoil::Result {
     }
 }
 
-struct ClientPlan {
-    index: u32,
-    config: producer_core::Config,
-    topic: String,
-    records: Vec<Record>,
-    burst: usize,
-    interval: Duration,
-    history: SharedHistory,
-}
-
-async fn producer_client(plan: ClientPlan) -> turmoil::Result {
-    let p = plan.index;
-    let h = plan.history.clone();
-    let who = Actor::Producer(p);
-    let observer = Arc::new(HistoryObserver {
-        producer: p,
-        history: h.clone(),
-    });
-    let producer = Producer::with_observer(plan.config, Arc::new(TurmoilNetwork), observer)?;
-    let mut waiters = Vec::with_capacity(plan.records.len());
-    for (index, rec) in plan.records.iter().enumerate() {
-        if !plan.interval.is_zero() && index > 0 && index % plan.burst == 0 {
-            tokio::time::sleep(plan.interval).await;
-        }
-        let digest = digest_record(rec);
-        let batch_len = producer_core::batch::single_record_batch_len(rec);
-        let before = tokio::time::Instant::now();
-        let fut = producer.send(&plan.topic, rec.clone()).await;
-        let waited = before.elapsed();
-        record(
-            &h,
-            sim_now(),
-            who,
-            What::Send {
-                index,
-                send_id: fut.send_id(),
-                partition: fut.partition(),
-                digest,
-                batch_len,
-            },
-        );
-        if waited >= Duration::from_millis(1) {
-            record(&h, sim_now(), who, What::SendBlocked { index, waited });
-        }
-        let h = h.clone();
-        waiters.push(tokio::task::spawn_local(async move {
-            let what = match fut.await {
-                Ok(m) => What::Acked {
-                    index,
-                    partition: m.partition,
-                    offset: m.offset,
-                },
-                Err(e) => What::Failed {
-                    index,
-                    too_large: matches!(e, producer_core::Error::MessageTooLarge { .. }),
-                    error: e.to_string(),
-                },
-            };
-            record(&h, sim_now(), who, what);
-        }));
-    }
-    for w in waiters {
-        w.await?;
-    }
-    producer.flush().await;
-    record(&h, sim_now(), who, What::Flushed);
-    producer.close().await;
-    let stats = producer.stats();
-    record(
-        &h,
-        sim_now(),
-        who,
-        What::Closed {
-            unresolved_records: stats.unresolved_records,
-            buffered_bytes: stats.buffered_bytes,
-            in_flight_requests: stats.in_flight_requests,
-        },
-    );
-    Ok(())
-}
-
 /// Runs `scenario` with `seed` and checks the result.
 pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
     run_with(scenario, seed, &RunOptions::default())
@@ -302,9 +217,13 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
                 + config.linger
                 + Duration::from_secs(1)
         };
-        let batch_limit = producer_core::produce_set::Limits::from_config(&config)
-            .batch_limit(&f.workload.topic)
-            .0;
+        // The protocol's limit, computed apart from producer-core (see sizes.rs).
+        let batch_limit = crate::sizes::batch_limit(
+            config.max_message_bytes,
+            config.max_request_size,
+            &config.client_id,
+            &f.workload.topic,
+        );
         facts.push(ProducerFacts {
             batch_limit,
             idempotent: config.idempotence,
@@ -316,13 +235,14 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         });
         sim.client(
             format!("producer-{p}"),
-            producer_client(ClientPlan {
+            client::run(ClientPlan {
                 index: p,
                 config,
                 topic: f.workload.topic.clone(),
                 records: records[p as usize].clone(),
                 burst: f.workload.burst,
                 interval: ms(f.workload.interval_ms),
+                lifecycle: f.producers.settings(p).lifecycle(),
                 history: history.clone(),
             }),
         );

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use sim::checker::{check, CheckInput, Kind, ProducerFacts, Verdict};
 use sim::cluster::{LogBatch, LogRecord};
-use sim::history::{digest_parts, Actor, AttemptRecord, History, Tp, What};
+use sim::history::{digest_parts, Actor, AttemptRecord, FailKind, History, Tp, What};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -87,11 +87,12 @@ impl Fixture {
                 },
             );
         }
-        h.push(ms(30), p, What::Flushed);
+        h.push(ms(30), p, What::Flushed { unresolved: 0 });
         h.push(
             ms(30),
             p,
             What::Closed {
+                unresolved_futures: 0,
                 unresolved_records: 0,
                 buffered_bytes: 0,
                 in_flight_requests: 0,
@@ -136,6 +137,8 @@ impl Fixture {
             base_sequence: 0,
             leader: 0,
             appended_at: ms(15),
+            bytes: 100,
+            request_bytes: 150,
             records,
         };
         BTreeMap::from([(tp(), vec![batch])])
@@ -267,6 +270,7 @@ fn offset_mismatch_when_the_offset_holds_another_producers_record() {
         ms(30),
         Actor::Producer(1),
         What::Closed {
+            unresolved_futures: 0,
             unresolved_records: 0,
             buffered_bytes: 0,
             in_flight_requests: 0,
@@ -371,7 +375,7 @@ fn phantom_record_from_an_unknown_client() {
         What::Failed {
             index: 0,
             error: "x".into(),
-            too_large: false,
+            kind: FailKind::NotWritten,
         },
     );
     let mut logs = f.logs();
@@ -383,6 +387,8 @@ fn phantom_record_from_an_unknown_client() {
         base_sequence: -1,
         leader: 0,
         appended_at: ms(1),
+        bytes: 100,
+        request_bytes: 150,
         records: vec![LogRecord {
             offset: 0,
             key: None,
@@ -476,7 +482,7 @@ fn resolved_twice() {
         What::Failed {
             index: 0,
             error: "again".into(),
-            too_large: false,
+            kind: FailKind::NotWritten,
         },
     );
     only(&f.verdict(), Kind::ResolvedTwice);
@@ -518,6 +524,7 @@ fn accounting_mismatch_oversize_batch_oversize_request_and_counters() {
             batches: vec![],
         },
         What::Closed {
+            unresolved_futures: 0,
             unresolved_records: 0,
             buffered_bytes: 0,
             in_flight_requests: 1,
@@ -555,7 +562,7 @@ fn not_acked_when_every_send_must_be() {
         Some(What::Failed {
             index: 1,
             error: "delivery timed out".into(),
-            too_large: false,
+            kind: FailKind::NotWritten,
         }),
     );
     assert!(f.verdict().passed(), "a failed send is fine by default");
@@ -606,7 +613,7 @@ fn oversize_records_must_fail_alone_as_too_large() {
         Some(What::Failed {
             index: 1,
             error: "too large".into(),
-            too_large: true,
+            kind: FailKind::TooLarge,
         }),
     );
     only(&f.verdict(), Kind::Accounting);
@@ -694,4 +701,232 @@ fn log_only_checks_find_duplicates_and_sequence_gaps() {
         3,
         "{kinds:?}"
     );
+}
+
+#[test]
+fn duplicate_without_idempotence_is_excused_only_for_the_record_that_was_retried() {
+    let mut f = Fixture::clean(3);
+    f.facts.idempotent = false;
+    f.facts.max_in_flight = 1;
+    f.log = vec![0, 1, 1, 2];
+    f.edit(
+        acked(2),
+        Some(What::Acked {
+            index: 2,
+            partition: 0,
+            offset: 3,
+        }),
+    );
+    // A retry of another batch (record 0 only) does not excuse record 1's copy.
+    let mut retry = attempt(1, 2);
+    retry.send_ids = vec![0];
+    f.history.push(
+        ms(12),
+        Actor::Producer(0),
+        What::RequestSent {
+            broker: 0,
+            correlation_id: 2,
+            bytes: 150,
+            accounted: 150,
+            limit: 2000,
+            batches: vec![retry],
+        },
+    );
+    let v = f.verdict();
+    only(&v, Kind::Duplicate);
+    assert_eq!(v.violations[0].record, Some(1));
+    assert!(v.expected.is_empty(), "{:?}", v.expected);
+}
+
+#[test]
+fn a_record_failed_as_definitely_unwritten_but_in_the_log_is_reported() {
+    let mut f = Fixture::clean(3);
+    f.edit(
+        acked(1),
+        Some(What::Failed {
+            index: 1,
+            error: "broker error 10 MESSAGE_TOO_LARGE".into(),
+            kind: FailKind::NotWritten,
+        }),
+    );
+    let v = f.verdict();
+    only(&v, Kind::FailedButWritten);
+    assert_eq!(v.violations[0].record, Some(1));
+    // The same record with an unknown outcome may well be in the log.
+    f.edit(
+        |w| matches!(w, What::Failed { index: 1, .. }),
+        Some(What::Failed {
+            index: 1,
+            error: "outcome unknown".into(),
+            kind: FailKind::MaybeWritten,
+        }),
+    );
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    // And a definite failure that is not in the log is fine.
+    f.edit(
+        |w| matches!(w, What::Failed { index: 1, .. }),
+        Some(What::Failed {
+            index: 1,
+            error: "producer closed".into(),
+            kind: FailKind::ProducerClosed,
+        }),
+    );
+    f.log = vec![0, 2];
+    f.edit(
+        acked(2),
+        Some(What::Acked {
+            index: 2,
+            partition: 0,
+            offset: 1,
+        }),
+    );
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+}
+
+#[test]
+fn an_ack_without_an_offset_needs_the_record_in_its_partition() {
+    let mut f = Fixture::clean(3);
+    let no_offset = What::Acked {
+        index: 2,
+        partition: 0,
+        offset: -1,
+    };
+    f.edit(acked(2), Some(no_offset));
+    let v = f.verdict();
+    assert!(
+        v.passed(),
+        "a duplicate answer has no offset: {:?}",
+        v.violations
+    );
+    f.log = vec![0, 1];
+    let v = f.verdict();
+    only(&v, Kind::Lost);
+    assert!(v.violations[0].detail.contains("without an offset"));
+    // Invented offsets from a -1 base (-1, 0, 1, ...) are caught: 0 holds record 0.
+    f.log = vec![0, 1, 2];
+    f.edit(
+        acked(1),
+        Some(What::Acked {
+            index: 1,
+            partition: 0,
+            offset: 0,
+        }),
+    );
+    only(&f.verdict(), Kind::OffsetMismatch);
+}
+
+#[test]
+fn flush_or_close_returning_with_unresolved_records_is_a_lifecycle_violation() {
+    let mut f = Fixture::clean(2);
+    f.edit(
+        |w| matches!(w, What::Flushed { .. }),
+        Some(What::Flushed { unresolved: 2 }),
+    );
+    only(&f.verdict(), Kind::Lifecycle);
+    let mut f = Fixture::clean(2);
+    f.edit(
+        |w| matches!(w, What::Closed { .. }),
+        Some(What::Closed {
+            unresolved_futures: 1,
+            unresolved_records: 0,
+            buffered_bytes: 0,
+            in_flight_requests: 0,
+        }),
+    );
+    let v = f.verdict();
+    only(&v, Kind::Lifecycle);
+    assert!(
+        v.violations[0].detail.contains("close()"),
+        "{}",
+        v.violations[0]
+    );
+}
+
+/// Record `index` handed to `send` after `close()` returned, resolved with `outcome`.
+fn send_after_close(f: &mut Fixture, index: usize, outcome: What) {
+    let p = Actor::Producer(0);
+    f.history.push(
+        ms(40),
+        p,
+        What::Send {
+            index,
+            send_id: None,
+            partition: None,
+            digest: digest(index),
+            batch_len: 80,
+        },
+    );
+    f.history.push(ms(40), p, outcome);
+}
+
+#[test]
+fn a_send_after_close_must_fail_with_producer_closed() {
+    let mut f = Fixture::clean(2);
+    send_after_close(
+        &mut f,
+        2,
+        What::Failed {
+            index: 2,
+            error: "producer closed".into(),
+            kind: FailKind::ProducerClosed,
+        },
+    );
+    f.all_acked = true;
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    let mut f = Fixture::clean(2);
+    send_after_close(
+        &mut f,
+        2,
+        What::Failed {
+            index: 2,
+            error: "send waited 10s for buffer memory".into(),
+            kind: FailKind::NotWritten,
+        },
+    );
+    let v = f.verdict();
+    only(&v, Kind::Lifecycle);
+    assert!(v.violations[0].detail.contains("not \"producer closed\""));
+}
+
+#[test]
+fn a_dropped_future_is_not_unresolved() {
+    let mut f = Fixture::clean(3);
+    f.edit(acked(1), Some(What::FutureDropped { index: 1 }));
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    // Without the drop, a missing resolution is a liveness violation.
+    f.edit(|w| matches!(w, What::FutureDropped { .. }), None);
+    only(&f.verdict(), Kind::Unresolved);
+}
+
+#[test]
+fn batches_and_requests_are_measured_where_the_broker_received_them() {
+    let f = Fixture::clean(2);
+    let mut logs = f.logs();
+    let verdict = |logs: &BTreeMap<Tp, Vec<LogBatch>>| {
+        check(&CheckInput {
+            history: &f.history,
+            logs,
+            topic: TOPIC,
+            producers: std::slice::from_ref(&f.facts),
+            last_fault: Duration::ZERO,
+            end: ms(5000),
+            allowed: &[],
+            all_acked: false,
+        })
+    };
+    assert!(verdict(&logs).passed());
+    // The producer reports a 100-byte batch, but the broker got 1001 bytes.
+    logs.get_mut(&tp()).unwrap()[0].bytes = 1001;
+    let v = verdict(&logs);
+    only(&v, Kind::Accounting);
+    assert!(v.violations[0]
+        .detail
+        .contains("broker received a 1001-byte batch"));
+    logs.get_mut(&tp()).unwrap()[0].bytes = 1000;
+    logs.get_mut(&tp()).unwrap()[0].request_bytes = 2001;
+    only(&verdict(&logs), Kind::Accounting);
 }

@@ -5,7 +5,7 @@
 
 use super::view::{Resolution, RunView};
 use super::{CheckInput, Kind, Violation};
-use crate::history::{Actor, What};
+use crate::history::{Actor, FailKind, What};
 use producer_core::error::code;
 
 /// Accounting violations in the producers' own reports (requests, batches,
@@ -84,6 +84,7 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
                 unresolved_records,
                 buffered_bytes,
                 in_flight_requests,
+                ..
             } if *unresolved_records != 0 || *buffered_bytes != 0 || *in_flight_requests != 0 => {
                 out.push(v(
                     Kind::Accounting,
@@ -93,6 +94,40 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
                 ))
             }
             _ => {}
+        }
+    }
+}
+
+/// What the brokers received, measured on their side: no stored batch over the
+/// producer's `max_message_bytes`, no request that carried one over its
+/// `max_request_size`. Independent of what the producer reports about itself.
+pub(super) fn check_received(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
+    for (tp, batches) in input.logs {
+        for b in batches {
+            let Some(p) = super::view::producer_of(&b.client_id) else {
+                continue;
+            };
+            let Some(facts) = input.producers.get(p as usize) else {
+                continue;
+            };
+            let v = |detail: String| {
+                Violation::new(Kind::Accounting, b.appended_at, detail)
+                    .producer(p)
+                    .tp(tp.clone())
+                    .offset(b.base_offset)
+            };
+            if b.bytes > facts.max_message_bytes {
+                out.push(v(format!(
+                    "the broker received a {}-byte batch, over max_message_bytes {}",
+                    b.bytes, facts.max_message_bytes
+                )));
+            }
+            if b.request_bytes > facts.max_request_size {
+                out.push(v(format!(
+                    "the batch came in a {}-byte request, over max_request_size {}",
+                    b.request_bytes, facts.max_request_size
+                )));
+            }
         }
     }
 }
@@ -114,7 +149,8 @@ pub(super) fn check_too_large(input: &CheckInput<'_>, view: &RunView, out: &mut 
             let mut rejected = false;
             for (at, r) in &s.resolutions {
                 if let Resolution::Failed {
-                    too_large: true, ..
+                    kind: FailKind::TooLarge,
+                    ..
                 } = r
                 {
                     rejected = true;

@@ -4,29 +4,50 @@
 //! in the order it was sent (else a reorder). Log-only checks for clients whose
 //! sends prodsim does not see are here too.
 
-use super::view::RunView;
+use super::view::{LogEntry, RunView};
 use super::{sequences, CheckInput, Expected, Kind, Violation};
 use crate::cluster::LogBatch;
-use crate::history::{digest_log_record, Actor, Tp, What};
+use crate::history::{digest_log_record, Tp};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Phantoms, duplicates and reorders of every producer.
+/// How many copies of one record (by content) a partition's log may hold.
+#[derive(Default)]
+struct Budget {
+    /// Copies that sends which may have been written explain.
+    possible: usize,
+    /// Extra copies that retries explain (producers without idempotence).
+    retried: usize,
+    /// Copies of sends the producer reported definitely not written.
+    refused: usize,
+}
+
+/// Phantoms, duplicates, records written although the producer said they were
+/// not, and reorders, of every producer.
 pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
-    let retried = retried_partitions(input);
     for (p, pv) in view.producers.iter().enumerate() {
         let p = p as u32;
         let facts = &input.producers[p as usize];
-        // Sent (attempted) records per partition, (digest, index) in send order.
-        let mut attempted: BTreeMap<Tp, Vec<(u64, usize)>> = BTreeMap::new();
+        // Per partition: (digest, index) of every send that may be in its log, in
+        // send order, and the budget of copies per digest.
+        let mut sent: BTreeMap<Tp, Vec<(u64, usize)>> = BTreeMap::new();
+        let mut budgets: BTreeMap<(Tp, u64), Budget> = BTreeMap::new();
         for (i, s) in pv.sends.iter().enumerate() {
-            if let (true, Some(q)) = (s.attempted || !facts.requests_observed, s.partition) {
-                attempted
-                    .entry((input.topic.to_string(), q))
-                    .or_default()
-                    .push((s.digest, i));
+            let Some(q) = s.partition else { continue };
+            let tp = (input.topic.to_string(), q);
+            let b = budgets.entry((tp.clone(), s.digest)).or_default();
+            if s.definitely_unwritten() {
+                b.refused += 1;
+            } else if s.attempted || !facts.requests_observed {
+                b.possible += 1;
+                if !facts.idempotent {
+                    b.retried += s.attempts.saturating_sub(1) as usize;
+                }
+            } else {
+                continue;
             }
+            sent.entry(tp).or_default().push((s.digest, i));
         }
-        let tps: BTreeSet<Tp> = attempted
+        let tps: BTreeSet<Tp> = sent
             .keys()
             .cloned()
             .chain(
@@ -37,17 +58,12 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
             )
             .collect();
         for tp in tps {
-            let sent = attempted.get(&tp).map(Vec::as_slice).unwrap_or_default();
+            let sent = sent.get(&tp).map(Vec::as_slice).unwrap_or_default();
             let log = view
                 .written
                 .get(&(p, tp.clone()))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let mut budget: BTreeMap<u64, usize> = BTreeMap::new();
-            for (d, _) in sent {
-                *budget.entry(*d).or_default() += 1;
-            }
-            let expected_dup = !facts.idempotent && retried.contains(&(p, tp.clone()));
             let mut kept = Vec::new();
             for &(d, offset, at) in log {
                 let v = |kind, detail: &str| {
@@ -57,63 +73,67 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                         .record(sent.iter().find(|(x, _)| *x == d).map(|(_, i)| *i))
                         .offset(offset)
                 };
-                match budget.get_mut(&d) {
-                    None => out.push(v(
+                let Some(b) = budgets.get_mut(&(tp.clone(), d)) else {
+                    out.push(v(
                         Kind::Phantom,
                         "in the log, but this producer never sent it here",
-                    )),
-                    Some(0) => {
-                        let x = v(Kind::Duplicate, "stored more times than it was sent");
-                        out.push(if expected_dup {
-                            x.expected(Expected::RetriedWithoutIdempotence)
-                        } else {
-                            x
-                        });
-                    }
-                    Some(n) => {
-                        *n -= 1;
-                        kept.push((d, offset, at));
-                    }
+                    ));
+                    continue;
+                };
+                if b.possible > 0 {
+                    b.possible -= 1;
+                    kept.push((d, offset, at));
+                } else if b.refused > 0 {
+                    b.refused -= 1;
+                    out.push(v(
+                        Kind::FailedButWritten,
+                        "in the log, but the producer reported it definitely not written",
+                    ));
+                } else if b.retried > 0 {
+                    b.retried -= 1;
+                    out.push(
+                        v(Kind::Duplicate, "stored more times than it was sent")
+                            .expected(Expected::RetriedWithoutIdempotence),
+                    );
+                } else {
+                    out.push(v(Kind::Duplicate, "stored more times than it was sent"));
                 }
             }
             if facts.idempotent || facts.max_in_flight == 1 {
-                // The log (minus duplicates) must be a subsequence of the send order.
-                let mut cursor = 0;
-                for &(d, offset, at) in &kept {
-                    match sent[cursor..].iter().position(|(x, _)| *x == d) {
-                        Some(k) => cursor += k + 1,
-                        None => {
-                            out.push(
-                                Violation::new(
-                                    Kind::Reorder,
-                                    at,
-                                    "written after a record that was sent later",
-                                )
-                                .producer(p)
-                                .tp(tp.clone())
-                                .record(sent.iter().find(|(x, _)| *x == d).map(|(_, i)| *i))
-                                .offset(offset),
-                            );
-                            break;
-                        }
-                    }
-                }
+                check_order(p, &tp, sent, &kept, out);
             }
         }
     }
 }
 
-/// (producer, partition) pairs where some batch was sent more than once.
-fn retried_partitions(input: &CheckInput<'_>) -> BTreeSet<(u32, Tp)> {
-    let mut out = BTreeSet::new();
-    for e in &input.history.entries {
-        if let (Actor::Producer(p), What::RequestSent { batches, .. }) = (e.who, &e.what) {
-            for b in batches.iter().filter(|b| b.attempt > 1) {
-                out.insert((p, b.tp.clone()));
+/// The log (minus duplicates) must be a subsequence of the send order.
+fn check_order(
+    p: u32,
+    tp: &Tp,
+    sent: &[(u64, usize)],
+    kept: &[LogEntry],
+    out: &mut Vec<Violation>,
+) {
+    let mut cursor = 0;
+    for &(d, offset, at) in kept {
+        match sent[cursor..].iter().position(|(x, _)| *x == d) {
+            Some(k) => cursor += k + 1,
+            None => {
+                out.push(
+                    Violation::new(
+                        Kind::Reorder,
+                        at,
+                        "written after a record that was sent later",
+                    )
+                    .producer(p)
+                    .tp(tp.clone())
+                    .record(sent.iter().find(|(x, _)| *x == d).map(|(_, i)| *i))
+                    .offset(offset),
+                );
+                return;
             }
         }
     }
-    out
 }
 
 /// Checks that need only the partition logs, for clients whose sends prodsim does

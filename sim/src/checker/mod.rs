@@ -17,8 +17,10 @@
 //! | `sequence`        | under one producer id and epoch, a partition's sequences do not start at 0 and run on without a gap, or a retry changed its sequence | [`sequences`] |
 //! | `unresolved`      | a send, flush or close still pending after faults healed + grace  | [`liveness`] |
 //! | `resolved_twice`  | a send resolved more than once                                    | [`liveness`] |
+//! | `lifecycle`       | `flush()`/`close()` returned before the records sent before them resolved, or a send after `close()` did not fail with "producer closed" | [`liveness`] |
 //! | `accounting`      | accounted != encoded, batch or request over its limit, counters not zero at close | [`accounting`] |
 //! | `corrupt`         | a broker rejected a batch as corrupt or invalid                   | [`accounting`] |
+//! | `failed_but_written` | in the log, although the producer reported it definitely not written (too large, a broker's refusal, expired unsent, producer closed) | [`logs`] |
 
 mod accounting;
 mod liveness;
@@ -85,8 +87,10 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
     sequences::check_requests(input, &view, &mut out);
     accounting::check_reports(input, &view, &mut out);
     liveness::check(input, &view, &mut out);
+    liveness::check_returns(input, &mut out);
     sends::check(input, &view, &mut out);
     accounting::check_too_large(input, &view, &mut out);
+    accounting::check_received(input, &mut out);
     logs::check(input, &view, &mut out);
     Verdict::split(out, input.allowed)
 }

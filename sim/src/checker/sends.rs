@@ -5,7 +5,7 @@
 
 use super::view::{Resolution, RunView};
 use super::{CheckInput, Kind, Violation};
-use crate::history::{Actor, Tp, What};
+use crate::history::{Actor, FailKind, Tp, What};
 use std::collections::BTreeMap;
 
 /// Violations in how sends were acknowledged or failed.
@@ -31,6 +31,13 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                                     s.partition.map_or("none".to_string(), |q| q.to_string())
                                 ),
                             ));
+                        }
+                        if *offset < 0 {
+                            out.extend(
+                                unknown_offset(view, p, &atp, s.digest, *offset)
+                                    .map(|(k, d)| v(k, d)),
+                            );
+                            continue;
                         }
                         match view.stored.get(&(atp.clone(), *offset)) {
                             None => out.push(v(
@@ -60,9 +67,12 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                             ));
                         }
                     }
-                    Resolution::Failed { error, too_large } => {
-                        // A too-large failure is judged by the accounting rules.
-                        if input.all_acked && !too_large && s.batch_len <= facts.batch_limit {
+                    Resolution::Failed { error, kind } => {
+                        // A too-large failure is judged by the accounting rules,
+                        // a send after close by the lifecycle rules.
+                        let judged_elsewhere = *kind == FailKind::TooLarge || s.after_close;
+                        if input.all_acked && !judged_elsewhere && s.batch_len <= facts.batch_limit
+                        {
                             out.push(v(Kind::NotAcked, format!("failed: {error}")).tp(tp.clone()));
                         }
                     }
@@ -70,6 +80,39 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
             }
         }
     }
+    mutated(input, out);
+}
+
+/// An acknowledgement without an offset (-1, as Kafka's clients report a
+/// DUPLICATE_SEQUENCE_NUMBER answer): the record must be in that partition's log.
+/// Any other negative offset is not an offset at all.
+fn unknown_offset(
+    view: &RunView,
+    p: u32,
+    tp: &Tp,
+    digest: u64,
+    offset: i64,
+) -> Option<(Kind, String)> {
+    if offset != -1 {
+        return Some((
+            Kind::OffsetMismatch,
+            format!("acknowledged at offset {offset}, which no log has"),
+        ));
+    }
+    let present = view
+        .written
+        .get(&(p, tp.clone()))
+        .is_some_and(|log| log.iter().any(|(d, _, _)| *d == digest));
+    (!present).then(|| {
+        (
+            Kind::Lost,
+            "acknowledged without an offset, but this partition's log does not hold it".into(),
+        )
+    })
+}
+
+/// Records the caller handed over that changed.
+fn mutated(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
     for e in &input.history.entries {
         if let (Actor::Producer(p), What::RecordMutated { index }) = (e.who, &e.what) {
             out.push(

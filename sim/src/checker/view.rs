@@ -3,7 +3,7 @@
 //! logs). The invariant families work on this view.
 
 use super::{CheckInput, Kind, Violation};
-use crate::history::{digest_log_record, Actor, Tp, What};
+use crate::history::{digest_log_record, Actor, FailKind, Tp, What};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ pub(super) enum Resolution {
     /// The future returned an offset.
     Acked { partition: i32, offset: i64 },
     /// The future returned an error.
-    Failed { error: String, too_large: bool },
+    Failed { error: String, kind: FailKind },
 }
 
 /// What the checker knows of one record handed to `send`.
@@ -33,6 +33,22 @@ pub(super) struct SendInfo {
     pub resolutions: Vec<(Duration, Resolution)>,
     /// Some produce request carried it (for real clients: assumed).
     pub attempted: bool,
+    /// Produce requests that carried it (0 for real clients).
+    pub attempts: u32,
+    /// It was handed to `send` after `close()` returned.
+    pub after_close: bool,
+    /// The application dropped its future: no resolution is observed.
+    pub dropped: bool,
+}
+
+impl SendInfo {
+    /// The producer promised (by a definite error) that it is not in the log.
+    pub fn definitely_unwritten(&self) -> bool {
+        !self.resolutions.is_empty()
+            && self.resolutions.iter().all(|(_, r)| {
+                matches!(r, Resolution::Failed { kind, .. } if kind.definitely_unwritten())
+            })
+    }
 }
 
 /// One producer's part of the run.
@@ -44,6 +60,8 @@ pub(super) struct ProducerView {
     pub by_send_id: BTreeMap<u64, usize>,
     /// `close()` returned.
     pub closed: bool,
+    /// When `close()` returned.
+    pub closed_at: Option<Duration>,
 }
 
 impl ProducerView {
@@ -142,7 +160,9 @@ impl ProducerView {
                 if self.sends.len() <= *index {
                     self.sends.resize_with(index + 1, SendInfo::default);
                 }
+                let after_close = self.closed;
                 let s = &mut self.sends[*index];
+                s.after_close = after_close;
                 s.send_id = *send_id;
                 s.partition = *partition;
                 s.digest = *digest;
@@ -167,17 +187,13 @@ impl ProducerView {
                     ));
                 }
             }
-            What::Failed {
-                index,
-                error,
-                too_large,
-            } => {
+            What::Failed { index, error, kind } => {
                 if let Some(s) = self.sends.get_mut(*index) {
                     s.resolutions.push((
                         at,
                         Resolution::Failed {
                             error: error.clone(),
-                            too_large: *too_large,
+                            kind: *kind,
                         },
                     ));
                 }
@@ -186,10 +202,19 @@ impl ProducerView {
                 for id in batches.iter().flat_map(|b| &b.send_ids) {
                     if let Some(&i) = self.by_send_id.get(id) {
                         self.sends[i].attempted = true;
+                        self.sends[i].attempts += 1;
                     }
                 }
             }
-            What::Closed { .. } => self.closed = true,
+            What::FutureDropped { index } => {
+                if let Some(s) = self.sends.get_mut(*index) {
+                    s.dropped = true;
+                }
+            }
+            What::Closed { .. } => {
+                self.closed = true;
+                self.closed_at = Some(at);
+            }
             _ => {}
         }
     }

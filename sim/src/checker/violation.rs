@@ -55,6 +55,11 @@ kinds! {
     NotAcked => "not_acked",
     /// A caller's record changed.
     Mutated => "mutated",
+    /// In the log, although the producer reported it definitely not written.
+    FailedButWritten => "failed_but_written",
+    /// `flush()` or `close()` returned too early, or a send after `close()`
+    /// did not fail with "producer closed".
+    Lifecycle => "lifecycle",
 }
 
 impl Kind {
