@@ -116,6 +116,15 @@ impl Client {
             .count()
     }
 
+    /// Records a call of `flush()` or `close()`; returns the records it must
+    /// wait for.
+    fn called(&self, close: bool) -> Vec<usize> {
+        let sent = self.sent_so_far();
+        let pending = self.unresolved(&sent);
+        self.record(What::Called { close, pending });
+        sent
+    }
+
     /// Indexes of every record sent so far whose future is held.
     fn sent_so_far(&self) -> Vec<usize> {
         let slots = self.slots.borrow();
@@ -171,12 +180,9 @@ pub(crate) async fn run(plan: ClientPlan) -> turmoil::Result {
     }
     if lc.close == CloseMode::AfterAcks {
         await_waiters(&client).await?;
-        let pending = client.sent_so_far();
-        client.producer.flush().await;
-        let unresolved = client.unresolved(&pending);
-        client.record(What::Flushed { unresolved });
+        flush(client.clone()).await;
     }
-    let pending = client.sent_so_far();
+    let pending = client.called(true);
     client.producer.close().await;
     let stats = client.producer.stats();
     client.record(What::Closed {
@@ -242,7 +248,7 @@ async fn wait_for(client: Rc<Client>, index: usize) {
 /// `flush()` concurrently with the sends: when it returns, every record sent
 /// before it was called must have resolved.
 async fn flush(client: Rc<Client>) {
-    let pending = client.sent_so_far();
+    let pending = client.called(false);
     client.producer.flush().await;
     let unresolved = client.unresolved(&pending);
     client.record(What::Flushed { unresolved });

@@ -102,6 +102,9 @@ pub enum What {
     MetadataUpdated { leaders: Vec<(Tp, Option<i32>)> },
     /// The application dropped record `index`'s delivery future unpolled.
     FutureDropped { index: usize },
+    /// The application called `flush()` (or `close()`, `close` set) while
+    /// `pending` futures of records it had sent were unresolved.
+    Called { close: bool, pending: usize },
     /// `flush()` returned; `unresolved` of the futures of records sent before it
     /// was called had not resolved (must be 0).
     Flushed { unresolved: usize },
@@ -250,6 +253,11 @@ impl fmt::Display for What {
                 }
                 Ok(())
             }
+            What::Called { close, pending } => write!(
+                f,
+                "{} called with {pending} futures unresolved",
+                if *close { "close" } else { "flush" }
+            ),
             What::FutureDropped { index } => write!(f, "future of record #{index} dropped unpolled"),
             What::Flushed { unresolved } => write!(f, "flush returned ({unresolved} earlier futures unresolved)"),
             What::Closed { unresolved_records, buffered_bytes, in_flight_requests, unresolved_futures } => write!(

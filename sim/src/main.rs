@@ -136,19 +136,10 @@ fn print_report(report: &RunReport, file: &Path, verbose: bool, wall: Duration) 
         .flatten()
         .map(|b| b.records.len())
         .sum();
-    let m = &report.mechanisms;
     println!(
-        "faults: {}, records in logs: {records}, retries: {}, epoch bumps: {}, connections lost: {}, crashes: {}, restarts: {}, elections: {}, injections hit: {}, heals: {}/{}",
+        "faults: {}, records in logs: {records}\nmechanisms: {}",
         report.faults.len(),
-        m.retries,
-        m.epoch_bumps,
-        m.connections_lost,
-        m.crashes,
-        m.restarts,
-        m.elections,
-        m.injections_hit,
-        m.heals,
-        m.heals_scheduled
+        report.mechanisms
     );
     for u in &report.unmet {
         println!("UNMET {u}");

@@ -47,6 +47,10 @@ pub struct Mechanisms {
     pub rejected_too_large: u64,
     /// Sends that waited for buffer memory or metadata.
     pub sends_blocked: u64,
+    /// `close()` calls with delivery futures still unresolved.
+    pub closes_with_work: u64,
+    /// `flush()` calls with delivery futures still unresolved.
+    pub flushes_with_work: u64,
 }
 
 impl Mechanisms {
@@ -86,6 +90,13 @@ impl Mechanisms {
                     ..
                 } => m.rejected_too_large += 1,
                 What::SendBlocked { .. } => m.sends_blocked += 1,
+                What::Called { close, pending } if *pending > 0 => {
+                    if *close {
+                        m.closes_with_work += 1
+                    } else {
+                        m.flushes_with_work += 1
+                    }
+                }
                 _ => {}
             }
         }
@@ -108,6 +119,8 @@ impl Mechanisms {
         self.largest_request = self.largest_request.max(o.largest_request);
         self.rejected_too_large += o.rejected_too_large;
         self.sends_blocked += o.sends_blocked;
+        self.closes_with_work += o.closes_with_work;
+        self.flushes_with_work += o.flushes_with_work;
     }
 
     /// The count named `key` in scenario files.
@@ -125,7 +138,21 @@ impl Mechanisms {
             Mechanism::LargestRequest => self.largest_request,
             Mechanism::RejectedTooLarge => self.rejected_too_large,
             Mechanism::SendsBlocked => self.sends_blocked,
+            Mechanism::ClosesWithWork => self.closes_with_work,
+            Mechanism::FlushesWithWork => self.flushes_with_work,
         }
+    }
+}
+
+impl fmt::Display for Mechanisms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, k) in Mechanism::ALL.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{}={}", k.key(), self.get(*k))?;
+        }
+        write!(f, " heals={}/{}", self.heals, self.heals_scheduled)
     }
 }
 
@@ -179,9 +206,31 @@ pub enum Mechanism {
     RejectedTooLarge,
     /// `sends_blocked`
     SendsBlocked,
+    /// `closes_with_work`
+    ClosesWithWork,
+    /// `flushes_with_work`
+    FlushesWithWork,
 }
 
 impl Mechanism {
+    /// Every countable mechanism.
+    pub const ALL: [Mechanism; 14] = [
+        Mechanism::Retries,
+        Mechanism::EpochBumps,
+        Mechanism::ConnectionsLost,
+        Mechanism::Crashes,
+        Mechanism::Restarts,
+        Mechanism::Elections,
+        Mechanism::InjectionsHit,
+        Mechanism::Faults,
+        Mechanism::LargestBatch,
+        Mechanism::LargestRequest,
+        Mechanism::RejectedTooLarge,
+        Mechanism::SendsBlocked,
+        Mechanism::ClosesWithWork,
+        Mechanism::FlushesWithWork,
+    ];
+
     /// The key as written in `[expect]`.
     pub fn key(self) -> &'static str {
         match self {
@@ -197,6 +246,8 @@ impl Mechanism {
             Mechanism::LargestRequest => "largest_request",
             Mechanism::RejectedTooLarge => "rejected_too_large",
             Mechanism::SendsBlocked => "sends_blocked",
+            Mechanism::ClosesWithWork => "closes_with_work",
+            Mechanism::FlushesWithWork => "flushes_with_work",
         }
     }
 }

@@ -472,6 +472,10 @@ pub struct ExpectFile {
     pub rejected_too_large: Option<Spanned<CountFile>>,
     /// Sends that blocked.
     pub sends_blocked: Option<Spanned<CountFile>>,
+    /// `close()` calls with futures unresolved.
+    pub closes_with_work: Option<Spanned<CountFile>>,
+    /// `flush()` calls with futures unresolved.
+    pub flushes_with_work: Option<Spanned<CountFile>>,
     /// Every scheduled heal happened while the producers ran.
     #[serde(default)]
     pub faults_healed: bool,
@@ -479,7 +483,7 @@ pub struct ExpectFile {
 
 impl ExpectFile {
     /// The mechanism bounds as written, by key.
-    fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 12] {
+    fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 14] {
         [
             (Mechanism::Retries, &self.retries),
             (Mechanism::EpochBumps, &self.epoch_bumps),
@@ -493,6 +497,8 @@ impl ExpectFile {
             (Mechanism::LargestRequest, &self.largest_request),
             (Mechanism::RejectedTooLarge, &self.rejected_too_large),
             (Mechanism::SendsBlocked, &self.sends_blocked),
+            (Mechanism::ClosesWithWork, &self.closes_with_work),
+            (Mechanism::FlushesWithWork, &self.flushes_with_work),
         ]
     }
 }

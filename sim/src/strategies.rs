@@ -33,6 +33,55 @@ pub struct PropProducer {
     pub max_request_size: usize,
     /// In-flight requests per connection.
     pub max_in_flight: usize,
+    /// How its application uses it.
+    pub lifecycle: PropLifecycle,
+}
+
+/// How one producer's application behaves (see `sim/src/client.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PropLifecycle {
+    /// `close()` right after the last send instead of after every ack.
+    pub close_in_flight: bool,
+    /// `flush()` after every Nth send (0 = never).
+    pub flush_every: usize,
+    /// Tasks sending through the one handle.
+    pub send_tasks: usize,
+    /// Every Nth future dropped unpolled (0 = never).
+    pub drop_futures_every: usize,
+    /// Records sent after `close()` (at most the record count).
+    pub sends_after_close: usize,
+    /// Late start.
+    pub start_after_ms: u64,
+}
+
+fn lifecycle() -> impl Strategy<Value = PropLifecycle> {
+    (
+        any::<bool>(),
+        prop_oneof![2 => Just(0usize), 1 => Just(3), 1 => Just(7)],
+        prop_oneof![2 => Just(1usize), 1 => 2usize..=3],
+        prop_oneof![3 => Just(0usize), 1 => Just(4)],
+        prop_oneof![3 => Just(0usize), 1 => 1usize..=2],
+        prop_oneof![3 => Just(0u64), 1 => Just(50)],
+    )
+        .prop_map(
+            |(
+                close_in_flight,
+                flush_every,
+                send_tasks,
+                drop_futures_every,
+                sends_after_close,
+                start_after_ms,
+            )| {
+                PropLifecycle {
+                    close_in_flight,
+                    flush_every,
+                    send_tasks,
+                    drop_futures_every,
+                    sends_after_close,
+                    start_after_ms,
+                }
+            },
+        )
 }
 
 /// A record size, relative to the first producer's batch limit where it matters.
@@ -94,8 +143,8 @@ impl fmt::Debug for PropWorld {
         for (i, p) in self.producers.iter().enumerate() {
             writeln!(
                 f,
-                "  producer-{i}: idempotence {}, linger {} ms, batch_size {}, max_message_bytes {}, max_request_size {}, max_in_flight {}",
-                p.idempotence, p.linger_ms, p.batch_size, p.max_message_bytes, p.max_request_size, p.max_in_flight
+                "  producer-{i}: idempotence {}, linger {} ms, batch_size {}, max_message_bytes {}, max_request_size {}, max_in_flight {}, {:?}",
+                p.idempotence, p.linger_ms, p.batch_size, p.max_message_bytes, p.max_request_size, p.max_in_flight, p.lifecycle
             )?;
         }
         let records = self.materialize();
@@ -122,6 +171,7 @@ fn producer() -> impl Strategy<Value = PropProducer> {
         0usize..3,
         prop_oneof![3 => Just(None), 1 => (-40i64..200).prop_map(Some)],
         1usize..=5,
+        lifecycle(),
     )
         .prop_map(
             |(
@@ -131,6 +181,7 @@ fn producer() -> impl Strategy<Value = PropProducer> {
                 batch_kind,
                 request_delta,
                 max_in_flight,
+                lifecycle,
             )| {
                 let overhead = crate::sizes::produce_request_len(
                     crate::sizes::PRODUCE_VERSION,
@@ -154,6 +205,7 @@ fn producer() -> impl Strategy<Value = PropProducer> {
                     max_message_bytes,
                     max_request_size,
                     max_in_flight,
+                    lifecycle,
                 }
             },
         )
@@ -296,6 +348,16 @@ impl PropWorld {
                 p.max_request_size,
                 p.max_in_flight,
                 (p.max_message_bytes * 8).max(1 << 20)
+            );
+            let lc = &p.lifecycle;
+            t += &format!(
+                "close = \"{}\"\nflush_every = {}\nsend_tasks = {}\ndrop_futures_every = {}\nsends_after_close = {}\nstart_after_ms = {}\n",
+                if lc.close_in_flight { "in_flight" } else { "after_acks" },
+                lc.flush_every,
+                lc.send_tasks,
+                lc.drop_futures_every,
+                lc.sends_after_close.min(self.records.len()),
+                lc.start_after_ms
             );
         }
         // Spread the sends over the fault window so faults meet traffic.

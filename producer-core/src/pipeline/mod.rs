@@ -10,13 +10,13 @@
 
 mod batch_state;
 mod connection;
+mod metadata_cell;
 mod sender;
 
 use crate::bugs::SendCell;
 use crate::config::Config;
 use crate::delivery::DeliveryFuture;
 use crate::error::Error;
-use crate::metadata::ClusterMetadata;
 use crate::network::Network;
 use crate::observe::Observer;
 use crate::partitioner::Partitioner;
@@ -25,7 +25,7 @@ use crate::record::Record;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::time::Instant;
 
 /// Counters that must all be zero once a producer is closed.
@@ -46,7 +46,7 @@ pub(crate) struct Shared {
     pub accum: Mutex<Accumulator>,
     pub wake: Notify,
     pub memory: Semaphore,
-    pub metadata: watch::Sender<Arc<ClusterMetadata>>,
+    pub metadata: metadata_cell::MetadataCell,
     pub observer: Option<Arc<dyn Observer>>,
     pub start: Instant,
     pub unresolved: AtomicUsize,
@@ -150,7 +150,7 @@ impl Producer {
             limits,
             wake: Notify::new(),
             memory: Semaphore::new(config.buffer_memory),
-            metadata: watch::Sender::new(Arc::new(ClusterMetadata::default())),
+            metadata: metadata_cell::MetadataCell::default(),
             observer,
             start: tokio::time::Instant::now(),
             unresolved: AtomicUsize::new(0),
@@ -252,18 +252,14 @@ impl Producer {
         if let Some(n) = self.shared.metadata.borrow().partition_count(topic) {
             return Ok(n);
         }
-        let mut rx = self.shared.metadata.subscribe();
         if self.shared.accum().wanted_topics.insert(topic.to_string()) {
             self.shared.wake.notify_one();
         }
-        let waited = tokio::time::timeout_at(
-            deadline,
-            rx.wait_for(|m| m.partition_count(topic).is_some()),
-        )
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .and_then(|m| m.partition_count(topic));
+        let waited = self
+            .shared
+            .metadata
+            .wait_for(deadline, |m| m.partition_count(topic))
+            .await;
         waited.ok_or(Error::Timeout {
             waiting_for: "topic metadata",
             waited: self.shared.config.max_block,

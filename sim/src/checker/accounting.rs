@@ -137,7 +137,8 @@ pub(super) fn check_received(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
 pub(super) fn check_too_large(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
     for (p, pv) in view.producers.iter().enumerate() {
         let facts = &input.producers[p];
-        for (i, s) in pv.sends.iter().enumerate() {
+        // Sends after close() must fail as "producer closed": the lifecycle rules judge them.
+        for (i, s) in pv.sends.iter().enumerate().filter(|(_, s)| !s.after_close) {
             let oversize = s.batch_len > facts.batch_limit;
             let tp = s.partition.map(|q| (input.topic.to_string(), q));
             let v = |at, detail: String| {

@@ -31,7 +31,12 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
         // send order, and the budget of copies per digest.
         let mut sent: BTreeMap<Tp, Vec<(u64, usize)>> = BTreeMap::new();
         let mut budgets: BTreeMap<(Tp, u64), Budget> = BTreeMap::new();
-        for (i, s) in pv.sends.iter().enumerate() {
+        // Send order is the order of `send` calls (send ids), which is not the
+        // workload's order when several tasks share one producer.
+        let mut order: Vec<usize> = (0..pv.sends.len()).collect();
+        order.sort_by_key(|&i| pv.sends[i].send_id.unwrap_or(u64::MAX));
+        for i in order {
+            let s = &pv.sends[i];
             let Some(q) = s.partition else { continue };
             let tp = (input.topic.to_string(), q);
             let b = budgets.entry((tp.clone(), s.digest)).or_default();
@@ -64,7 +69,11 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                 .get(&(p, tp.clone()))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let mut kept = Vec::new();
+            let may_duplicate: BTreeSet<u64> = budgets
+                .iter()
+                .filter(|((t, _), b)| *t == tp && b.retried > 0)
+                .map(|((_, d), _)| *d)
+                .collect();
             for &(d, offset, at) in log {
                 let v = |kind, detail: &str| {
                     Violation::new(kind, at, detail)
@@ -82,7 +91,6 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                 };
                 if b.possible > 0 {
                     b.possible -= 1;
-                    kept.push((d, offset, at));
                 } else if b.refused > 0 {
                     b.refused -= 1;
                     out.push(v(
@@ -100,24 +108,39 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                 }
             }
             if facts.idempotent || facts.max_in_flight == 1 {
-                check_order(p, &tp, sent, &kept, out);
+                check_order(p, &tp, sent, log, &may_duplicate, out);
             }
         }
     }
 }
 
-/// The log (minus duplicates) must be a subsequence of the send order.
+/// The first copy of every record must be in send order: matched against the
+/// sends in order, a log entry takes the next unmatched send with its content.
+/// A copy of content already matched is a duplicate (the duplicate rule judges
+/// it), and is taken as one first where retries without idempotence may have
+/// made it, so equal contents never make a false reorder. Phantoms are judged
+/// by the phantom rule.
 fn check_order(
     p: u32,
     tp: &Tp,
     sent: &[(u64, usize)],
-    kept: &[LogEntry],
+    log: &[LogEntry],
+    may_duplicate: &BTreeSet<u64>,
     out: &mut Vec<Violation>,
 ) {
     let mut cursor = 0;
-    for &(d, offset, at) in kept {
+    let mut matched: BTreeSet<u64> = BTreeSet::new();
+    for &(d, offset, at) in log {
+        let phantom = !sent.iter().any(|(x, _)| *x == d);
+        if phantom || matched.contains(&d) && may_duplicate.contains(&d) {
+            continue;
+        }
         match sent[cursor..].iter().position(|(x, _)| *x == d) {
-            Some(k) => cursor += k + 1,
+            Some(k) => {
+                cursor += k + 1;
+                matched.insert(d);
+            }
+            None if matched.contains(&d) => {}
             None => {
                 out.push(
                     Violation::new(
