@@ -439,6 +439,7 @@ fn memory(quick: bool) {
                     }],
                     max_message_bytes: 1_048_588,
                     failover_delay: Duration::from_millis(200),
+                    broker_version: Default::default(),
                 };
                 let server = sim::serve::Server::bind(spec, "127.0.0.1", 0)
                     .await

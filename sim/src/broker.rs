@@ -9,7 +9,9 @@
 //! which checks the CRC) before it is appended; untrusted bytes are checked
 //! structurally first ([`crate::validate`]) so no input can crash the broker.
 
-use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, ProducerWindow};
+use crate::cluster::{Cluster, Injection, LogBatch, LogRecord};
+use crate::log_validator;
+use crate::producer_state::{self, Decision, ProducerWindow};
 use crate::validate;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
@@ -23,7 +25,6 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, StrBytes};
-use kafka_protocol::records::RecordBatchDecoder;
 use producer_core::error::code;
 use producer_core::wire::frame;
 use std::cell::RefCell;
@@ -347,165 +348,108 @@ fn produce_partition(
     records: Option<&Bytes>,
     now: Duration,
 ) -> PartitionResult {
-    let Origin {
-        broker, client_id, ..
-    } = origin;
-    let max_message_bytes = cluster.spec.max_message_bytes;
+    let version = cluster.spec.broker_version;
     let Some(partition) = cluster.partition(topic, index) else {
         return PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION);
     };
-    if partition.leader != Some(broker) {
+    if partition.leader != Some(origin.broker) {
         return PartitionResult::error(code::NOT_LEADER_OR_FOLLOWER);
     }
     let Some(bytes) = records.filter(|b| !b.is_empty()) else {
-        return PartitionResult::error(code::INVALID_RECORD);
+        return PartitionResult::error(version.invalid_record());
     };
-    if bytes.len() > max_message_bytes {
+    if bytes.len() > cluster.spec.max_message_bytes {
         return PartitionResult::error(code::MESSAGE_TOO_LARGE);
     }
-    if bytes.len() > 16 && bytes[16] != 2 {
-        // Produce v3+ carries RecordBatch v2 only (Kafka: InvalidRecordException).
-        return PartitionResult::error(code::INVALID_RECORD);
-    }
-    if validate::record_batch(bytes).is_err() {
-        return PartitionResult::error(code::CORRUPT_MESSAGE);
-    }
-    let sets = match decode("records", || {
-        RecordBatchDecoder::decode_all(&mut bytes.clone())
-    }) {
-        Ok(s) => s,
-        Err(_) => return PartitionResult::error(code::CORRUPT_MESSAGE),
+    let batch = match log_validator::validate(bytes) {
+        Ok(b) => b,
+        Err(r) if r.code == code::INVALID_RECORD => {
+            return PartitionResult::error(version.invalid_record())
+        }
+        Err(r) => return PartitionResult::error(r.code),
     };
-    let infos = match decode("batch info", || {
-        RecordBatchDecoder::decode_batch_info(&mut bytes.clone())
-    }) {
-        Ok(i) => i,
-        Err(_) => return PartitionResult::error(code::CORRUPT_MESSAGE),
-    };
-    if sets.len() != 1 || infos.len() != 1 || sets[0].records.is_empty() {
-        // Produce v3+ carries exactly one batch per partition.
-        return PartitionResult::error(code::INVALID_RECORD);
-    }
-    let info = &infos[0];
-    let count = sets[0].records.len();
-    if info.record_count as usize != count {
-        return PartitionResult::error(code::CORRUPT_MESSAGE);
-    }
-
     let injection = cluster
         .injections
         .get_mut(&(topic.to_string(), index))
         .and_then(|q| q.pop_front());
     cluster.injections_hit += u64::from(injection.is_some());
-    let append_then_fail = match injection {
+    // 7, 20 and 46 are answered after the append (the write happened, the
+    // acknowledgement says otherwise); the other codes refuse the batch.
+    let append_then_answer = match injection {
         Some(Injection::Error(c))
-            if c == code::REQUEST_TIMED_OUT || c == code::NOT_ENOUGH_REPLICAS_AFTER_APPEND =>
+            if c == code::REQUEST_TIMED_OUT
+                || c == code::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                || c == code::DUPLICATE_SEQUENCE_NUMBER =>
         {
             Some(c)
         }
         Some(Injection::Error(c)) => return PartitionResult::error(c),
         _ => None,
     };
-
+    let lose_response = injection == Some(Injection::LoseResponse);
     let partition = cluster.partition_mut(topic, index).expect("checked above");
-    let pid = info.producer_id;
-    let epoch = info.producer_epoch;
-    let first_seq = info.base_sequence;
-    let last_seq = producer_core::idempotence::advance_sequence(first_seq, count - 1);
+    let count = batch.records.len();
+    let (pid, epoch, first_seq) = (batch.producer_id, batch.producer_epoch, batch.base_sequence);
     if pid >= 0 {
-        match partition.producers.get(&pid) {
-            None if first_seq != 0 => {
-                return PartitionResult::error(code::OUT_OF_ORDER_SEQUENCE_NUMBER)
-            }
-            None => {}
-            Some(w) if epoch < w.epoch => {
-                return PartitionResult::error(code::INVALID_PRODUCER_EPOCH)
-            }
-            Some(w) if epoch > w.epoch && first_seq != 0 => {
-                return PartitionResult::error(code::OUT_OF_ORDER_SEQUENCE_NUMBER)
-            }
-            Some(w) if epoch > w.epoch => {}
-            Some(w) => {
-                if let Some(&(_, _, base_offset)) = w
-                    .recent
-                    .iter()
-                    .find(|(f, l, _)| *f == first_seq && *l == last_seq)
-                {
-                    // A duplicate: success with the original offset, nothing appended.
-                    return PartitionResult {
-                        code: code::NONE,
-                        base_offset,
-                        lose_response: injection == Some(Injection::LoseResponse),
-                    };
-                }
-                let expected = w.recent.back().map_or(0, |(_, last, _)| {
-                    producer_core::idempotence::advance_sequence(*last, 1)
-                });
-                if first_seq != expected {
-                    return PartitionResult::error(code::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        match producer_state::check(
+            version,
+            partition.producers.get(&pid),
+            epoch,
+            first_seq,
+            count,
+        ) {
+            Decision::Append => {}
+            Decision::Duplicate(base_offset) => {
+                return PartitionResult {
+                    code: code::NONE,
+                    base_offset,
+                    lose_response,
                 }
             }
+            Decision::Reject(c) => return PartitionResult::error(c),
         }
     }
-
     let base_offset = partition.next_offset;
-    let log_records = sets
-        .into_iter()
-        .next()
-        .expect("one set")
+    let stored = batch
         .records
         .into_iter()
-        .enumerate()
-        .map(|(i, r)| LogRecord {
-            offset: base_offset + i as i64,
+        .map(|r| LogRecord {
+            offset: base_offset + r.offset_delta,
             key: r.key,
             value: r.value,
-            headers: r
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-            timestamp: r.timestamp,
+            headers: r.headers,
+            timestamp: batch.base_timestamp.wrapping_add(r.timestamp_delta),
         })
         .collect();
     partition.next_offset += count as i64;
     partition.log.push(LogBatch {
         base_offset,
-        client_id: client_id.clone(),
+        client_id: origin.client_id.clone(),
         producer_id: pid,
         producer_epoch: epoch,
         base_sequence: first_seq,
-        leader: broker,
+        leader: origin.broker,
         appended_at: now,
         bytes: bytes.len(),
         request_bytes: origin.request_bytes,
-        records: log_records,
+        records: stored,
     });
     if pid >= 0 {
-        let w = partition
+        let state = partition
             .producers
             .entry(pid)
             .or_insert_with(|| ProducerWindow {
                 epoch,
                 ..Default::default()
             });
-        if epoch != w.epoch {
-            *w = ProducerWindow {
-                epoch,
-                ..Default::default()
-            };
-        }
-        w.recent.push_back((first_seq, last_seq, base_offset));
-        while w.recent.len() > 5 {
-            w.recent.pop_front();
-        }
+        producer_state::record(version, state, epoch, first_seq, count, base_offset);
     }
-    match append_then_fail {
+    match append_then_answer {
         Some(c) => PartitionResult::error(c),
         None => PartitionResult {
             code: code::NONE,
             base_offset,
-            lose_response: injection == Some(Injection::LoseResponse),
+            lose_response,
         },
     }
 }

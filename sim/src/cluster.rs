@@ -5,6 +5,7 @@
 //! and (optionally) in-memory producer state, but never acknowledged data: the
 //! log of a partition stands for its replicated log (acks=all).
 
+use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct ClusterSpec {
     pub max_message_bytes: usize,
     /// Time from a leader's crash (or a move order) to the new leader.
     pub failover_delay: Duration,
+    /// Whose answers the brokers give (see [`crate::producer_state`]).
+    pub broker_version: BrokerVersion,
 }
 
 /// One topic.
@@ -72,15 +75,6 @@ pub struct LogBatch {
     pub request_bytes: usize,
     /// The records.
     pub records: Vec<LogRecord>,
-}
-
-/// Idempotence state of one producer id on one partition.
-#[derive(Clone, Debug, Default)]
-pub struct ProducerWindow {
-    /// Current epoch.
-    pub epoch: i16,
-    /// The last (at most 5) batches: (first sequence, last sequence, base offset).
-    pub recent: VecDeque<(i32, i32, i64)>,
 }
 
 /// One partition.

@@ -5,6 +5,7 @@
 
 use crate::cluster::{ClusterSpec, TopicSpec};
 use crate::mechanisms::{Bound, CountFile, Mechanism, MechanismExpect};
+use crate::producer_state::BrokerVersion;
 use serde::Deserialize;
 use std::fmt;
 use std::path::Path;
@@ -394,6 +395,9 @@ pub struct ClusterFile {
     /// Leader failover delay.
     #[serde(default = "default_failover_ms")]
     pub failover_delay_ms: u64,
+    /// Whose answers the brokers give: `"0.11"`, `"1.0"`, `"2.4"` or `"3.8"`
+    /// (the default; any 2.5 and later version behaves so).
+    pub broker_version: Option<Spanned<String>>,
     /// Removed: refused with an explanation (restarts keep producer state in
     /// Kafka; the `expire_producers` fault forgets it).
     #[serde(default)]
@@ -813,11 +817,25 @@ impl Scenario {
                 "`cluster.lose_producer_state_on_restart` was removed: Kafka rebuilds producer state from its log when a broker restarts; use a fault with `action = \"expire_producers\"` and `partition = \"topic/p\"` to make a partition forget its producers",
             ));
         }
+        let broker_version = match &c.broker_version {
+            None => BrokerVersion::default(),
+            Some(v) => BrokerVersion::parse(v.get_ref()).ok_or_else(|| {
+                r.at(
+                    v,
+                    format!(
+                        "`cluster.broker_version` = \"{}\" is not a modelled version; expected one of {} (2.5 and later answer as 3.8)",
+                        v.get_ref(),
+                        BrokerVersion::NAMES.join(", ")
+                    ),
+                )
+            })?,
+        };
         let cluster = ClusterSpec {
             brokers: c.brokers,
             topics,
             max_message_bytes: c.max_message_bytes,
             failover_delay: Duration::from_millis(c.failover_delay_ms),
+            broker_version,
         };
         let duration = Duration::from_secs(f.duration_s);
         let faults = crate::faults::resolve_all(&f.faults, &cluster, p.count, duration, &r)?;

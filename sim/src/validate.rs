@@ -4,10 +4,11 @@
 //! the bytes that remain (`Vec::with_capacity(n)` for arrays, and for record
 //! headers). A random frame can therefore ask for a multi-gigabyte allocation,
 //! which aborts the process instead of failing. The simulated broker must survive
-//! any input, so before decoding a Produce or Metadata request, or a record
-//! batch, these walkers check every count against the bytes left. They accept a
-//! superset of valid inputs; the real decoding and its errors stay with
-//! `kafka-protocol`.
+//! any input, so before decoding a Produce or Metadata request these walkers
+//! check every count against the bytes left. They accept a superset of valid
+//! inputs; the real decoding and its errors stay with `kafka-protocol`. Record
+//! batches are read by prodsim's own reader ([`crate::log_validator`]), which
+//! checks every count as it reads.
 
 /// A cursor over a byte slice that fails instead of reading past the end.
 struct Walker<'a> {
@@ -61,11 +62,6 @@ impl<'a> Walker<'a> {
             }
         }
         Err("varint longer than 10 bytes".into())
-    }
-
-    fn zigzag_varint(&mut self) -> Result<i64, String> {
-        let u = self.unsigned_varint()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
 
     /// A length-prefixed string or bytes field (nullable allowed).
@@ -174,55 +170,6 @@ pub fn metadata_request(body: &[u8], version: i16) -> Check {
     Ok(())
 }
 
-/// Checks the records of a RecordBatch v2 (after its 61-byte header): every
-/// record's lengths and header count fit inside the record.
-pub fn record_batch(batch: &[u8]) -> Check {
-    const HEADER: usize = 61;
-    if batch.len() < HEADER {
-        return Err(format!(
-            "{} bytes is shorter than a batch header",
-            batch.len()
-        ));
-    }
-    if batch[16] != 2 {
-        return Err(format!("magic {} is not 2", batch[16] as i8));
-    }
-    let count = i32::from_be_bytes([batch[57], batch[58], batch[59], batch[60]]);
-    if count < 0 || count as usize > batch.len() - HEADER {
-        return Err(format!("record count {count} does not fit the batch"));
-    }
-    let mut w = Walker::new(&batch[HEADER..]);
-    for _ in 0..count {
-        let len = w.zigzag_varint()?;
-        if len < 0 || len as usize > w.remaining() {
-            return Err(format!(
-                "record length {len} with {} bytes left",
-                w.remaining()
-            ));
-        }
-        let start = w.pos;
-        let mut r = Walker::new(&w.buf[start..start + len as usize]);
-        r.skip(1)?; // attributes
-        r.zigzag_varint()?; // timestamp delta
-        r.zigzag_varint()?; // offset delta
-        for _ in 0..2 {
-            let n = r.zigzag_varint()?;
-            if n > 0 {
-                r.skip(n as usize)?;
-            }
-        }
-        let headers = r.zigzag_varint()?;
-        if headers < 0 || headers as usize > r.remaining() {
-            return Err(format!(
-                "{headers} record headers with {} bytes left",
-                r.remaining()
-            ));
-        }
-        w.skip(len as usize)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,15 +181,5 @@ mod tests {
         body.extend_from_slice(&i32::MAX.to_be_bytes());
         assert!(produce_request(&body, 3).is_err());
         assert!(metadata_request(&i32::MAX.to_be_bytes(), 1).is_err());
-    }
-
-    #[test]
-    fn huge_record_header_counts_are_refused() {
-        let mut batch = vec![0u8; 61];
-        batch[16] = 2;
-        batch[60] = 1; // one record
-                       // length 5: attributes, ts delta 0, offset delta 0, key -1, value -1, then headers = huge
-        batch.extend_from_slice(&[0x10, 0, 0, 0, 1, 1, 0xfe, 0xff, 0xff, 0xff, 0x0f]);
-        assert!(record_batch(&batch).is_err());
     }
 }

@@ -19,6 +19,7 @@ fn cluster() -> Cluster {
             }],
             max_message_bytes: 1_048_588,
             failover_delay: Duration::from_millis(100),
+            broker_version: Default::default(),
         },
         |id| (format!("broker-{id}"), 9092),
     )

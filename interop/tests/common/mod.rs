@@ -39,6 +39,7 @@ impl SimCluster {
             }],
             max_message_bytes: 1_048_588,
             failover_delay: Duration::from_millis(200),
+            broker_version: Default::default(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -464,6 +464,7 @@ mod tests {
                 }],
                 max_message_bytes: 1 << 20,
                 failover_delay: Duration::from_millis(10),
+                broker_version: Default::default(),
             };
             Recorder {
                 cluster: RefCell::new(Cluster::new(spec, |id| (format!("broker-{id}"), 9092))),

@@ -1,0 +1,346 @@
+//! A produce's records checked as Apache Kafka's broker checks them
+//! (`ProduceRequest.validateRecords`, `UnifiedLog.analyzeAndValidateRecords`,
+//! `LogValidator.validateBatch`, `DefaultRecordBatch` / `DefaultRecord` reading,
+//! at 3.8.0), and decoded by prodsim's own reader into the records the log
+//! stores, headers kept in order with duplicate keys.
+//!
+//! | what is wrong | Kafka's answer |
+//! |---|---|
+//! | batch length field longer than the bytes, no complete batch | INVALID_RECORD (87) |
+//! | magic other than 2 | 87 |
+//! | more than one batch | 87 ("exactly one record batch per partition") |
+//! | CRC-32C mismatch | CORRUPT_MESSAGE (2) |
+//! | base offset other than 0 | 87 |
+//! | lastOffsetDelta + 1 not positive, record count <= 0, or the two differ | 87 |
+//! | control batch from a client | 87 |
+//! | producer id set, base sequence < 0 | 87 |
+//! | bytes left after the last record, or inside a record after its headers; a record running past the batch | 87 |
+//! | LogAppendTime timestamp type set by the client | INVALID_TIMESTAMP (32) |
+//! | transactional batch (no transactions here) | TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
+//! | compression codec 1..=4 | UNSUPPORTED_COMPRESSION_TYPE (76): prodsim stores uncompressed batches only |
+//! | compression codec 5..=7 (no such codec) | UNKNOWN_SERVER_ERROR (-1) |
+//!
+//! Before 2.4 an invalid record was a `CorruptRecordException`: the caller
+//! maps 87 to 2 for older broker versions. Fewer than 12 bytes after the
+//! batch are dropped silently, as Kafka's `trimInvalidBytes` does. Record
+//! offset deltas are not checked (Kafka does not for uncompressed batches);
+//! the log stores each record at base offset + its delta, as a consumer reads it.
+//! Every length and count is checked against the bytes left before anything is
+//! allocated.
+
+use bytes::Bytes;
+
+/// Bytes of a RecordBatch v2 header.
+pub const HEADER_LEN: usize = 61;
+
+/// Kafka's INVALID_TIMESTAMP.
+pub const INVALID_TIMESTAMP: i16 = 32;
+/// Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// Kafka's UNSUPPORTED_COMPRESSION_TYPE.
+pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+/// Kafka's UNKNOWN_SERVER_ERROR.
+pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+const INVALID_RECORD: i16 = 87;
+const CORRUPT_MESSAGE: i16 = 2;
+
+/// A batch the broker accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidBatch {
+    /// Producer id (-1 without idempotence).
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// Base sequence.
+    pub base_sequence: i32,
+    /// The batch's first timestamp.
+    pub base_timestamp: i64,
+    /// Its records.
+    pub records: Vec<ValidRecord>,
+}
+
+/// One record of a valid batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidRecord {
+    /// Offset delta as written.
+    pub offset_delta: i64,
+    /// Timestamp delta as written.
+    pub timestamp_delta: i64,
+    /// Key.
+    pub key: Option<Bytes>,
+    /// Value.
+    pub value: Option<Bytes>,
+    /// Headers in order, duplicate keys kept (keys decoded as UTF-8, lossily,
+    /// as Java's `new String(bytes, UTF_8)` does).
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Why a batch was refused: the Kafka error code and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Kafka error code.
+    pub code: i16,
+    /// What was wrong.
+    pub reason: String,
+}
+
+fn refuse<T>(code: i16, reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        code,
+        reason: reason.into(),
+    })
+}
+
+/// A cursor that fails instead of reading past the end.
+struct Reader<'a> {
+    bytes: &'a Bytes,
+    pos: usize,
+    end: usize,
+}
+
+impl Reader<'_> {
+    fn left(&self) -> usize {
+        self.end - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<Bytes, Refusal> {
+        if n > self.left() {
+            return refuse(
+                INVALID_RECORD,
+                format!("needs {n} bytes, {} left", self.left()),
+            );
+        }
+        self.pos += n;
+        Ok(self.bytes.slice(self.pos - n..self.pos))
+    }
+
+    fn varint(&mut self) -> Result<i64, Refusal> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            if self.pos >= self.end {
+                return refuse(INVALID_RECORD, "varint runs past the end");
+            }
+            let b = self.bytes[self.pos];
+            self.pos += 1;
+            v |= ((b & 0x7f) as u64) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        refuse(INVALID_RECORD, "varint longer than 10 bytes")
+    }
+
+    /// A varint-length-prefixed field; -1 is null.
+    fn field(&mut self) -> Result<Option<Bytes>, Refusal> {
+        match self.varint()? {
+            -1 => Ok(None),
+            n if n < 0 => refuse(INVALID_RECORD, format!("negative length {n}")),
+            n => self.take(n as usize).map(Some),
+        }
+    }
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes(b[at..at + 2].try_into().expect("2 bytes"))
+}
+
+/// Checks the records of one partition of a produce request and decodes them.
+pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
+    let b = &records[..];
+    if b.len() < HEADER_LEN {
+        return refuse(
+            INVALID_RECORD,
+            format!("{} bytes hold no batch header", b.len()),
+        );
+    }
+    let batch_length = be_i32(b, 8);
+    let total = (batch_length as i64) + 12;
+    if batch_length < 0 || total < HEADER_LEN as i64 {
+        return refuse(
+            CORRUPT_MESSAGE,
+            format!("batch length {batch_length} is below a batch header"),
+        );
+    }
+    if total as usize > b.len() {
+        return refuse(
+            INVALID_RECORD,
+            format!(
+                "batch length {batch_length} runs past the {} bytes sent: no complete batch",
+                b.len()
+            ),
+        );
+    }
+    let total = total as usize;
+    if b[16] != 2 {
+        return refuse(INVALID_RECORD, format!("magic {} is not 2", b[16] as i8));
+    }
+    if b.len() - total >= 12 {
+        return refuse(
+            INVALID_RECORD,
+            "more than one record batch for one partition",
+        );
+    }
+    let crc = u32::from_be_bytes(b[17..21].try_into().expect("4 bytes"));
+    let computed = crc32c::crc32c(&b[21..total]);
+    if crc != computed {
+        return refuse(
+            CORRUPT_MESSAGE,
+            format!("CRC {crc:#010x}, computed {computed:#010x}"),
+        );
+    }
+    check_header(b)?;
+    let count = be_i32(b, 57) as usize;
+    let mut reader = Reader {
+        bytes: records,
+        pos: HEADER_LEN,
+        end: total,
+    };
+    let mut out = Vec::with_capacity(count.min(reader.left()));
+    for i in 0..count {
+        out.push(read_record(&mut reader).map_err(|r| Refusal {
+            reason: format!("record {i}: {}", r.reason),
+            ..r
+        })?);
+    }
+    if reader.left() > 0 {
+        return refuse(
+            INVALID_RECORD,
+            format!(
+                "{} bytes left after the last of {count} records",
+                reader.left()
+            ),
+        );
+    }
+    Ok(ValidBatch {
+        producer_id: be_i64(b, 43),
+        producer_epoch: be_i16(b, 51),
+        base_sequence: be_i32(b, 53),
+        base_timestamp: be_i64(b, 27),
+        records: out,
+    })
+}
+
+/// The header fields Kafka checks before reading records.
+fn check_header(b: &[u8]) -> Result<(), Refusal> {
+    let attributes = be_i16(b, 21);
+    match attributes & 0x07 {
+        0 => {}
+        1..=4 => {
+            return refuse(
+                UNSUPPORTED_COMPRESSION_TYPE,
+                "compressed batch: the simulated broker stores uncompressed batches only",
+            )
+        }
+        c => {
+            return refuse(
+                UNKNOWN_SERVER_ERROR,
+                format!("unknown compression codec {c}"),
+            )
+        }
+    }
+    if attributes & 0x08 != 0 {
+        return refuse(
+            INVALID_TIMESTAMP,
+            "a client may not set the LogAppendTime timestamp type",
+        );
+    }
+    if attributes & 0x10 != 0 {
+        return refuse(
+            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            "transactional batch without a transactional id",
+        );
+    }
+    if attributes & 0x20 != 0 {
+        return refuse(INVALID_RECORD, "clients may not write control batches");
+    }
+    let base_offset = be_i64(b, 0);
+    if base_offset != 0 {
+        return refuse(
+            INVALID_RECORD,
+            format!("base offset {base_offset}, should be 0"),
+        );
+    }
+    let from_offsets = be_i32(b, 23) as i64 + 1;
+    let count = be_i32(b, 57);
+    if from_offsets <= 0 {
+        return refuse(INVALID_RECORD, "batch has an invalid offset range");
+    }
+    if count <= 0 {
+        return refuse(INVALID_RECORD, format!("invalid record count {count}"));
+    }
+    if from_offsets != count as i64 {
+        return refuse(
+            INVALID_RECORD,
+            format!("inconsistent offset range ({from_offsets} offsets) and record count {count}"),
+        );
+    }
+    let (producer_id, base_sequence) = (be_i64(b, 43), be_i32(b, 53));
+    if producer_id >= 0 && base_sequence < 0 {
+        return refuse(
+            INVALID_RECORD,
+            format!("invalid sequence number {base_sequence}"),
+        );
+    }
+    Ok(())
+}
+
+fn read_record(r: &mut Reader<'_>) -> Result<ValidRecord, Refusal> {
+    let len = r.varint()?;
+    if len < 0 || len as usize > r.left() {
+        return refuse(
+            INVALID_RECORD,
+            format!("record length {len} with {} bytes left", r.left()),
+        );
+    }
+    let end = r.pos + len as usize;
+    let mut inner = Reader {
+        bytes: r.bytes,
+        pos: r.pos,
+        end,
+    };
+    inner.take(1)?; // attributes (unused in v2)
+    let timestamp_delta = inner.varint()?;
+    let offset_delta = inner.varint()?;
+    let key = inner.field()?;
+    let value = inner.field()?;
+    let count = inner.varint()?;
+    if count < 0 || count as usize > inner.left() {
+        return refuse(
+            INVALID_RECORD,
+            format!("{count} headers with {} bytes left", inner.left()),
+        );
+    }
+    let mut headers = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let k = match inner.field()? {
+            Some(k) => String::from_utf8_lossy(&k).into_owned(),
+            None => return refuse(INVALID_RECORD, "null header key"),
+        };
+        headers.push((k, inner.field()?));
+    }
+    if inner.left() > 0 {
+        return refuse(
+            INVALID_RECORD,
+            format!(
+                "invalid record size: {} bytes left after its headers",
+                inner.left()
+            ),
+        );
+    }
+    r.pos = end;
+    Ok(ValidRecord {
+        offset_delta,
+        timestamp_delta,
+        key,
+        value,
+        headers,
+    })
+}

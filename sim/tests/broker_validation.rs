@@ -1,0 +1,412 @@
+//! The simulated broker validates produced batches as Apache Kafka's does, and
+//! answers idempotent producers as the broker version it plays: each rule with a
+//! hand-made batch (sim/src/log_validator.rs, sim/src/producer_state.rs).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use sim::broker::{handle_frame, Reply};
+use sim::cluster::{Cluster, ClusterSpec, TopicSpec};
+use sim::log_validator::{self, validate};
+use sim::producer_state::BrokerVersion;
+use std::time::Duration;
+
+fn zigzag(buf: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        buf.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    buf.push(z as u8);
+}
+
+fn field(buf: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => zigzag(buf, -1),
+        Some(b) => {
+            zigzag(buf, b.len() as i64);
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// One record, with every field a test may want to get wrong.
+#[derive(Clone)]
+struct RawRecord {
+    offset_delta: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Bytes after the headers, inside the record's length.
+    junk: Vec<u8>,
+}
+
+fn record(i: i64, value: &str) -> RawRecord {
+    RawRecord {
+        offset_delta: i,
+        key: None,
+        value: Some(value.as_bytes().to_vec()),
+        headers: Vec::new(),
+        junk: Vec::new(),
+    }
+}
+
+/// A RecordBatch v2, encoded by hand with a correct CRC unless told otherwise.
+#[derive(Clone)]
+struct RawBatch {
+    base_offset: i64,
+    last_offset_delta: Option<i32>,
+    magic: i8,
+    attributes: i16,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: Option<i32>,
+    records: Vec<RawRecord>,
+    /// Bytes after the last record, inside the batch length.
+    junk: Vec<u8>,
+    bad_crc: bool,
+}
+
+impl RawBatch {
+    fn of(records: Vec<RawRecord>) -> Self {
+        RawBatch {
+            base_offset: 0,
+            last_offset_delta: None,
+            magic: 2,
+            attributes: 0,
+            producer_id: -1,
+            epoch: -1,
+            base_sequence: -1,
+            count: None,
+            records,
+            junk: Vec::new(),
+            bad_crc: false,
+        }
+    }
+
+    fn idempotent(mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Self {
+        self.producer_id = producer_id;
+        self.epoch = epoch;
+        self.base_sequence = base_sequence;
+        self
+    }
+
+    fn encode(&self) -> Bytes {
+        let mut body = Vec::new();
+        for r in &self.records {
+            let mut rec = vec![0u8];
+            zigzag(&mut rec, 0);
+            zigzag(&mut rec, r.offset_delta);
+            field(&mut rec, r.key.as_deref());
+            field(&mut rec, r.value.as_deref());
+            zigzag(&mut rec, r.headers.len() as i64);
+            for (k, v) in &r.headers {
+                field(&mut rec, Some(k));
+                field(&mut rec, v.as_deref());
+            }
+            rec.extend_from_slice(&r.junk);
+            zigzag(&mut body, rec.len() as i64);
+            body.extend_from_slice(&rec);
+        }
+        body.extend_from_slice(&self.junk);
+        let n = self.records.len() as i32;
+        let mut after_crc = BytesMut::new();
+        after_crc.put_i16(self.attributes);
+        after_crc.put_i32(self.last_offset_delta.unwrap_or(n - 1));
+        after_crc.put_i64(1_700_000_000_000);
+        after_crc.put_i64(1_700_000_000_000);
+        after_crc.put_i64(self.producer_id);
+        after_crc.put_i16(self.epoch);
+        after_crc.put_i32(self.base_sequence);
+        after_crc.put_i32(self.count.unwrap_or(n));
+        after_crc.put_slice(&body);
+        let crc = crc32c::crc32c(&after_crc) ^ u32::from(self.bad_crc);
+        let mut b = BytesMut::new();
+        b.put_i64(self.base_offset);
+        b.put_i32((4 + 1 + 4 + after_crc.len()) as i32);
+        b.put_i32(0);
+        b.put_i8(self.magic);
+        b.put_u32(crc);
+        b.put_slice(&after_crc);
+        b.freeze()
+    }
+}
+
+fn ok(b: &RawBatch) -> log_validator::ValidBatch {
+    validate(&b.encode()).unwrap_or_else(|r| panic!("refused: {r:?}"))
+}
+
+fn refused(b: &RawBatch) -> i16 {
+    match validate(&b.encode()) {
+        Ok(v) => panic!("accepted: {v:?}"),
+        Err(r) => r.code,
+    }
+}
+
+fn three() -> RawBatch {
+    RawBatch::of(vec![record(0, "a"), record(1, "b"), record(2, "c")])
+}
+
+#[test]
+fn a_well_formed_batch_is_accepted_and_decoded() {
+    let v = ok(&three().idempotent(7, 1, 10));
+    assert_eq!(
+        (v.producer_id, v.producer_epoch, v.base_sequence),
+        (7, 1, 10)
+    );
+    let values: Vec<_> = v.records.iter().map(|r| r.value.clone().unwrap()).collect();
+    assert_eq!(values, ["a", "b", "c"]);
+}
+
+#[test]
+fn repeated_header_keys_are_kept_in_order() {
+    let mut r = record(0, "v");
+    r.headers = vec![
+        (b"h".to_vec(), Some(b"1".to_vec())),
+        (b"h".to_vec(), None),
+        (b"g".to_vec(), Some(b"2".to_vec())),
+    ];
+    let v = ok(&RawBatch::of(vec![r]));
+    let keys: Vec<_> = v.records[0]
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.is_some()))
+        .collect();
+    assert_eq!(keys, [("h", true), ("h", false), ("g", true)]);
+}
+
+#[test]
+fn last_offset_delta_must_match_the_record_count() {
+    let mut b = three();
+    b.last_offset_delta = Some(3);
+    assert_eq!(refused(&b), 87);
+    b.last_offset_delta = Some(-1);
+    assert_eq!(refused(&b), 87, "an empty offset range");
+}
+
+#[test]
+fn record_count_must_be_positive_and_match_the_records() {
+    let mut b = three();
+    b.count = Some(0);
+    b.last_offset_delta = Some(-1);
+    assert_eq!(refused(&b), 87);
+    let mut b = three();
+    b.count = Some(2);
+    b.last_offset_delta = Some(1);
+    assert_eq!(refused(&b), 87, "a third record is left over");
+}
+
+#[test]
+fn bytes_after_the_last_record_or_inside_a_record_are_refused() {
+    let mut b = three();
+    b.junk = vec![0, 0, 0];
+    assert_eq!(refused(&b), 87);
+    let mut b = three();
+    b.records[1].junk = vec![9];
+    assert_eq!(refused(&b), 87);
+}
+
+#[test]
+fn base_offset_must_be_zero_and_magic_two() {
+    let mut b = three();
+    b.base_offset = 5;
+    assert_eq!(refused(&b), 87);
+    let mut b = three();
+    b.magic = 1;
+    assert_eq!(refused(&b), 87);
+}
+
+#[test]
+fn a_crc_mismatch_is_corrupt() {
+    let mut b = three();
+    b.bad_crc = true;
+    assert_eq!(refused(&b), 2);
+}
+
+#[test]
+fn attributes_a_client_may_not_set_are_answered_as_kafka_does() {
+    for (attributes, code) in [
+        (0x20, 87),                               // control batch
+        (0x08, log_validator::INVALID_TIMESTAMP), // LogAppendTime
+        (0x10, log_validator::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+        (0x01, log_validator::UNSUPPORTED_COMPRESSION_TYPE), // gzip
+        (0x07, log_validator::UNKNOWN_SERVER_ERROR),         // no such codec
+    ] {
+        let mut b = three();
+        b.attributes = attributes;
+        assert_eq!(refused(&b), code, "attributes {attributes:#x}");
+    }
+}
+
+#[test]
+fn a_producer_id_needs_a_sequence() {
+    assert_eq!(refused(&three().idempotent(7, 0, -1)), 87);
+}
+
+#[test]
+fn one_batch_per_partition_and_short_garbage_after_it_is_dropped() {
+    let one = three().encode();
+    let mut two = one.to_vec();
+    two.extend_from_slice(&one);
+    assert_eq!(validate(&Bytes::from(two)).unwrap_err().code, 87);
+    let mut short = one.to_vec();
+    short.extend_from_slice(&[0; 11]);
+    assert!(
+        validate(&Bytes::from(short)).is_ok(),
+        "Kafka trims fewer than 12 bytes"
+    );
+}
+
+#[test]
+fn offset_deltas_are_not_checked_but_stored_as_a_consumer_reads_them() {
+    let mut b = three();
+    b.records[1].offset_delta = 5;
+    let v = ok(&b);
+    assert_eq!(v.records[1].offset_delta, 5);
+}
+
+// ----- through the broker: versions and producer state ------------------------
+
+fn cluster(version: BrokerVersion) -> Cluster {
+    Cluster::new(
+        ClusterSpec {
+            brokers: 1,
+            topics: vec![TopicSpec {
+                name: "events".into(),
+                partitions: 1,
+                replication: 1,
+            }],
+            max_message_bytes: 1_048_588,
+            failover_delay: Duration::from_millis(100),
+            broker_version: version,
+        },
+        |id| (format!("broker-{id}"), 9092),
+    )
+}
+
+/// Produces `batch` to events/0 and returns (error code, base offset).
+fn produce(c: &mut Cluster, batch: &RawBatch) -> (i16, i64) {
+    let version = 8;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("producer-0")));
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("events")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.encode()))])]);
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, ProduceRequest::header_version(version))
+        .unwrap();
+    req.encode(&mut buf, version).unwrap();
+    let Reply::Respond(frame) = handle_frame(c, 0, buf.freeze(), Duration::ZERO) else {
+        panic!("no answer");
+    };
+    let mut body = frame.freeze();
+    let _ = body.split_to(4);
+    ResponseHeader::decode(&mut body, ProduceResponse::header_version(version)).unwrap();
+    let resp = ProduceResponse::decode(&mut body, version).unwrap();
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+#[test]
+fn an_invalid_record_is_corrupt_message_before_kafka_2_4() {
+    let mut b = three();
+    b.last_offset_delta = Some(7);
+    assert_eq!(produce(&mut cluster(BrokerVersion::V3_8), &b).0, 87);
+    assert_eq!(produce(&mut cluster(BrokerVersion::V2_4), &b).0, 87);
+    assert_eq!(produce(&mut cluster(BrokerVersion::V1_0), &b).0, 2);
+}
+
+#[test]
+fn an_unknown_producer_id_is_answered_by_broker_version() {
+    let late = three().idempotent(42, 0, 9);
+    assert_eq!(produce(&mut cluster(BrokerVersion::V3_8), &late), (0, 0));
+    assert_eq!(produce(&mut cluster(BrokerVersion::V2_4), &late).0, 59);
+    assert_eq!(produce(&mut cluster(BrokerVersion::V0_11), &late).0, 45);
+}
+
+#[test]
+fn a_duplicate_gets_its_original_offset_and_an_older_one_46_on_1_0() {
+    for version in [BrokerVersion::V1_0, BrokerVersion::V3_8] {
+        let mut c = cluster(version);
+        let batch = |seq| RawBatch::of(vec![record(0, "x")]).idempotent(42, 0, seq);
+        for seq in 0..6 {
+            assert_eq!(produce(&mut c, &batch(seq)), (0, seq as i64));
+        }
+        assert_eq!(
+            produce(&mut c, &batch(4)),
+            (0, 4),
+            "{version}: in the window"
+        );
+        let older = produce(&mut c, &batch(0)).0;
+        let expected = if version == BrokerVersion::V1_0 {
+            46
+        } else {
+            45
+        };
+        assert_eq!(older, expected, "{version}: older than the window");
+        assert_eq!(
+            c.logs()[&("events".to_string(), 0)].len(),
+            6,
+            "nothing appended twice"
+        );
+    }
+}
+
+#[test]
+fn producer_state_survives_a_restart_and_is_forgotten_only_by_expiry() {
+    let mut c = cluster(BrokerVersion::V2_4);
+    let batch = |seq| RawBatch::of(vec![record(0, "x")]).idempotent(42, 0, seq);
+    assert_eq!(produce(&mut c, &batch(0)).0, 0);
+    c.crash(0, Duration::ZERO);
+    c.restart(0);
+    c.run_elections(Duration::from_secs(1));
+    assert_eq!(
+        produce(&mut c, &batch(0)),
+        (0, 0),
+        "still a duplicate after the restart"
+    );
+    c.expire_producers("events", 0);
+    assert_eq!(
+        produce(&mut c, &batch(1)).0,
+        59,
+        "2.4 no longer knows the producer"
+    );
+}
+
+#[test]
+fn a_huge_header_count_is_refused_before_anything_is_allocated() {
+    let mut r = record(0, "v");
+    // A header count of 2^31-1 in the junk position: rewrite the record by hand.
+    r.headers.clear();
+    let mut b = RawBatch::of(vec![r]);
+    b.records[0].junk = Vec::new();
+    let mut bytes = b.encode().to_vec();
+    // The record's last byte is its header count (0): make it claim i32::MAX
+    // headers, then fix the lengths and the CRC.
+    bytes.pop();
+    let mut huge = Vec::new();
+    zigzag(&mut huge, i32::MAX as i64);
+    bytes.extend_from_slice(&huge);
+    let record_len = (bytes.len() - 61 - 1) as i64;
+    bytes[61] = ((record_len << 1) as u8) & 0x7f; // one-byte varint (small record)
+    let batch_len = (bytes.len() - 12) as i32;
+    bytes[8..12].copy_from_slice(&batch_len.to_be_bytes());
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    let r = validate(&Bytes::from(bytes)).unwrap_err();
+    assert_eq!(r.code, 87);
+    assert!(r.reason.contains("headers"), "{}", r.reason);
+}
