@@ -406,7 +406,13 @@ fn produce_partition(
                     lose_response,
                 }
             }
-            Decision::Reject(c) => return PartitionResult::error(c),
+            // A lost response is lost whatever the answer was.
+            Decision::Reject(c) => {
+                return PartitionResult {
+                    lose_response,
+                    ..PartitionResult::error(c)
+                }
+            }
         }
     }
     let base_offset = partition.next_offset;
@@ -445,7 +451,10 @@ fn produce_partition(
         producer_state::record(version, state, epoch, first_seq, count, base_offset);
     }
     match append_then_answer {
-        Some(c) => PartitionResult::error(c),
+        Some(c) => PartitionResult {
+            lose_response,
+            ..PartitionResult::error(c)
+        },
         None => PartitionResult {
             code: code::NONE,
             base_offset,
