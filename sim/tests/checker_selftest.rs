@@ -930,3 +930,131 @@ fn batches_and_requests_are_measured_where_the_broker_received_them() {
     logs.get_mut(&tp()).unwrap()[0].request_bytes = 2001;
     only(&verdict(&logs), Kind::Accounting);
 }
+
+#[test]
+fn equal_records_retried_without_idempotence_are_no_reorder() {
+    // Records with equal contents (N = null value, K = key k0), one producer
+    // without idempotence, one request in flight. Batch [#2, #3] was written,
+    // its answer lost, and written again: the log holds N N K N K N N K.
+    let p = Actor::Producer(0);
+    let n = digest_parts(None, None, std::iter::empty());
+    let k = digest_parts(Some(b"k0"), None, std::iter::empty());
+    let sent = [n, n, k, n, n, k];
+    let mut h = History::default();
+    for (i, d) in sent.iter().enumerate() {
+        h.push(
+            ms(i as u64),
+            p,
+            What::Send {
+                index: i,
+                send_id: Some(i as u64),
+                partition: Some(0),
+                digest: *d,
+                batch_len: 70,
+            },
+        );
+    }
+    let request = |attempt: u32, ids: Vec<u64>| What::RequestSent {
+        broker: 0,
+        correlation_id: 1,
+        bytes: 150,
+        accounted: 150,
+        limit: 2000,
+        batches: vec![AttemptRecord {
+            tp: tp(),
+            first_send_id: ids[0],
+            send_ids: ids,
+            stamp: (-1, -1, -1),
+            attempt,
+            bytes: 100,
+        }],
+    };
+    h.push(ms(10), p, request(1, vec![0, 1]));
+    h.push(ms(20), p, request(1, vec![2, 3]));
+    h.push(ms(30), p, request(2, vec![2, 3]));
+    h.push(ms(40), p, request(1, vec![4, 5]));
+    for (i, offset) in [(0, 0), (1, 1), (2, 4), (3, 5), (4, 6), (5, 7)] {
+        h.push(
+            ms(50),
+            p,
+            What::Acked {
+                index: i,
+                partition: 0,
+                offset,
+            },
+        );
+    }
+    h.push(ms(60), p, What::Flushed { unresolved: 0 });
+    h.push(
+        ms(60),
+        p,
+        What::Closed {
+            unresolved_records: 0,
+            buffered_bytes: 0,
+            in_flight_requests: 0,
+            unresolved_futures: 0,
+        },
+    );
+    let log = [
+        (None, n),
+        (None, n),
+        (Some("k0"), k),
+        (None, n),
+        (Some("k0"), k),
+        (None, n),
+        (None, n),
+        (Some("k0"), k),
+    ];
+    let records = log
+        .iter()
+        .enumerate()
+        .map(|(o, (key, _))| LogRecord {
+            offset: o as i64,
+            key: key.map(|k| Bytes::from_static(k.as_bytes())),
+            value: None,
+            headers: Vec::new(),
+            timestamp: 0,
+        })
+        .collect();
+    let logs = BTreeMap::from([(
+        tp(),
+        vec![LogBatch {
+            base_offset: 0,
+            client_id: "producer-0".into(),
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            leader: 0,
+            appended_at: ms(15),
+            bytes: 100,
+            request_bytes: 150,
+            records,
+        }],
+    )]);
+    let facts = ProducerFacts {
+        idempotent: false,
+        max_in_flight: 1,
+        max_message_bytes: 1000,
+        max_request_size: 2000,
+        batch_limit: 900,
+        grace: ms(1000),
+        requests_observed: true,
+    };
+    let v = check(&CheckInput {
+        history: &h,
+        logs: &logs,
+        topic: TOPIC,
+        producers: std::slice::from_ref(&facts),
+        last_fault: Duration::ZERO,
+        end: ms(5000),
+        allowed: &[],
+        all_acked: false,
+    });
+    assert!(v.passed(), "{:?}", v.violations);
+    assert_eq!(
+        v.expected.len(),
+        2,
+        "the two copies of the retried batch: {:?}",
+        v.expected
+    );
+}
