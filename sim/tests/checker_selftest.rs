@@ -76,6 +76,15 @@ impl Fixture {
                 batches: vec![attempt(n, 1)],
             },
         );
+        h.push(
+            ms(20),
+            p,
+            What::AttemptEnded {
+                tp: tp(),
+                first_send_id: 0,
+                outcome: Ok(0),
+            },
+        );
         for i in 0..n {
             h.push(
                 ms(20),
@@ -969,10 +978,19 @@ fn equal_records_retried_without_idempotence_are_no_reorder() {
             bytes: 100,
         }],
     };
+    let ended = |first: u64, outcome| What::AttemptEnded {
+        tp: tp(),
+        first_send_id: first,
+        outcome,
+    };
     h.push(ms(10), p, request(1, vec![0, 1]));
+    h.push(ms(12), p, ended(0, Ok(0)));
     h.push(ms(20), p, request(1, vec![2, 3]));
+    h.push(ms(22), p, ended(2, Err(None)));
     h.push(ms(30), p, request(2, vec![2, 3]));
+    h.push(ms(32), p, ended(2, Ok(4)));
     h.push(ms(40), p, request(1, vec![4, 5]));
+    h.push(ms(42), p, ended(4, Ok(6)));
     for (i, offset) in [(0, 0), (1, 1), (2, 4), (3, 5), (4, 6), (5, 7)] {
         h.push(
             ms(50),
@@ -1057,4 +1075,73 @@ fn equal_records_retried_without_idempotence_are_no_reorder() {
         "the two copies of the retried batch: {:?}",
         v.expected
     );
+}
+
+#[test]
+fn more_requests_in_flight_than_allowed_is_reported() {
+    let mut f = Fixture::clean(2);
+    let extra = What::RequestSent {
+        broker: 0,
+        correlation_id: 2,
+        bytes: 150,
+        accounted: 150,
+        limit: 2000,
+        batches: vec![AttemptRecord {
+            first_send_id: 1,
+            ..attempt(1, 1)
+        }],
+    };
+    // Both requests outstanding at once, one allowed.
+    f.facts.max_in_flight = 1;
+    let ended = f
+        .history
+        .entries
+        .iter()
+        .position(|e| matches!(e.what, What::AttemptEnded { .. }))
+        .unwrap();
+    f.history.entries.insert(
+        ended,
+        sim::history::Entry {
+            at: ms(10),
+            who: Actor::Producer(0),
+            what: extra,
+        },
+    );
+    let v = f.verdict();
+    assert!(
+        v.violations.iter().any(|x| x.kind == Kind::InFlight),
+        "{:?}",
+        v.violations
+    );
+    // Two allowed: silent.
+    f.facts.max_in_flight = 2;
+    assert!(!f
+        .verdict()
+        .violations
+        .iter()
+        .any(|x| x.kind == Kind::InFlight));
+    // Idempotence caps the window at 5 whatever max_in_flight says.
+    let mut f = Fixture::clean(1);
+    f.facts.max_in_flight = 9;
+    for i in 0..6 {
+        f.history.push(
+            ms(11),
+            Actor::Producer(0),
+            What::RequestSent {
+                broker: 1,
+                correlation_id: 10 + i,
+                bytes: 150,
+                accounted: 150,
+                limit: 2000,
+                batches: Vec::new(),
+            },
+        );
+    }
+    let v = f.verdict();
+    let x = v
+        .violations
+        .iter()
+        .find(|x| x.kind == Kind::InFlight)
+        .expect("in_flight");
+    assert!(x.detail.contains("over the limit 5"), "{x}");
 }

@@ -45,6 +45,14 @@ pub(crate) struct PartitionState {
     pub in_flight_broker: Option<i32>,
     pub window_failed: bool,
     pub backoff_until: Option<Instant>,
+    /// A batch that must travel alone is in flight, and nothing else of this
+    /// partition goes out until it is answered: a batch sent again (as the Java
+    /// client does, `RecordAccumulator`: "this effectively reduces our in flight
+    /// request count to 1"), and the first batch of an epoch (sequence 0). Else
+    /// a newer batch can be written first: a broker accepts any first sequence
+    /// from a producer it does not know (KIP-360), so if sequence 0 fails
+    /// without being written, sequence 1 becomes the partition's first.
+    pub solo_in_flight: bool,
 }
 
 impl PartitionState {
@@ -52,6 +60,7 @@ impl PartitionState {
     pub fn can_send(&self, broker: i32, now: Instant) -> bool {
         self.in_flight_broker.is_none_or(|b| b == broker)
             && !self.window_failed
+            && !self.solo_in_flight
             && self.backoff_until.is_none_or(|t| now >= t)
     }
 

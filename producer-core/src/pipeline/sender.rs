@@ -812,6 +812,9 @@ impl Sender {
         let tp = batch.tp.clone();
         let ps = self.partitions.entry(tp.clone()).or_default();
         ps.in_flight -= 1;
+        if must_travel_alone(&batch) {
+            ps.solo_in_flight = false;
+        }
         let window_had_failed = ps.window_failed;
         self.shared.emit(|| Event::AttemptEnded {
             tp: tp.clone(),
@@ -1055,6 +1058,7 @@ impl Sender {
             let ps = self.partitions.entry(b.tp.clone()).or_default();
             ps.in_flight += 1;
             ps.in_flight_broker = Some(broker);
+            ps.solo_in_flight |= must_travel_alone(b);
         }
         let client_id = self.client_id.clone();
         let timeout_ms = self
@@ -1102,6 +1106,11 @@ impl Sender {
             )
         });
     }
+}
+
+/// A retry, or the first batch of an epoch (see `PartitionState::solo_in_flight`).
+fn must_travel_alone(b: &SentBatch) -> bool {
+    b.attempts > 1 || b.stamp.base_sequence == 0
 }
 
 fn new_idempotence(config: &crate::Config) -> Idempotence {

@@ -15,6 +15,7 @@
 //! | `phantom`         | a log record no producer ever attempted to send                   | [`logs`] |
 //! | `reorder`         | per producer and partition, log order differs from send order     | [`logs`] |
 //! | `sequence`        | under one producer id and epoch, a partition's sequences do not start at 0 and run on without a gap, or a retry changed its sequence | [`sequences`] |
+//! | `in_flight`       | more produce requests in flight to one broker than `max_in_flight` (5 with idempotence) | [`sequences`] |
 //! | `unresolved`      | a send, flush or close still pending after faults healed + grace  | [`liveness`] |
 //! | `resolved_twice`  | a send resolved more than once                                    | [`liveness`] |
 //! | `lifecycle`       | `flush()`/`close()` returned before the records sent before them resolved, or a send after `close()` did not fail with "producer closed" | [`liveness`] |
@@ -85,6 +86,7 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
     let mut out = Vec::new();
     let view = view::RunView::read(input, &mut out);
     sequences::check_requests(input, &view, &mut out);
+    sequences::check_in_flight(input, &mut out);
     accounting::check_reports(input, &view, &mut out);
     liveness::check(input, &view, &mut out);
     liveness::check_returns(input, &mut out);

@@ -1,6 +1,8 @@
 //! Idempotent sequence numbers: under one producer id and epoch, a partition's
 //! batches start at sequence 0 and run on without a gap, and a batch sent again
-//! keeps the sequence it was first sent with. One tracker serves both the
+//! keeps the sequence it was first sent with. And the window that makes them
+//! safe: no more produce requests in flight to one broker than `max_in_flight`
+//! (at most 5 with idempotence, the batches a broker remembers). One tracker serves both the
 //! producer's history (batches named by their first send id) and a log read on
 //! its own (every stored batch is a new one).
 
@@ -101,6 +103,70 @@ pub(super) fn check_log(tp: &Tp, batches: &[LogBatch], out: &mut Vec<Violation>)
                 .tp(tp.clone())
                 .offset(b.base_offset),
             );
+        }
+    }
+}
+
+/// Produce requests in flight per broker never exceed the producer's limit.
+/// A request is in flight from its `RequestSent` until every batch in it ended
+/// its attempt (answered, refused or lost).
+pub(super) fn check_in_flight(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
+    // Per producer: batch (first send id) -> its request; request -> batches left.
+    let mut request_of: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+    let mut left: BTreeMap<u64, (u32, i32, usize)> = BTreeMap::new();
+    let mut in_flight: BTreeMap<(u32, i32), usize> = BTreeMap::new();
+    let mut reported: std::collections::BTreeSet<(u32, i32)> = Default::default();
+    for (n, e) in input.history.entries.iter().enumerate() {
+        let Actor::Producer(p) = e.who else { continue };
+        let Some(facts) = input.producers.get(p as usize) else {
+            continue;
+        };
+        match &e.what {
+            What::RequestSent {
+                broker, batches, ..
+            } => {
+                let id = n as u64;
+                for b in batches {
+                    request_of.insert((p, b.first_send_id), id);
+                }
+                left.insert(id, (p, *broker, batches.len()));
+                let count = in_flight.entry((p, *broker)).or_default();
+                *count += 1;
+                let limit = if facts.idempotent {
+                    facts.max_in_flight.min(5)
+                } else {
+                    facts.max_in_flight
+                };
+                if *count > limit && reported.insert((p, *broker)) {
+                    out.push(
+                        Violation::new(
+                            Kind::InFlight,
+                            e.at,
+                            format!(
+                                "{count} produce requests in flight to broker {broker}, over the limit {limit}{}",
+                                if facts.idempotent { " (idempotence: the broker remembers 5 batches)" } else { "" }
+                            ),
+                        )
+                        .producer(p),
+                    );
+                }
+            }
+            What::AttemptEnded { first_send_id, .. } => {
+                let Some(id) = request_of.remove(&(p, *first_send_id)) else {
+                    continue;
+                };
+                if let Some((q, broker, n)) = left.get_mut(&id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        let key = (*q, *broker);
+                        left.remove(&id);
+                        if let Some(c) = in_flight.get_mut(&key) {
+                            *c = c.saturating_sub(1);
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -57,6 +57,8 @@ kinds! {
     Mutated => "mutated",
     /// In the log, although the producer reported it definitely not written.
     FailedButWritten => "failed_but_written",
+    /// More produce requests in flight to one broker than allowed.
+    InFlight => "in_flight",
     /// `flush()` or `close()` returned too early, or a send after `close()`
     /// did not fail with "producer closed".
     Lifecycle => "lifecycle",
