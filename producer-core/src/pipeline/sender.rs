@@ -866,7 +866,14 @@ impl Sender {
                     if idempotent {
                         self.idempotence.request_bump();
                     }
-                    self.resolve(batch, Err(Error::Broker { code: c }));
+                    // An earlier attempt may have been written: the outcome is
+                    // unknown, not this answer's definite refusal.
+                    let error = if batch.maybe_written {
+                        Error::OutcomeUnknown
+                    } else {
+                        Error::Broker { code: c }
+                    };
+                    self.resolve(batch, Err(error));
                 }
             }
         }
