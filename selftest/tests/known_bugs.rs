@@ -1,160 +1,230 @@
-//! The harness catches the bug class it exists for. Each known bug is injected
-//! into producer-core (feature `bug-injection`, switched on at run time) and must
-//! be reported by the properties (generated worlds) or by the scenario files
-//! within a bounded number of cases. The test prints how many it took.
+//! The harness catches the bug classes it exists for, for the right reason and
+//! without false alarms. Each known bug is injected into producer-core (feature
+//! `bug-injection`, switched on at run time) and must be reported, with the
+//! violation kind that names it, by the regular suite: the generated worlds of
+//! the properties or the seeds of the scenario files. The same worlds and seeds
+//! must pass with no bug at all (the baseline): a check that also fails a
+//! correct producer proves nothing. The test prints how many cases each bug took.
 
 use producer_core::bugs::Bugs;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use sim::checker::Kind;
 use sim::scenario::Sharing;
 use sim::strategies::{prop_world, PropWorld};
-use sim::{RunOptions, Scenario};
-use std::cell::Cell;
-use std::path::Path;
+use sim::{RunOptions, RunReport, Scenario};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// Generated worlds tried per bug before giving up on the properties.
-const MAX_CASES: u32 = 200;
+/// Generated worlds tried per bug.
+const WORLDS: usize = 160;
 
-/// The properties, as one check: the run is clean and a shared run equals a
-/// cloned one.
-fn check(world: &PropWorld, bugs: Bugs) -> Result<(), String> {
-    let run = |sharing| {
+/// Each bug and the violation kind that must name it.
+const CASES: [(&str, Kind); 9] = [
+    ("per_send_state_in_record", Kind::OffsetMismatch),
+    ("overflow_off_by_one", Kind::Accounting),
+    ("sequence_not_reset_on_bump", Kind::Sequence),
+    ("retry_behind_newer", Kind::Reorder),
+    ("close_returns_early", Kind::Lifecycle),
+    ("definite_error_after_maybe_written", Kind::FailedButWritten),
+    ("duplicate_answer_offsets", Kind::OffsetMismatch),
+    ("batch_header_wrong", Kind::Corrupt),
+    ("in_flight_over_window", Kind::InFlight),
+];
+
+/// The generated worlds, the same for every bug (a fixed proptest seed).
+fn worlds() -> &'static [PropWorld] {
+    static WORLDS_CELL: OnceLock<Vec<PropWorld>> = OnceLock::new();
+    WORLDS_CELL.get_or_init(|| {
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
+        let strategy = prop_world(16, 5);
+        (0..WORLDS)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .collect()
+    })
+}
+
+/// Every scenario file with its seeds.
+fn scenarios() -> &'static [(PathBuf, Scenario)] {
+    static SCENARIOS: OnceLock<Vec<(PathBuf, Scenario)>> = OnceLock::new();
+    SCENARIOS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let s = Scenario::load(&p).unwrap();
+                (p, s)
+            })
+            .collect()
+    })
+}
+
+/// The runs a world is judged by: its records shared and cloned.
+fn world_runs(world: &PropWorld, bugs: Bugs) -> [RunReport; 2] {
+    [Sharing::Shared, Sharing::Cloned].map(|sharing| {
         world.run_with(RunOptions {
             sharing: Some(sharing),
             bugs,
             ..RunOptions::default()
         })
-    };
-    let shared = run(Sharing::Shared);
-    if !shared.passed(&[]) {
-        return Err(format!("shared run: {}", shared.verdict.violations[0]));
-    }
-    let cloned = run(Sharing::Cloned);
-    if !cloned.passed(&[]) {
-        return Err(format!("cloned run: {}", cloned.verdict.violations[0]));
-    }
-    if shared.trace_hash != cloned.trace_hash {
-        return Err("shared and cloned runs of the same world differ".into());
-    }
-    Ok(())
+    })
 }
 
-/// Cases until the properties first fail with `bugs`, and the shrunk world.
-fn properties_catch(bugs: Bugs) -> Option<(u32, String)> {
-    let config = Config {
-        cases: MAX_CASES,
-        failure_persistence: None,
-        max_shrink_iters: 200,
-        ..Config::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-    let calls = Cell::new(0u32);
-    let first = Cell::new(None::<u32>);
-    let result = runner.run(&prop_world(16, 5), |world| {
-        calls.set(calls.get() + 1);
-        check(&world, bugs).map_err(|e| {
-            if first.get().is_none() {
-                first.set(Some(calls.get()));
+/// Why a run failed, in one line, or `None` when it passed.
+fn failure(report: &RunReport) -> Option<String> {
+    match (&report.error, report.verdict.violations.first()) {
+        (Some(e), _) => Some(format!("harness error: {e}")),
+        (None, Some(v)) => Some(v.to_string()),
+        (None, None) => None,
+    }
+}
+
+/// The first violation of `kind` in the runs.
+fn found(runs: &[RunReport], kind: Kind) -> Option<String> {
+    runs.iter()
+        .flat_map(|r| &r.verdict.violations)
+        .find(|v| v.kind == kind)
+        .map(|v| v.to_string())
+}
+
+#[test]
+fn the_baseline_passes_every_world_and_scenario_seed_without_a_bug() {
+    let mut problems = Vec::new();
+    for (i, w) in worlds().iter().enumerate() {
+        let runs = world_runs(w, Bugs::default());
+        for r in &runs {
+            if let Some(why) = failure(r) {
+                problems.push(format!("world #{i}: {why}\n{w:?}"));
             }
-            TestCaseError::fail(e)
-        })
-    });
-    match result {
-        Err(TestError::Fail(reason, world)) => {
-            Some((first.get().unwrap_or(0), format!("{reason}\n{world:?}")))
         }
-        _ => None,
+        if runs[0].trace_hash != runs[1].trace_hash {
+            problems.push(format!("world #{i}: shared and cloned runs differ\n{w:?}"));
+        }
     }
+    for (path, s) in scenarios() {
+        for seed in s.seeds() {
+            let r = sim::run(s, seed);
+            if !r.passed(&s.required) {
+                problems.push(format!(
+                    "{} seed {seed}: {}",
+                    path.display(),
+                    failure(&r).unwrap_or_else(|| format!("{:?}", r.unmet))
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} false alarms without any bug:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
-/// (failing, total) seed runs of every scenario file with `bugs`, and the first failure.
-fn scenarios_catch(bugs: Bugs) -> (usize, usize, Option<String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let (mut failing, mut total, mut first) = (0, 0, None);
-    for path in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-    {
-        let scenario = Scenario::load(path).unwrap();
-        for seed in scenario.seeds() {
+/// Cases until `name` was caught as `kind`: (worlds tried, first catch), then
+/// (scenario seeds failing, of total, first catch).
+fn detect(name: &str, kind: Kind) {
+    let bugs = Bugs::only(name).unwrap_or_else(|| panic!("no injected bug `{name}`"));
+    let mut by_world = None;
+    for (i, w) in worlds().iter().enumerate() {
+        if let Some(v) = found(&world_runs(w, bugs), kind) {
+            by_world = Some((i + 1, v, w));
+            break;
+        }
+    }
+    let (mut caught, mut total, mut first) = (0, 0, None);
+    for (path, s) in scenarios() {
+        for seed in s.seeds() {
             total += 1;
-            let report = sim::run_with(
-                &scenario,
+            let r = sim::run_with(
+                s,
                 seed,
                 &RunOptions {
                     bugs,
                     ..RunOptions::default()
                 },
             );
-            if !report.passed(&scenario.required) {
-                failing += 1;
-                if first.is_none() {
-                    let why = report.verdict.violations.first().map_or_else(
-                        || "required violation missing".to_string(),
-                        |v| v.to_string(),
-                    );
-                    first = Some(format!(
-                        "{} seed {seed}: {why}",
-                        path.file_name().unwrap().to_string_lossy()
-                    ));
-                }
+            if let Some(v) = found(std::slice::from_ref(&r), kind) {
+                caught += 1;
+                let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                first.get_or_insert(format!("{file} seed {seed}: {v}"));
             }
         }
     }
-    (failing, total, first)
-}
-
-fn detect(name: &str) {
-    let bugs = Bugs::only(name).unwrap();
-    let props = properties_catch(bugs);
-    let (failing, total, first) = scenarios_catch(bugs);
-    println!("bug `{name}`:");
-    match &props {
-        Some((n, shrunk)) => println!(
-            "  properties: caught after {n} generated worlds; shrunk counterexample:\n{shrunk}"
-        ),
-        None => println!("  properties: not caught in {MAX_CASES} generated worlds"),
+    println!("bug `{name}` (must be reported as `{}`):", kind.name());
+    match &by_world {
+        Some((n, v, w)) => println!("  properties: caught in generated world #{n}: {v}\n{w:?}"),
+        None => println!("  properties: not caught in {WORLDS} generated worlds"),
     }
     println!(
-        "  scenarios: {failing} of {total} seed runs failed; first: {}",
+        "  scenarios: {caught} of {total} seed runs report it; first: {}",
         first.as_deref().unwrap_or("-")
     );
     assert!(
-        props.is_some() || failing > 0,
-        "bug `{name}` went unnoticed by {MAX_CASES} property cases and {total} scenario runs"
+        by_world.is_some() || caught > 0,
+        "bug `{name}` was never reported as `{}` by {WORLDS} generated worlds and {total} scenario runs",
+        kind.name()
     );
 }
 
 #[test]
-fn correct_producer_passes_the_same_checks() {
-    let (failing, total, first) = scenarios_catch(Bugs::default());
-    assert_eq!(
-        failing, 0,
-        "{failing} of {total} runs failed without any bug: {first:?}"
-    );
+fn every_known_bug_is_named() {
+    let names: Vec<&str> = CASES.iter().map(|(n, _)| *n).collect();
+    for n in Bugs::NAMES {
+        assert!(names.contains(n), "bug `{n}` has no case in known_bugs.rs");
+    }
 }
 
 #[test]
-fn per_send_state_in_shared_record_is_caught() {
-    detect("per_send_state_in_record");
+fn per_send_state_in_a_shared_record_is_caught() {
+    detect(CASES[0].0, CASES[0].1);
 }
 
 #[test]
 fn off_by_one_in_would_overflow_is_caught() {
-    detect("overflow_off_by_one");
+    detect(CASES[1].0, CASES[1].1);
 }
 
 #[test]
-fn sequence_not_restarted_after_epoch_bump_is_caught() {
-    detect("sequence_not_reset_on_bump");
+fn sequence_not_restarted_after_an_epoch_bump_is_caught() {
+    detect(CASES[2].0, CASES[2].1);
 }
 
 #[test]
-fn retry_sent_behind_newer_batches_is_caught() {
-    detect("retry_behind_newer");
+fn a_retry_sent_behind_newer_batches_is_caught() {
+    detect(CASES[3].0, CASES[3].1);
+}
+
+#[test]
+fn close_returning_with_batches_in_flight_is_caught() {
+    detect(CASES[4].0, CASES[4].1);
+}
+
+#[test]
+fn a_definite_error_after_a_maybe_written_attempt_is_caught() {
+    detect(CASES[5].0, CASES[5].1);
+}
+
+#[test]
+fn invented_offsets_for_a_duplicate_answer_are_caught() {
+    detect(CASES[6].0, CASES[6].1);
+}
+
+#[test]
+fn a_wrong_batch_header_field_is_caught() {
+    detect(CASES[7].0, CASES[7].1);
+}
+
+#[test]
+fn more_requests_in_flight_than_the_idempotence_window_is_caught() {
+    detect(CASES[8].0, CASES[8].1);
 }
