@@ -315,7 +315,9 @@ const MAX_RECORDS: usize = 100_000_000;
 struct Draft {
     seen: bool,
     closed: bool,
-    records: Vec<DraftRecord>,
+    /// By record number: sparse while reading, so a line naming record
+    /// 99,999,999 costs one entry, not a hundred million.
+    records: BTreeMap<usize, DraftRecord>,
 }
 
 #[derive(Default)]
@@ -331,10 +333,7 @@ impl Draft {
                 "record {record}: at most {MAX_RECORDS} per producer"
             ));
         }
-        if self.records.len() <= record {
-            self.records.resize_with(record + 1, DraftRecord::default);
-        }
-        Ok(&mut self.records[record])
+        Ok(self.records.entry(record).or_default())
     }
 
     fn finish(self, p: usize) -> Result<ProducerReport, OutcomesError> {
@@ -344,10 +343,19 @@ impl Draft {
                 message: format!("producer {p} has no line (producers are numbered from 0)"),
             });
         }
+        // Records are numbered 0, 1, 2, ...: the first number missing has no SEND.
+        if let Some(missing) = (0..).zip(self.records.keys()).find(|(i, r)| i != *r) {
+            return Err(OutcomesError {
+                line: 0,
+                message: format!(
+                    "record {} of producer {p} has no SEND line (records are numbered from 0)",
+                    missing.0
+                ),
+            });
+        }
         let records = self
             .records
             .into_iter()
-            .enumerate()
             .map(|(r, d)| match d.digest {
                 Some(digest) => Ok(SentRecord {
                     digest,
@@ -453,6 +461,14 @@ FAIL 1 - 4 error without a record
         );
         assert_eq!(p1.records[0].outcomes.len(), 2);
         assert_eq!(r.unattributed, vec!["FAIL 1 - 4 error without a record"]);
+    }
+
+    #[test]
+    fn a_huge_record_number_is_one_entry_and_a_clear_error() {
+        let e = Reported::parse("SEND 0 99999999 - -\n").unwrap_err();
+        assert!(e.to_string().contains("record 0 of producer 0 has no SEND"), "{e}");
+        let e = Reported::parse("SEND 0 0 - -\nACK 0 7 1 5\n").unwrap_err();
+        assert!(e.to_string().contains("record 1 of producer 0"), "{e}");
     }
 
     #[test]
