@@ -10,6 +10,7 @@
 //! structurally first ([`crate::validate`]) so no input can crash the broker.
 
 use crate::cluster::{Cluster, Injection, LogBatch, LogRecord};
+use crate::frames::{self, FrameBudget};
 use crate::log_validator;
 use crate::producer_state::{self, Decision, ProducerWindow};
 use crate::validate;
@@ -37,8 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 /// Cluster state shared by the broker tasks of one (single-threaded) world.
 pub type SharedCluster = Rc<RefCell<Cluster>>;
 
-/// Largest request frame a broker reads (Kafka's `socket.request.max.bytes`).
-pub const MAX_REQUEST_FRAME: usize = 100 * 1024 * 1024;
+pub use crate::frames::MAX_REQUEST_FRAME;
 
 const LEADER_NOT_AVAILABLE: i16 = 5;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -464,31 +464,36 @@ fn produce_partition(
 }
 
 /// Serves one connection until it closes: read a frame, handle it, answer.
+/// Returns why it ended, in one line.
 pub async fn serve_connection<S>(
     mut stream: S,
     broker: i32,
     cluster: SharedCluster,
+    budget: FrameBudget,
     clock: impl Fn() -> Duration,
-) where
+) -> String
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        let body = match frame::read_frame(&mut stream, MAX_REQUEST_FRAME).await {
-            Ok(Some(b)) => b,
-            Ok(None) | Err(_) => return,
+        let frame = match frames::read_request(&mut stream, &budget).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return "closed by the client".into(),
+            Err(e) => return e,
         };
         let reply = {
             let mut c = cluster.borrow_mut();
-            handle_frame(&mut c, broker, body, clock())
+            handle_frame(&mut c, broker, frame.body.clone(), clock())
         };
+        drop(frame);
         match reply {
             Reply::Respond(frame) => {
-                if stream.write_all(&frame).await.is_err() {
-                    return;
+                if let Err(e) = stream.write_all(&frame).await {
+                    return format!("write: {e}");
                 }
             }
             Reply::Silent => {}
-            Reply::Close(_) => return,
+            Reply::Close(why) => return why,
         }
     }
 }

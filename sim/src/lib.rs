@@ -13,6 +13,7 @@ mod client;
 pub mod cluster;
 pub mod explore;
 pub mod faults;
+pub mod frames;
 pub mod history;
 pub mod log_validator;
 pub mod mechanisms;

@@ -466,7 +466,10 @@ FAIL 1 - 4 error without a record
     #[test]
     fn a_huge_record_number_is_one_entry_and_a_clear_error() {
         let e = Reported::parse("SEND 0 99999999 - -\n").unwrap_err();
-        assert!(e.to_string().contains("record 0 of producer 0 has no SEND"), "{e}");
+        assert!(
+            e.to_string().contains("record 0 of producer 0 has no SEND"),
+            "{e}"
+        );
         let e = Reported::parse("SEND 0 0 - -\nACK 0 7 1 5\n").unwrap_err();
         assert!(e.to_string().contains("record 1 of producer 0"), "{e}");
     }

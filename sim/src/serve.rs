@@ -10,6 +10,7 @@
 use crate::broker::{serve_connection, SharedCluster};
 use crate::cluster::{Cluster, ClusterSpec, Injection, LogBatch};
 use crate::faults::{Action, Fault, FaultRunner, FaultSink, Host, LinkChange};
+use crate::frames::FrameBudget;
 use crate::history::Tp;
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub enum Control {
 /// A bound, not yet running, server.
 pub struct Server {
     cluster: SharedCluster,
+    /// Memory for request frames being read, shared by every connection.
+    budget: FrameBudget,
     listeners: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
 }
@@ -75,7 +78,17 @@ pub fn check_supported(faults: &[Fault]) -> Result<(), String> {
     Ok(())
 }
 
+/// Bytes all connections together may hold in request frames being read.
+pub const DEFAULT_FRAME_BUDGET: usize = 256 * 1024 * 1024;
+
 impl Server {
+    /// Sets the memory all connections together may hold in frames being read
+    /// (default [`DEFAULT_FRAME_BUDGET`]); a connection that needs more is closed.
+    pub fn with_frame_budget(mut self, bytes: usize) -> Self {
+        self.budget = FrameBudget::new(bytes);
+        self
+    }
+
     /// Binds one listener per broker on `host`, at `port`, `port + 1`, ... (or
     /// ephemeral ports when `port` is 0), and advertises those addresses.
     pub async fn bind(spec: ClusterSpec, host: &str, port: u16) -> io::Result<Server> {
@@ -94,6 +107,7 @@ impl Server {
         });
         Ok(Server {
             cluster: Rc::new(RefCell::new(cluster)),
+            budget: FrameBudget::new(DEFAULT_FRAME_BUDGET),
             listeners,
             addrs,
         })
@@ -125,21 +139,24 @@ impl Server {
         let clock = move || start.elapsed();
         for (id, listener) in self.listeners.into_iter().enumerate() {
             let cluster = self.cluster.clone();
+            let budget = self.budget.clone();
             tokio::task::spawn_local(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else {
+                    let Ok((stream, peer)) = listener.accept().await else {
                         continue;
                     };
                     if !cluster.borrow().is_up(id as i32) {
                         continue; // a crashed broker refuses connections
                     }
                     let _ = stream.set_nodelay(true);
-                    tokio::task::spawn_local(serve_connection(
-                        stream,
-                        id as i32,
-                        cluster.clone(),
-                        clock,
-                    ));
+                    let serve =
+                        serve_connection(stream, id as i32, cluster.clone(), budget.clone(), clock);
+                    tokio::task::spawn_local(async move {
+                        let why = serve.await;
+                        if why != "closed by the client" {
+                            eprintln!("broker-{id}: connection from {peer} closed: {why}");
+                        }
+                    });
                 }
             });
         }

@@ -7,6 +7,7 @@ use crate::checker::{self, CheckInput, ProducerFacts, Verdict};
 use crate::client::{self, ClientPlan};
 use crate::cluster::{Cluster, LogBatch};
 use crate::faults::{draw_swarm, Change, Fault, FaultRunner, FaultSink, Host, LinkChange};
+use crate::frames::FrameBudget;
 use crate::history::{record, sim_now, trace_hash, Actor, History, SharedHistory, Tp, What};
 use crate::mechanisms::Mechanisms;
 use crate::scenario::{Scenario, Sharing};
@@ -148,9 +149,14 @@ impl FaultSink for WorldSink<'_, '_> {
 
 async fn broker_host(id: i32, cluster: SharedCluster) -> turmoil::Result {
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await?;
+    // Prodsim's own producers never come near it; it bounds a broken one.
+    let budget = FrameBudget::new(1 << 30);
     loop {
         let (stream, _) = listener.accept().await?;
-        tokio::task::spawn_local(serve_connection(stream, id, cluster.clone(), sim_now));
+        let serve = serve_connection(stream, id, cluster.clone(), budget.clone(), sim_now);
+        tokio::task::spawn_local(async move {
+            serve.await;
+        });
     }
 }
 
