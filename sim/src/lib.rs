@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod explore;
 pub mod faults;
 pub mod frames;
+pub mod fuzz;
 pub mod history;
 pub mod log_validator;
 pub mod mechanisms;

@@ -34,6 +34,9 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// Most seeds a scenario file's `seeds = N` may ask for (each is a test run).
+pub const MAX_FILE_SEEDS: u64 = 100_000;
+
 /// `seeds = [1, 2, 3]` or `seeds = 10` (meaning 0..10).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -665,8 +668,22 @@ impl Scenario {
         if f.tick_ms == 0 || f.tick_ms > 100 {
             return Err(r.at_key("tick_ms", "`tick_ms` must be in 1..=100"));
         }
-        if f.seeds.to_vec().is_empty() {
-            return Err(r.at_key("seeds", "`seeds` must name at least one seed"));
+        match &f.seeds {
+            Seeds::Count(0) => {
+                return Err(r.at_key("seeds", "`seeds` must name at least one seed"))
+            }
+            Seeds::List(l) if l.is_empty() => {
+                return Err(r.at_key("seeds", "`seeds` must name at least one seed"))
+            }
+            Seeds::Count(n) if *n > MAX_FILE_SEEDS => {
+                return Err(r.at_key(
+                    "seeds",
+                    format!(
+                        "`seeds` = {n}: a file runs at most {MAX_FILE_SEEDS} seeds; explore more with `sim explore FILE --seeds N`"
+                    ),
+                ))
+            }
+            _ => {}
         }
         if f.network.min_latency_ms > f.network.max_latency_ms {
             return Err(r.at_key(

@@ -410,3 +410,18 @@ fn a_huge_header_count_is_refused_before_anything_is_allocated() {
     assert_eq!(r.code, 87);
     assert!(r.reason.contains("headers"), "{}", r.reason);
 }
+
+#[test]
+fn a_second_batch_header_claiming_i32_max_records_is_refused_not_allocated() {
+    // The measured 187-byte case: a valid batch, then a 61-byte header with a
+    // correct CRC that claims 2^31-1 records (it aborted `sim serve` before).
+    let mut second = RawBatch::of(Vec::new());
+    second.count = Some(i32::MAX);
+    second.last_offset_delta = Some(i32::MAX - 1);
+    let mut bytes = three().encode().to_vec();
+    bytes.extend_from_slice(&second.encode());
+    let r = validate(&Bytes::from(bytes)).unwrap_err();
+    assert_eq!(r.code, 87, "{r:?}");
+    // And on its own, that header is refused before anything is allocated.
+    assert_eq!(validate(&second.encode()).unwrap_err().code, 87);
+}

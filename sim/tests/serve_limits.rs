@@ -113,7 +113,10 @@ fn fifty_connections_declaring_100_mib_frames_hold_next_to_nothing() {
         // 50 x 64 KiB read chunks, the runtime and the client: far below 50 x 100 MiB.
         assert!(grown < 64 << 20, "RSS grew by {grown} bytes");
         let reserved = virtual_size().saturating_sub(before_virtual);
-        assert!(reserved < 1 << 30, "virtual memory grew by {reserved} bytes");
+        assert!(
+            reserved < 1 << 30,
+            "virtual memory grew by {reserved} bytes"
+        );
         drop(hostile);
     });
 }
