@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::explore::{explore, ExploreOptions};
 use sim::{RunReport, Scenario};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -163,21 +164,37 @@ fn print_report(report: &RunReport, file: &Path, verbose: bool, wall: Duration) 
             report.verdict.violations.len() - limit
         );
     }
-    if !report.verdict.violations.is_empty() {
+    if !report.verdict.violations.is_empty() || !report.unmet.is_empty() {
         print_replay(file, report.seed);
     }
     println!("trace hash: 0x{:016x}", report.trace_hash);
 }
 
 fn print_replay(file: &Path, seed: u64) {
-    let name = file
-        .file_name()
-        .map_or(String::new(), |f| f.to_string_lossy().into_owned());
     println!(
         "replay: cargo run --release -p sim -- replay {} --seed {seed}",
         file.display()
     );
-    println!("        SIM_SEED={seed} cargo test --release --test scenarios -- {name}");
+    // The scenario test harness runs the files of the repository's scenarios/.
+    let in_scenarios = file
+        .parent()
+        .and_then(|d| d.canonicalize().ok())
+        .zip(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../scenarios")
+                .canonicalize()
+                .ok(),
+        )
+        .is_some_and(|(dir, scenarios)| dir == scenarios);
+    match file.file_name().map(|f| f.to_string_lossy()) {
+        Some(name) if in_scenarios => {
+            println!("        SIM_SEED={seed} cargo test --release --test scenarios -- {name}")
+        }
+        _ => println!(
+            "        cargo run --release -p sim -- run {} --seed {seed}",
+            file.display()
+        ),
+    }
 }
 
 fn write_trace(report: &RunReport, path: &Path) -> Result<(), ExitCode> {
@@ -231,11 +248,15 @@ fn replay(
     trace: Option<PathBuf>,
 ) -> Result<ExitCode, ExitCode> {
     let scenario = load(&file)?;
-    tracing_subscriber::fmt()
-        .without_time()
-        .with_target(false)
-        .with_level(false)
-        .init();
+    // prodsim's own events only; turmoil's and tokio's logs with RUST_LOG.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .without_time()
+            .init();
+    }
     let report = sim::run(&scenario, seed);
     let from = Duration::from_millis(from_ms);
     for e in report.history.entries.iter().filter(|e| e.at >= from) {
@@ -246,7 +267,7 @@ fn replay(
         if batches_only && per_record {
             continue;
         }
-        tracing::info!(
+        println!(
             "{:>10.3}ms {:<11} {}",
             e.at.as_secs_f64() * 1000.0,
             e.who.to_string(),
@@ -254,10 +275,10 @@ fn replay(
         );
     }
     for v in &report.verdict.expected {
-        tracing::info!("verdict: expected anomaly {v}");
+        println!("verdict: expected anomaly {v}");
     }
     for v in &report.verdict.violations {
-        tracing::info!("verdict: VIOLATION {v}");
+        println!("verdict: VIOLATION {v}");
     }
     if let Some(t) = trace {
         write_trace(&report, &t)?;

@@ -100,6 +100,35 @@ fn replay_prints_the_event_log_and_verdict() {
     ] {
         assert!(log.contains(needle), "missing `{needle}` in:\n{log}");
     }
+    assert!(
+        !log.contains("New nodename"),
+        "turmoil's own lines only with RUST_LOG"
+    );
+    assert!(!log.contains('\u{1b}'), "no ANSI colours into a pipe");
+}
+
+#[test]
+fn a_failure_outside_scenarios_prints_replay_commands_that_run_it() {
+    let dir = std::env::temp_dir().join(format!("prodsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("happy-with-retries.toml");
+    let text = std::fs::read_to_string("../scenarios/happy-path.toml")
+        .unwrap()
+        .replace("retries = 0", "retries = \">= 1\"");
+    std::fs::write(&file, text).unwrap();
+    let (code, out, _) = sim(&["run", file.to_str().unwrap(), "--seed", "7"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("UNMET mechanism not reached"), "{out}");
+    let shown = format!(
+        "cargo run --release -p sim -- run {} --seed 7",
+        file.display()
+    );
+    assert!(out.contains(&shown), "{out}");
+    assert!(
+        !out.contains("--test scenarios"),
+        "not a file of scenarios/: {out}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
