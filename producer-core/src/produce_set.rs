@@ -128,7 +128,8 @@ pub struct OpenBatch {
     pub created: Instant,
     /// The producer's send id of each record, in batch order.
     pub send_ids: Vec<u64>,
-    /// Buffer memory charged for the records, returned when the batch resolves.
+    /// Buffer memory charged for this batch: the bytes its buffer allocated
+    /// (returned to the pool when the sender drops the batch).
     pub memory: usize,
     /// Sum of the exact per-record sizes, header included: the accounted size.
     pub accounted: usize,
@@ -137,8 +138,8 @@ pub struct OpenBatch {
 }
 
 impl OpenBatch {
-    fn new(now: Instant, capacity: usize) -> Self {
-        let builder = BatchBuilder::new(capacity);
+    fn new(now: Instant, capacity: usize, limits: &Limits) -> Self {
+        let builder = BatchBuilder::new(capacity).with_bugs(limits.bugs);
         OpenBatch {
             accounted: builder.len(),
             builder,
@@ -242,8 +243,48 @@ impl ProduceSet {
             || open.builder.record_count() >= self.limits.max_records
     }
 
+    /// Bytes a new batch for `record` allocates: the target batch size (capped
+    /// by the hard limit), or the record's own batch if that is larger. Records
+    /// that join the batch later never grow it past this (they join only while
+    /// the batch stays within the target size).
+    pub fn new_batch_capacity(&self, topic: &str, record: &Record) -> usize {
+        let target = self.limits.batch_size.min(self.limits.batch_limit(topic).0);
+        target.max(single_record_batch_len(record))
+    }
+
+    /// Buffer memory adding `record` to `tp` allocates: 0 when it joins the open
+    /// batch, else the capacity of the new batch it opens. This is what the
+    /// producer charges against `buffer_memory`, as the Java client's
+    /// `BufferPool` charges `batch.size` per batch.
+    pub fn memory_for(&self, tp: &TopicPartition, record: &Record, timestamp: i64) -> usize {
+        let joins = self
+            .partitions
+            .get(tp)
+            .and_then(|p| p.open.as_ref())
+            .is_some_and(|open| {
+                self.overflow_of(open, &tp.topic, record, timestamp)
+                    .is_none()
+            });
+        if joins {
+            0
+        } else {
+            self.new_batch_capacity(&tp.topic, record)
+        }
+    }
+
+    /// Bytes the buffers of every buffered batch have allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.partitions
+            .values()
+            .flat_map(|p| p.closed.iter().chain(&p.open))
+            .map(|b| b.builder.capacity())
+            .sum()
+    }
+
     /// Adds a record to the open batch of `tp`, closing that batch first if the
-    /// record would overflow it. A record that fits no batch fails alone with
+    /// record would overflow it. `charge` is the buffer memory the caller
+    /// reserved for it ([`Self::memory_for`]); the batch returns it when it is
+    /// done. A record that fits no batch fails alone with
     /// [`Error::MessageTooLarge`] and leaves the set untouched.
     pub fn add(
         &mut self,
@@ -252,14 +293,12 @@ impl ProduceSet {
         timestamp: i64,
         now: Instant,
         send_id: u64,
-        memory: usize,
+        charge: usize,
     ) -> Result<Appended, Error> {
         self.limits.check_fits(&tp.topic, record)?;
         let overflow = self.would_overflow(tp, record, timestamp);
-        let capacity = self
-            .limits
-            .batch_size
-            .min(self.limits.batch_limit(&tp.topic).0);
+        let capacity = self.new_batch_capacity(&tp.topic, record);
+        let limits = &self.limits;
         let entry = self.partitions.entry(tp.clone()).or_default();
         if overflow.is_some() {
             let full = entry.open.take().expect("overflow implies an open batch");
@@ -270,14 +309,14 @@ impl ProduceSet {
         }
         let open = entry
             .open
-            .get_or_insert_with(|| OpenBatch::new(now, capacity));
+            .get_or_insert_with(|| OpenBatch::new(now, capacity, limits));
         let before = open.builder.len();
         let predicted = open.builder.size_with(record, timestamp) - before;
         let written = open.builder.push(record, timestamp);
         debug_assert_eq!(predicted, written, "record size prediction must be exact");
         open.accounted += predicted;
         open.send_ids.push(send_id);
-        open.memory += memory;
+        open.memory += charge;
         let index = (open.send_ids.len() - 1) as u32;
         let completion = open.completion.clone();
         self.records += 1;
@@ -518,6 +557,31 @@ mod tests {
         set.add(&tp(), &r, 0, now, 0, 0).unwrap();
         assert!(set.add(&tp(), &r, 0, now, 1, 0).unwrap().batch_full);
         assert_eq!(set.would_overflow(&tp(), &r, 0), Some(Overflow::MaxRecords));
+    }
+
+    #[test]
+    fn memory_is_charged_per_allocated_batch_not_per_record() {
+        let mut l = limits(1000, 10_000);
+        l.max_request_size = 1 << 20;
+        let mut set = ProduceSet::new(l);
+        let now = tokio::time::Instant::now();
+        let r = value_of_len(10);
+        assert_eq!(set.memory_for(&tp(), &r, 0), 1000, "a new batch");
+        set.add(&tp(), &r, 0, now, 0, 1000).unwrap();
+        assert_eq!(set.memory_for(&tp(), &r, 0), 0, "joins the open batch");
+        set.add(&tp(), &r, 0, now, 1, 0).unwrap();
+        let big = value_of_len(3000);
+        let own = single_record_batch_len(&big);
+        assert_eq!(
+            set.memory_for(&tp(), &big, 0),
+            own,
+            "larger than the target"
+        );
+        set.add(&tp(), &big, 0, now, 2, own).unwrap();
+        assert_eq!(set.allocated_bytes(), 1000 + own);
+        let first = set.take_ready(&tp(), now, true).unwrap();
+        assert_eq!(first.memory, 1000);
+        assert_eq!(first.builder.capacity(), 1000);
     }
 
     #[test]
