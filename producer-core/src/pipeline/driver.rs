@@ -151,12 +151,14 @@ impl Driver {
         }
     }
 
+    /// The link of `broker` if it is the connection `generation`.
     fn link(&self, broker: i32, generation: u64) -> Option<&Link> {
         self.links
             .get(&broker)
             .filter(|l| l.generation == generation)
     }
 
+    /// News from a connection task, handed to the state.
     fn on_conn_event(&mut self, ev: ConnEvent) {
         let now = Instant::now();
         match ev {
@@ -186,6 +188,7 @@ impl Driver {
         }
     }
 
+    /// A flush or close from a handle (or `None`: every handle is gone).
     fn on_command(&mut self, cmd: Option<Command>) {
         let token = self.next_token;
         self.next_token += 1;
@@ -210,6 +213,7 @@ impl Driver {
     }
 }
 
+/// Sleeps until `deadline`, or forever without one.
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,

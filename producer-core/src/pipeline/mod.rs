@@ -47,7 +47,9 @@ pub struct Stats {
 /// A Kafka producer. Cheap to clone: clones share one pipeline.
 #[derive(Clone)]
 pub struct Producer {
+    /// The state every clone shares with the sender.
     shared: Arc<Shared>,
+    /// Flush and close requests to the sender's driver.
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -74,6 +76,7 @@ impl Producer {
         Self::start(config, network, Some(observer))
     }
 
+    /// Validates `config`, builds the shared state and spawns the driver.
     fn start(
         config: Config,
         network: Arc<dyn Network>,
@@ -97,6 +100,8 @@ impl Producer {
         }
     }
 
+    /// `send` without the conversion of an early error into a ready future:
+    /// waits for metadata, then admits the record, waiting for memory if needed.
     async fn try_send(&self, topic: &str, record: Record) -> Result<DeliveryFuture, Error> {
         let shared = &self.shared;
         let config = &shared.config;
@@ -185,6 +190,7 @@ impl Producer {
             .with_cell(SendCell::write(config.bugs, &record, partition)))
     }
 
+    /// Waits (until `deadline`) for metadata naming `topic`'s partition count.
     async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32, Error> {
         if let Some(n) = self.shared.metadata.borrow().partition_count(topic) {
             return Ok(n);
@@ -246,6 +252,7 @@ impl Producer {
 }
 
 #[allow(dead_code)]
+/// Compile-time check: producer handles can move between threads.
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Producer>();

@@ -72,6 +72,7 @@ pub(crate) enum ConnState {
 }
 
 impl ConnState {
+    /// The generation, unless backing off.
     fn generation(&self) -> Option<u64> {
         match self {
             ConnState::Connecting { generation } | ConnState::Ready { generation, .. } => {

@@ -64,6 +64,7 @@ impl SenderState {
         self.shared.emit(|| Event::EpochBumpStarted);
     }
 
+    /// Asks for a producer id (or a bump of the last one) when none is granted.
     pub(super) fn request_producer_id(&mut self, now: Instant) {
         if self.idempotence.identity() != Identity::Pending || !self.producer_id.may_ask(now) {
             return;
@@ -83,6 +84,8 @@ impl SenderState {
         self.producer_id.in_flight = true;
     }
 
+    /// Installs a granted identity; an error answer asks again later. `Err`:
+    /// the response was unreadable and the connection must go.
     pub(super) fn on_init_producer_id_response(
         &mut self,
         version: i16,

@@ -104,6 +104,7 @@ impl SenderState {
         topics.into_iter().collect()
     }
 
+    /// Asks for metadata when it is stale or a wanted topic is unknown.
     pub(super) fn request_metadata(&mut self, now: Instant, accum: &Accumulator) {
         if !self.metadata.refresh.may_ask(now) {
             return;
@@ -129,6 +130,7 @@ impl SenderState {
         self.metadata.refresh.asked();
     }
 
+    /// Decodes a metadata answer; `Err`: unreadable, the connection must go.
     pub(super) fn on_metadata_response(
         &mut self,
         version: i16,
@@ -147,6 +149,8 @@ impl SenderState {
         }
     }
 
+    /// Merges a metadata answer into the view; brokers that left lose their
+    /// connections; publishes the result.
     fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
         let fresh = requests::parse_metadata(resp);
         let known = &self.metadata.view;
@@ -197,6 +201,7 @@ impl SenderState {
         });
     }
 
+    /// No usable answer: ask again after the retry backoff.
     pub(super) fn metadata_failed(&mut self, now: Instant) {
         let backoff = self.config().retry_backoff;
         self.metadata.refresh.failed(now + backoff);

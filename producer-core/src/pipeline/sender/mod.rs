@@ -150,6 +150,7 @@ impl SenderState {
         }
     }
 
+    /// The producer's configuration.
     fn config(&self) -> &crate::Config {
         &self.shared.config
     }
@@ -271,10 +272,12 @@ impl SenderState {
 
     // ----- internals ------------------------------------------------------------
 
+    /// Flushing or closing: batches go at once, without lingering.
     fn force_drain(&self) -> bool {
         self.closing || !self.flushes.is_empty()
     }
 
+    /// Answers every flush whose records have all resolved.
     fn answer_flushes(&mut self, accum: &Accumulator) {
         if self.flushes.is_empty() {
             return;
@@ -372,6 +375,7 @@ impl SenderState {
         }
     }
 
+    /// Drops connections whose oldest request got no answer in time.
     fn time_out_requests(&mut self, now: Instant) {
         let timeout = self.config().request_timeout;
         for id in self.conns.late(now) {

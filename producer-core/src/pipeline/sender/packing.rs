@@ -50,6 +50,7 @@ impl SenderState {
         by_leader
     }
 
+    /// Packs and writes every produce request that may go now.
     pub(super) fn send_produce(&mut self, now: Instant, accum: &mut Accumulator) {
         if !self.idempotence.is_ready() {
             return;
@@ -163,6 +164,8 @@ impl SenderState {
         Some(batch)
     }
 
+    /// Writes one produce request of `batches` (sorted by partition) to `broker`;
+    /// `accounted` is the size computed while packing, for the observer.
     fn dispatch_produce(
         &mut self,
         broker: i32,
@@ -255,6 +258,7 @@ impl SenderState {
         }
     }
 
+    /// The address of `broker` (negative: a bootstrap address).
     fn addr_of(&self, broker: i32) -> Option<String> {
         if broker >= 0 {
             self.metadata.view.broker_addr(broker).map(str::to_string)
@@ -263,6 +267,8 @@ impl SenderState {
         }
     }
 
+    /// Asks the driver to dial `broker` unless it is connected, connecting or
+    /// backing off.
     fn dial(&mut self, broker: i32, now: Instant) {
         if !self.conns.can_dial(broker, now) {
             return;

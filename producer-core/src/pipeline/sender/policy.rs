@@ -92,11 +92,11 @@ enum Class {
     Duplicate,
     /// MESSAGE_TOO_LARGE: split when there is more than one record.
     TooLarge,
-    /// A `RetriableException`. `metadata`: an `InvalidMetadataException` (the
-    /// client refreshes metadata). `maybe_appended`: the leader may have written
-    /// the batch before answering.
+    /// A `RetriableException`.
     Retriable {
+        /// An `InvalidMetadataException`: the client refreshes metadata.
         metadata: bool,
+        /// The leader may have written the batch before answering.
         maybe_appended: bool,
     },
     /// OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH:
@@ -106,6 +106,7 @@ enum Class {
     Fatal,
 }
 
+/// The Java client's class of `code`.
 fn classify(code: ErrorCode) -> Class {
     use ErrorCode as C;
     let retriable = |metadata, maybe_appended| Class::Retriable {
@@ -173,6 +174,7 @@ pub(crate) fn decide(answer: Answer, attempt: &Attempt) -> Decision {
     }
 }
 
+/// Acknowledges the batch, at `base_offset` when known.
 fn ack(attempt: &Attempt, base_offset: Option<i64>) -> Decision {
     Decision {
         outcome: Outcome::Ack { base_offset },
@@ -198,6 +200,9 @@ fn fail(attempt: &Attempt, code: ErrorCode) -> Decision {
     }
 }
 
+/// Retries while the budget lasts, else fails naming why. `appended`: this
+/// answer says the broker may hold the batch; `bump`: sequences need a new
+/// epoch even if it is retried; `code`: the broker's error, if it gave one.
 fn retry_or_give_up(
     attempt: &Attempt,
     appended: bool,

@@ -74,6 +74,8 @@ impl SenderState {
         }
     }
 
+    /// Applies a produce response to each of its batches; `Err`: unreadable
+    /// (every batch then counts as unanswered), the connection must go.
     pub(super) fn on_produce_response(
         &mut self,
         version: i16,
@@ -163,6 +165,7 @@ impl SenderState {
         self.forget_if_idle(&tp);
     }
 
+    /// Drops the ordering state of a partition with nothing left.
     fn forget_if_idle(&mut self, tp: &TopicPartition) {
         if self.partitions.get(tp).is_some_and(|ps| ps.is_idle()) {
             self.partitions.remove(tp);

@@ -40,6 +40,7 @@ impl Timer {
 /// One optional deadline per [`Timer`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct TimerTable {
+    /// Indexed by `Timer as usize`.
     slots: [Option<Instant>; 7],
 }
 
