@@ -123,34 +123,16 @@ mod tests {
         let shared = Shared::new(config, None);
         let before = shared.memory.available_permits();
         let mut accum = shared.accum();
-        let tp = TopicPartition::new("t", 0);
+        let (tp, now) = (TopicPartition::new("t", 0), Instant::now());
         let record = Record::new("x");
         let mut reserved = 0;
-        admit(
-            &shared,
-            &mut accum,
-            &tp,
-            &record,
-            0,
-            Instant::now(),
-            &mut reserved,
-        )
-        .unwrap();
+        admit(&shared, &mut accum, &tp, &record, 0, now, &mut reserved).unwrap();
         let after_first = shared.memory.available_permits();
         assert_eq!(before - after_first, 16 * 1024);
         // A send that waited for a whole batch but then joined an open one.
         shared.memory.try_acquire_many(100).unwrap().forget();
         let mut reserved = 100;
-        admit(
-            &shared,
-            &mut accum,
-            &tp,
-            &record,
-            0,
-            Instant::now(),
-            &mut reserved,
-        )
-        .unwrap();
+        admit(&shared, &mut accum, &tp, &record, 0, now, &mut reserved).unwrap();
         assert_eq!(reserved, 0);
         assert_eq!(shared.memory.available_permits(), after_first);
     }

@@ -384,6 +384,18 @@ fn decode_sent(broker: i32, generation: u64, frame: &[u8]) -> Sent {
     }
 }
 
+/// A record to partition 0 answered NOT_LEADER_OR_FOLLOWER: the retry waits,
+/// and the metadata request it caused is returned unanswered.
+pub fn not_leader_then_metadata() -> (Harness, Sending, Sent) {
+    let mut h = Harness::started(config(), &[0]);
+    let r = h.send(0, "a");
+    h.advance(Duration::from_millis(5));
+    h.produce_answer(crate::error::code::NOT_LEADER_OR_FOLLOWER, -1);
+    h.step();
+    let meta = h.take(ApiKey::Metadata);
+    (h, r, meta)
+}
+
 /// The batches of a produce request, read from their headers.
 pub fn wire_batches(req: &Sent) -> Vec<WireBatch> {
     assert_eq!(req.api, ApiKey::Produce);

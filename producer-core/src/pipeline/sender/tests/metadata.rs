@@ -1,6 +1,6 @@
 //! Metadata: leaders that move, partitions without a leader, brokers that leave.
 
-use super::harness::{config, Harness};
+use super::harness::{config, not_leader_then_metadata, Harness};
 use super::ms;
 use crate::error::code;
 use crate::observe::Event;
@@ -9,13 +9,7 @@ use kafka_protocol::messages::ApiKey;
 
 #[test]
 fn after_a_leader_moves_the_retry_goes_to_the_new_leader() {
-    let mut h = Harness::started(config(), &[0]);
-    let r = h.send(0, "a");
-    h.pump();
-    h.advance(ms(5));
-    h.produce_answer(code::NOT_LEADER_OR_FOLLOWER, -1);
-    h.step();
-    let meta = h.take(ApiKey::Metadata);
+    let (mut h, r, meta) = not_leader_then_metadata();
     h.answer_metadata(&meta, &[1]);
     h.now += ms(100);
     h.step();
@@ -35,13 +29,7 @@ fn after_a_leader_moves_the_retry_goes_to_the_new_leader() {
 
 #[test]
 fn a_partition_without_a_leader_waits_and_metadata_is_asked_for_again() {
-    let mut h = Harness::started(config(), &[0]);
-    let r = h.send(0, "a");
-    h.pump();
-    h.advance(ms(5));
-    h.produce_answer(code::NOT_LEADER_OR_FOLLOWER, -1);
-    h.step();
-    let meta = h.take(ApiKey::Metadata);
+    let (mut h, r, meta) = not_leader_then_metadata();
     h.advance(ms(50));
     h.answer_metadata(&meta, &[-1]);
     h.step();

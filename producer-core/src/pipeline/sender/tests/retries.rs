@@ -1,7 +1,7 @@
 //! Batching, acknowledgement and retries: a retry keeps its sequence and goes
 //! out before newer batches of its partition.
 
-use super::harness::{config, Harness};
+use super::harness::{config, not_leader_then_metadata, Harness};
 use super::ms;
 use crate::error::{code, Error};
 use crate::observe::Event;
@@ -34,12 +34,7 @@ fn records_wait_for_linger_then_go_in_one_batch_and_ack_at_consecutive_offsets()
 
 #[test]
 fn a_retriable_error_sends_the_batch_again_after_backoff_with_its_sequence() {
-    let mut h = Harness::started(config(), &[0]);
-    let r = h.send(0, "a");
-    h.advance(ms(5));
-    h.produce_answer(code::NOT_LEADER_OR_FOLLOWER, -1);
-    h.step();
-    let meta = h.take(ApiKey::Metadata);
+    let (mut h, r, meta) = not_leader_then_metadata();
     h.answer_metadata(&meta, &[0]);
     h.step();
     assert_eq!(h.count(ApiKey::Produce), 0, "backing off");
