@@ -56,8 +56,9 @@ impl Part {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Resolved ranges: one covering the whole batch, unless the batch was split
-    /// and its parts resolved on their own.
+    /// The outcome of every record (the usual case: the batch was not split).
+    whole: Option<Outcome>,
+    /// Outcomes of the parts of a split batch, each resolved on its own.
     parts: Vec<Part>,
     wakers: Vec<Waker>,
     /// Counts resolutions: a waker slot from an earlier round is stale.
@@ -71,7 +72,7 @@ pub struct BatchCompletion {
 }
 
 /// A whole batch, whatever its record count.
-const ALL: (u32, u32) = (0, u32::MAX);
+pub(crate) const ALL: (u32, u32) = (0, u32::MAX);
 
 impl BatchCompletion {
     /// A batch that has not resolved yet.
@@ -82,14 +83,22 @@ impl BatchCompletion {
     fn resolve(&self, (first, count): (u32, u32), outcome: Outcome) -> bool {
         let wakers = {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if s.parts.iter().any(|p| p.overlaps(first, count)) {
+            let whole = (first, count) == ALL;
+            if s.whole.is_some()
+                || (whole && !s.parts.is_empty())
+                || s.parts.iter().any(|p| p.overlaps(first, count))
+            {
                 return false;
             }
-            s.parts.push(Part {
-                first,
-                count,
-                outcome,
-            });
+            if whole {
+                s.whole = Some(outcome);
+            } else {
+                s.parts.push(Part {
+                    first,
+                    count,
+                    outcome,
+                });
+            }
             s.round = s.round.wrapping_add(1);
             std::mem::take(&mut s.wakers)
         };
@@ -143,7 +152,7 @@ impl BatchCompletion {
     /// True once record `index` has an outcome.
     pub fn is_resolved_at(&self, index: u32) -> bool {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.parts.iter().any(|p| p.holds(index))
+        s.whole.is_some() || s.parts.iter().any(|p| p.holds(index))
     }
 
     /// True once the first record has an outcome (the whole batch, unless it
@@ -184,15 +193,22 @@ impl BatchCompletion {
     }
 }
 
+#[inline]
 fn result_of(s: &State, index: u32) -> Option<DeliveryResult> {
-    let part = s.parts.iter().find(|p| p.holds(index))?;
-    Some(match &part.outcome {
+    let (first, outcome) = match &s.whole {
+        Some(outcome) => (0, outcome),
+        None => {
+            let part = s.parts.iter().find(|p| p.holds(index))?;
+            (part.first, &part.outcome)
+        }
+    };
+    Some(match outcome {
         Outcome::Acked {
             partition,
             base_offset,
         } => Ok(RecordMetadata {
             partition: *partition,
-            offset: base_offset.map_or(-1, |b| b + i64::from(index - part.first)),
+            offset: base_offset.map_or(-1, |b| b + i64::from(index - first)),
         }),
         Outcome::Failed(e) => Err(e.clone()),
     })

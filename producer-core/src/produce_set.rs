@@ -151,6 +151,11 @@ impl OpenBatch {
     }
 }
 
+/// A batch at its target size or record count is sent without lingering.
+fn is_full(limits: &Limits, builder: &BatchBuilder) -> bool {
+    builder.len() >= limits.batch_size || builder.record_count() >= limits.max_records
+}
+
 /// Where an added record went.
 #[derive(Debug)]
 pub struct Appended {
@@ -239,8 +244,7 @@ impl ProduceSet {
     }
 
     fn is_full(&self, open: &OpenBatch) -> bool {
-        open.builder.len() >= self.limits.batch_size
-            || open.builder.record_count() >= self.limits.max_records
+        is_full(&self.limits, &open.builder)
     }
 
     /// Bytes a new batch for `record` allocates: the target batch size (capped
@@ -282,9 +286,8 @@ impl ProduceSet {
     }
 
     /// Adds a record to the open batch of `tp`, closing that batch first if the
-    /// record would overflow it. `charge` is the buffer memory the caller
-    /// reserved for it ([`Self::memory_for`]); the batch returns it when it is
-    /// done. A record that fits no batch fails alone with
+    /// record would overflow it; a batch it opens is charged its allocation
+    /// (see [`Self::try_add`]). A record that fits no batch fails alone with
     /// [`Error::MessageTooLarge`] and leaves the set untouched.
     pub fn add(
         &mut self,
@@ -293,11 +296,39 @@ impl ProduceSet {
         timestamp: i64,
         now: Instant,
         send_id: u64,
-        charge: usize,
     ) -> Result<Appended, Error> {
+        self.try_add(tp, record, timestamp, now, send_id, |_| true)
+            .map(|added| added.expect("memory always granted"))
+    }
+
+    /// Adds a record like [`Self::add`] if the buffer memory it allocates is
+    /// granted: when the record opens a batch, `reserve` is asked for the
+    /// batch's capacity ([`Self::new_batch_capacity`]) and the batch keeps
+    /// that charge; a record joining the open batch allocates nothing and asks
+    /// nothing. `Ok(None)`: not granted, nothing changed.
+    #[inline]
+    pub fn try_add(
+        &mut self,
+        tp: &TopicPartition,
+        record: &Record,
+        timestamp: i64,
+        now: Instant,
+        send_id: u64,
+        reserve: impl FnOnce(usize) -> bool,
+    ) -> Result<Option<Appended>, Error> {
         self.limits.check_fits(&tp.topic, record)?;
-        let overflow = self.would_overflow(tp, record, timestamp);
-        let capacity = self.new_batch_capacity(&tp.topic, record);
+        let open = self.partitions.get(tp).and_then(|p| p.open.as_ref());
+        let overflow = open.and_then(|o| self.overflow_of(o, &tp.topic, record, timestamp));
+        let opens = open.is_none() || overflow.is_some();
+        let capacity = if opens {
+            let capacity = self.new_batch_capacity(&tp.topic, record);
+            if !reserve(capacity) {
+                return Ok(None);
+            }
+            capacity
+        } else {
+            0
+        };
         let limits = &self.limits;
         let entry = self.partitions.entry(tp.clone()).or_default();
         if overflow.is_some() {
@@ -307,27 +338,28 @@ impl ProduceSet {
         if entry.open.is_none() {
             self.bytes += BATCH_HEADER_LEN;
         }
-        let open = entry
-            .open
-            .get_or_insert_with(|| OpenBatch::new(now, capacity, limits));
+        let open = entry.open.get_or_insert_with(|| {
+            let mut batch = OpenBatch::new(now, capacity, limits);
+            batch.memory = capacity;
+            batch
+        });
         let before = open.builder.len();
         let predicted = open.builder.size_with(record, timestamp) - before;
         let written = open.builder.push(record, timestamp);
         debug_assert_eq!(predicted, written, "record size prediction must be exact");
         open.accounted += predicted;
         open.send_ids.push(send_id);
-        open.memory += charge;
         let index = (open.send_ids.len() - 1) as u32;
         let completion = open.completion.clone();
+        let batch_full = is_full(limits, &open.builder);
         self.records += 1;
         self.bytes += written;
-        let open = self.partitions[tp].open.as_ref().expect("just filled");
-        Ok(Appended {
+        Ok(Some(Appended {
             completion,
             index,
             closed_previous: overflow,
-            batch_full: self.is_full(open),
-        })
+            batch_full,
+        }))
     }
 
     /// True when `tp` has a batch to send now: a closed batch, a full open batch,
@@ -481,13 +513,13 @@ mod tests {
         ] {
             let mut set = ProduceSet::new(limits(usize::MAX, limit));
             let now = tokio::time::Instant::now();
-            set.add(&tp(), &first, 0, now, 0, 0).unwrap();
+            set.add(&tp(), &first, 0, now, 0).unwrap();
             assert_eq!(
                 set.would_overflow(&tp(), &second, 0),
                 expect,
                 "limit {limit}"
             );
-            let appended = set.add(&tp(), &second, 0, now, 1, 0).unwrap();
+            let appended = set.add(&tp(), &second, 0, now, 1).unwrap();
             assert_eq!(appended.closed_previous, expect);
             assert_eq!(appended.index, if expect.is_some() { 0 } else { 1 });
         }
@@ -498,11 +530,11 @@ mod tests {
         let r = value_of_len(100);
         let size = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(usize::MAX, size));
-        set.add(&tp(), &r, 0, tokio::time::Instant::now(), 0, 0)
+        set.add(&tp(), &r, 0, tokio::time::Instant::now(), 0)
             .expect("exactly at the limit");
         let mut set = ProduceSet::new(limits(usize::MAX, size - 1));
         let err = set
-            .add(&tp(), &r, 0, tokio::time::Instant::now(), 0, 0)
+            .add(&tp(), &r, 0, tokio::time::Instant::now(), 0)
             .unwrap_err();
         assert_eq!(
             err,
@@ -518,9 +550,9 @@ mod tests {
     fn an_oversize_record_does_not_disturb_the_batch_before_it() {
         let mut set = ProduceSet::new(limits(usize::MAX, 200));
         let now = tokio::time::Instant::now();
-        set.add(&tp(), &value_of_len(5), 0, now, 0, 0).unwrap();
-        assert!(set.add(&tp(), &value_of_len(500), 0, now, 1, 0).is_err());
-        set.add(&tp(), &value_of_len(6), 0, now, 2, 0).unwrap();
+        set.add(&tp(), &value_of_len(5), 0, now, 0).unwrap();
+        assert!(set.add(&tp(), &value_of_len(500), 0, now, 1).is_err());
+        set.add(&tp(), &value_of_len(6), 0, now, 2).unwrap();
         let b = set.take_ready(&tp(), now, true).unwrap();
         assert_eq!(b.send_ids, vec![0, 2]);
     }
@@ -545,17 +577,17 @@ mod tests {
         let one = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(one - 1, 10_000));
         let now = tokio::time::Instant::now();
-        let a = set.add(&tp(), &r, 0, now, 0, 0).unwrap();
+        let a = set.add(&tp(), &r, 0, now, 0).unwrap();
         assert!(a.batch_full, "a batch past its target size is full");
         assert_eq!(set.buffered_bytes(), one);
-        let b = set.add(&tp(), &r, 0, now, 1, 0).unwrap();
+        let b = set.add(&tp(), &r, 0, now, 1).unwrap();
         assert_eq!(b.closed_previous, Some(Overflow::BatchSize));
 
         let mut l = limits(usize::MAX, 10_000);
         l.max_records = 2;
         let mut set = ProduceSet::new(l);
-        set.add(&tp(), &r, 0, now, 0, 0).unwrap();
-        assert!(set.add(&tp(), &r, 0, now, 1, 0).unwrap().batch_full);
+        set.add(&tp(), &r, 0, now, 0).unwrap();
+        assert!(set.add(&tp(), &r, 0, now, 1).unwrap().batch_full);
         assert_eq!(set.would_overflow(&tp(), &r, 0), Some(Overflow::MaxRecords));
     }
 
@@ -567,9 +599,9 @@ mod tests {
         let now = tokio::time::Instant::now();
         let r = value_of_len(10);
         assert_eq!(set.memory_for(&tp(), &r, 0), 1000, "a new batch");
-        set.add(&tp(), &r, 0, now, 0, 1000).unwrap();
+        set.add(&tp(), &r, 0, now, 0).unwrap();
         assert_eq!(set.memory_for(&tp(), &r, 0), 0, "joins the open batch");
-        set.add(&tp(), &r, 0, now, 1, 0).unwrap();
+        set.add(&tp(), &r, 0, now, 1).unwrap();
         let big = value_of_len(3000);
         let own = single_record_batch_len(&big);
         assert_eq!(
@@ -577,7 +609,13 @@ mod tests {
             own,
             "larger than the target"
         );
-        set.add(&tp(), &big, 0, now, 2, own).unwrap();
+        let refused = set.try_add(&tp(), &big, 0, now, 2, |need| {
+            assert_eq!(need, own);
+            false
+        });
+        assert!(refused.unwrap().is_none(), "not granted: nothing changed");
+        assert_eq!(set.buffered_records(), 2);
+        set.add(&tp(), &big, 0, now, 2).unwrap();
         assert_eq!(set.allocated_bytes(), 1000 + own);
         let first = set.take_ready(&tp(), now, true).unwrap();
         assert_eq!(first.memory, 1000);
@@ -588,7 +626,7 @@ mod tests {
     fn linger_and_force_decide_readiness() {
         let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
         let t0 = tokio::time::Instant::now();
-        set.add(&tp(), &value_of_len(1), 0, t0, 0, 0).unwrap();
+        set.add(&tp(), &value_of_len(1), 0, t0, 0).unwrap();
         assert!(!set.is_ready(&tp(), t0, false));
         assert!(set.is_ready(&tp(), t0, true));
         assert_eq!(

@@ -31,8 +31,10 @@ pub(crate) enum Admit {
 
 /// Adds `record` to `tp` if the memory it allocates is available: taken from
 /// the pool without waiting, on top of the `reserved` permits the send already
-/// holds. On `Added`, `reserved` is 0 (the batch owns the charge); on
-/// `NeedMemory`, the send waits for that much and tries again.
+/// holds. On `Added`, `reserved` is 0 (the batch owns the charge, surplus
+/// permits went back); on `NeedMemory`, the send waits for that much and tries
+/// again.
+#[inline]
 pub(crate) fn admit(
     shared: &Shared,
     accum: &mut Accumulator,
@@ -42,23 +44,33 @@ pub(crate) fn admit(
     now: Instant,
     reserved: &mut usize,
 ) -> Result<Admit, Error> {
-    let need = accum.produce_set.memory_for(tp, record, timestamp);
-    if need > *reserved {
-        let more = need - *reserved;
-        match shared.memory.try_acquire_many(more as u32) {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Ok(Admit::NeedMemory(more)),
-        }
-        *reserved = need;
-    }
-    if *reserved > need {
-        shared.memory.add_permits(*reserved - need);
-        *reserved = need;
-    }
     let send_id = accum.next_send_id;
-    let appended = accum
+    let (mut charged, mut missing) = (0, 0);
+    let added = accum
         .produce_set
-        .add(tp, record, timestamp, now, send_id, need)?;
+        .try_add(tp, record, timestamp, now, send_id, |need| {
+            let more = need.saturating_sub(*reserved);
+            let granted = more == 0
+                || shared.memory.try_acquire_many(more as u32).is_ok_and(|p| {
+                    p.forget();
+                    true
+                });
+            if granted {
+                charged = need;
+            } else {
+                missing = more;
+            }
+            granted
+        })?;
+    let Some(appended) = added else {
+        return Ok(Admit::NeedMemory(missing));
+    };
+    // Permits beyond the charge (reserved for a batch the record did not
+    // need to open) go back; the charge itself now belongs to the batch.
+    let surplus = reserved.saturating_sub(charged);
+    if surplus > 0 {
+        shared.memory.add_permits(surplus);
+    }
     *reserved = 0;
     accum.next_send_id += 1;
     Ok(Admit::Added { appended, send_id })

@@ -26,6 +26,9 @@ pub(crate) struct SentBatch {
     /// This batch's records are `first_index..` of `completion` (0 unless it is
     /// a part of a split batch).
     pub first_index: u32,
+    /// A part of a split batch: it resolves only its own records of the
+    /// completion.
+    pub split_part: bool,
     /// Buffer memory charged for it, returned when the sender drops it.
     pub memory: usize,
     /// When its first record arrived: `delivery_timeout` counts from here.
@@ -45,9 +48,13 @@ impl SentBatch {
         self.send_ids[0]
     }
 
-    /// Its records' range in the shared completion.
+    /// Its records' range in the shared completion (all of it unless split).
     pub fn range(&self) -> (u32, u32) {
-        (self.first_index, self.send_ids.len() as u32)
+        if self.split_part {
+            (self.first_index, self.send_ids.len() as u32)
+        } else {
+            crate::delivery::ALL
+        }
     }
 }
 

@@ -154,6 +154,7 @@ impl SenderState {
             send_ids,
             completion: open.completion,
             first_index: 0,
+            split_part: false,
             memory: open.memory,
             created: open.created,
             attempts: 0,
