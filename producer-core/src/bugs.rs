@@ -55,7 +55,6 @@ macro_rules! every_bug {
 
 #[cfg(feature = "bug-injection")]
 mod imp {
-    use crate::delivery::RecordMetadata;
     use crate::record::Record;
     use std::cell::RefCell;
     use std::collections::BTreeMap;
@@ -127,22 +126,18 @@ mod imp {
             SendCell(key)
         }
 
-        /// The metadata a send reports: the partition is read back from the
-        /// shared cell, whoever wrote it last.
-        pub(crate) fn read_back(&self, mut m: RecordMetadata) -> RecordMetadata {
-            if let Some(key) = self.0 {
-                if let Some(p) = CELLS.with(|c| c.borrow().get(&key).copied()) {
-                    m.partition = p;
-                }
-            }
-            m
+        /// The partition a send reports: read back from the shared cell,
+        /// whoever wrote it last (`partition` when there is no cell).
+        pub(crate) fn read_back(&self, partition: i32) -> i32 {
+            self.0
+                .and_then(|key| CELLS.with(|c| c.borrow().get(&key).copied()))
+                .unwrap_or(partition)
         }
     }
 }
 
 #[cfg(not(feature = "bug-injection"))]
 mod imp {
-    use crate::delivery::RecordMetadata;
     use crate::record::Record;
 
     macro_rules! bug_set {
@@ -194,10 +189,10 @@ mod imp {
             SendCell(())
         }
 
-        /// `m` unchanged.
+        /// `partition` unchanged.
         #[inline(always)]
-        pub(crate) fn read_back(&self, m: RecordMetadata) -> RecordMetadata {
-            m
+        pub(crate) fn read_back(&self, partition: i32) -> i32 {
+            partition
         }
     }
 }
@@ -208,7 +203,6 @@ pub(crate) use imp::SendCell;
 #[cfg(all(test, feature = "bug-injection"))]
 mod tests {
     use super::*;
-    use crate::delivery::RecordMetadata;
     use crate::record::Record;
 
     #[test]
@@ -235,16 +229,12 @@ mod tests {
         let a = SendCell::write(bugs, &r, 1);
         let d = SendCell::write(bugs, &deep, 7);
         let _ = SendCell::write(bugs, &shallow, 4);
-        let m = |p| RecordMetadata {
-            partition: p,
-            offset: 0,
-        };
-        assert_eq!(a.read_back(m(1)).partition, 4, "overwritten by the clone");
-        assert_eq!(d.read_back(m(7)).partition, 7, "a deep clone has its own");
+        assert_eq!(a.read_back(1), 4, "overwritten by the clone");
+        assert_eq!(d.read_back(7), 7, "a deep clone has its own");
         let off = SendCell::write(Bugs::default(), &r, 9);
-        assert_eq!(off.read_back(m(9)).partition, 9, "bug off: no cell");
+        assert_eq!(off.read_back(9), 9, "bug off: no cell");
         let empty = SendCell::write(bugs, &Record::new(""), 2);
-        assert_eq!(empty.read_back(m(2)).partition, 2, "empty value: no cell");
+        assert_eq!(empty.read_back(2), 2, "empty value: no cell");
     }
 }
 

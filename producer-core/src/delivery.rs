@@ -296,7 +296,12 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
         let this = self.get_mut();
         let cell = this.cell;
-        poll_inner(&mut this.inner, cx).map(|r| r.map(|m| cell.read_back(m)))
+        poll_inner(&mut this.inner, cx).map(|r| {
+            r.map(|m| RecordMetadata {
+                partition: cell.read_back(m.partition),
+                ..m
+            })
+        })
     }
 }
 
