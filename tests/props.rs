@@ -221,7 +221,7 @@ proptest! {
                     || encoded_len(&with) > batch_size
                     || open[pi].len() >= max_records);
             prop_assert_eq!(set.would_overflow(&tp, &record, ts).is_some(), naive_overflow);
-            match set.add(&tp, &record, ts, now, id as u64, 0) {
+            match set.add(&tp, &record, ts, now, id as u64) {
                 Err(Error::MessageTooLarge { size, limit }) => {
                     prop_assert!(alone > max_message_bytes);
                     prop_assert_eq!(size, alone);

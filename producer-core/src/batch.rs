@@ -16,8 +16,9 @@
 //! ```
 //! The CRC-32C covers bytes 21 (attributes) to the end of the batch.
 
-use crate::record::Record;
-use crate::varint::{put_varint, put_varlong, varint_len, varlong_len};
+use crate::bugs::Bugs;
+use crate::record::{Header, Record};
+use crate::varint::{get_varint, get_varlong, put_varint, put_varlong, varint_len, varlong_len};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Size of the RecordBatch v2 header.
@@ -99,10 +100,13 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
+    /// Injected bugs (`batch_header_wrong` writes a wrong `lastOffsetDelta`).
+    bugs: Bugs,
 }
 
 impl BatchBuilder {
-    /// An empty batch; `capacity` is a hint for the buffer allocation.
+    /// An empty batch whose buffer is allocated for `capacity` bytes (at least
+    /// the header). Records beyond that grow the buffer.
     pub fn new(capacity: usize) -> Self {
         let mut buf = BytesMut::with_capacity(capacity.max(BATCH_HEADER_LEN));
         buf.put_bytes(0, BATCH_HEADER_LEN);
@@ -111,12 +115,24 @@ impl BatchBuilder {
             base_timestamp: 0,
             max_timestamp: 0,
             count: 0,
+            bugs: Bugs::default(),
         }
+    }
+
+    /// This builder with injected bugs (see [`crate::bugs`]).
+    pub fn with_bugs(mut self, bugs: Bugs) -> Self {
+        self.bugs = bugs;
+        self
     }
 
     /// Exact current size in bytes (header included).
     pub fn len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes allocated for the buffer: what this batch really holds in memory.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Number of records added so far.
@@ -184,7 +200,12 @@ impl BatchBuilder {
         h.put_i8(2); // magic
         h.put_u32(0); // crc, patched below
         h.put_i16(0); // attributes: no compression, create time, not transactional
-        h.put_i32(self.count - 1);
+        let last_offset_delta = if self.bugs.batch_header_wrong() {
+            self.count
+        } else {
+            self.count - 1
+        };
+        h.put_i32(last_offset_delta);
         h.put_i64(self.base_timestamp);
         h.put_i64(self.max_timestamp);
         h.put_i64(stamp.producer_id);
@@ -199,6 +220,54 @@ impl BatchBuilder {
 fn fix_crc(buf: &mut [u8]) {
     let crc = crc32c::crc32c(&buf[CRC_START..]);
     buf[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The records of a batch this encoder sealed, with their timestamps, in order
+/// (key, value and header buffers are slices of `batch`, not copies). `None`
+/// when the bytes are not such a batch. Used to split a batch a broker found too
+/// large.
+pub(crate) fn decode_records(batch: &Bytes) -> Option<Vec<(Record, i64)>> {
+    let header = batch.get(..BATCH_HEADER_LEN)?;
+    let base_timestamp = i64::from_be_bytes(header[27..35].try_into().ok()?);
+    let count = i32::from_be_bytes(header[57..61].try_into().ok()?);
+    let mut at = BATCH_HEADER_LEN;
+    let mut out = Vec::with_capacity(usize::try_from(count).ok()?);
+    for _ in 0..count {
+        let body = usize::try_from(get_varint(batch, &mut at)?).ok()?;
+        let end = at.checked_add(body)?;
+        at += 1; // attributes
+        let delta = get_varlong(batch, &mut at)?;
+        get_varint(batch, &mut at)?; // offset delta: renumbered when re-encoded
+        let key = get_bytes(batch, &mut at)?;
+        let value = get_bytes(batch, &mut at)?;
+        let headers = (0..get_varint(batch, &mut at)?)
+            .map(|_| {
+                let key = get_bytes(batch, &mut at)??;
+                Some(Header::from_parts(key, get_bytes(batch, &mut at)?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        if at != end {
+            return None;
+        }
+        let mut record = Record::empty().with_value(value).with_headers(headers);
+        if let Some(key) = key {
+            record = record.with_key(key);
+        }
+        out.push((record, base_timestamp.wrapping_add(delta)));
+    }
+    (at == batch.len()).then_some(out)
+}
+
+/// A length-prefixed nullable byte field at `*at`: `Some(None)` for null.
+fn get_bytes(buf: &Bytes, at: &mut usize) -> Option<Option<Bytes>> {
+    let len = get_varint(buf, at)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let end = at.checked_add(len as usize).filter(|&e| e <= buf.len())?;
+    let field = buf.slice(*at..end);
+    *at = end;
+    Some(Some(field))
 }
 
 /// Returns a copy of a sealed batch with a new producer stamp and a fresh CRC.
@@ -291,6 +360,38 @@ mod tests {
         let mut direct = BatchBuilder::new(0);
         direct.push(&r, 7);
         assert_eq!(direct.seal(stamp).unwrap(), again);
+    }
+
+    #[test]
+    fn decoded_records_re_encode_to_the_same_batch() {
+        let records = [
+            Record::new("abc").with_key("k").with_headers(vec![
+                Header::new("h", None),
+                Header::new("h2", Some(Bytes::from_static(b"v"))),
+            ]),
+            Record::empty(),
+            Record::new(vec![9u8; 300]),
+        ];
+        let mut b = BatchBuilder::new(0);
+        for (i, r) in records.iter().enumerate() {
+            b.push(r, 1_000 + i as i64 * 7);
+        }
+        let sealed = b.seal(ProducerStamp::NONE).unwrap();
+        let decoded = decode_records(&sealed).expect("our own batch decodes");
+        let mut again = BatchBuilder::new(0);
+        for (i, (r, ts)) in decoded.iter().enumerate() {
+            assert_eq!(r, &records[i]);
+            again.push(r, *ts);
+        }
+        assert_eq!(again.seal(ProducerStamp::NONE).unwrap(), sealed);
+        assert!(decode_records(&sealed.slice(..sealed.len() - 1)).is_none());
+    }
+
+    #[test]
+    fn capacity_is_what_the_buffer_allocated() {
+        let b = BatchBuilder::new(16 * 1024);
+        assert_eq!(b.capacity(), 16 * 1024);
+        assert_eq!(BatchBuilder::new(0).capacity(), BATCH_HEADER_LEN);
     }
 
     #[test]

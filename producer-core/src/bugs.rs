@@ -28,13 +28,33 @@ macro_rules! every_bug {
             /// IBM/sarama #2619 / #3422: a failed batch is sent again behind
             /// newer batches of its partition instead of before them.
             retry_behind_newer,
+            /// IBM/sarama #2378 / #3645 (the other side of a hang): `close()`
+            /// returns at once, while batches are still buffered or in flight;
+            /// they resolve after close returned, or never.
+            close_returns_early,
+            /// A non-retriable error on a batch that an earlier attempt may have
+            /// written is reported as the definite `Error::Broker { code }`
+            /// instead of `Error::OutcomeUnknown` (prodsim before issue 14).
+            definite_error_after_maybe_written,
+            /// DUPLICATE_SEQUENCE_NUMBER is acknowledged with invented offsets,
+            /// `base_offset + index` from the response's base offset (-1, 0, 1,
+            /// ... for the usual -1), instead of no offsets (prodsim before
+            /// issue 14).
+            duplicate_answer_offsets,
+            /// A batch header field is wrong on the wire: `lastOffsetDelta` is
+            /// the record count instead of count - 1. The CRC is computed after
+            /// it, so the batch still passes a CRC check.
+            batch_header_wrong,
+            /// The idempotent producer ignores `max_in_flight`: more than 5
+            /// requests per broker connection can be unanswered, past the 5
+            /// batches a broker remembers per producer and partition.
+            in_flight_over_window,
         }
     };
 }
 
 #[cfg(feature = "bug-injection")]
 mod imp {
-    use crate::delivery::RecordMetadata;
     use crate::record::Record;
     use std::cell::RefCell;
     use std::collections::BTreeMap;
@@ -106,22 +126,18 @@ mod imp {
             SendCell(key)
         }
 
-        /// The metadata a send reports: the partition is read back from the
-        /// shared cell, whoever wrote it last.
-        pub(crate) fn read_back(&self, mut m: RecordMetadata) -> RecordMetadata {
-            if let Some(key) = self.0 {
-                if let Some(p) = CELLS.with(|c| c.borrow().get(&key).copied()) {
-                    m.partition = p;
-                }
-            }
-            m
+        /// The partition a send reports: read back from the shared cell,
+        /// whoever wrote it last (`partition` when there is no cell).
+        pub(crate) fn read_back(&self, partition: i32) -> i32 {
+            self.0
+                .and_then(|key| CELLS.with(|c| c.borrow().get(&key).copied()))
+                .unwrap_or(partition)
         }
     }
 }
 
 #[cfg(not(feature = "bug-injection"))]
 mod imp {
-    use crate::delivery::RecordMetadata;
     use crate::record::Record;
 
     macro_rules! bug_set {
@@ -173,10 +189,10 @@ mod imp {
             SendCell(())
         }
 
-        /// `m` unchanged.
+        /// `partition` unchanged.
         #[inline(always)]
-        pub(crate) fn read_back(&self, m: RecordMetadata) -> RecordMetadata {
-            m
+        pub(crate) fn read_back(&self, partition: i32) -> i32 {
+            partition
         }
     }
 }
@@ -187,7 +203,6 @@ pub(crate) use imp::SendCell;
 #[cfg(all(test, feature = "bug-injection"))]
 mod tests {
     use super::*;
-    use crate::delivery::RecordMetadata;
     use crate::record::Record;
 
     #[test]
@@ -214,16 +229,115 @@ mod tests {
         let a = SendCell::write(bugs, &r, 1);
         let d = SendCell::write(bugs, &deep, 7);
         let _ = SendCell::write(bugs, &shallow, 4);
-        let m = |p| RecordMetadata {
-            partition: p,
-            offset: 0,
-        };
-        assert_eq!(a.read_back(m(1)).partition, 4, "overwritten by the clone");
-        assert_eq!(d.read_back(m(7)).partition, 7, "a deep clone has its own");
+        assert_eq!(a.read_back(1), 4, "overwritten by the clone");
+        assert_eq!(d.read_back(7), 7, "a deep clone has its own");
         let off = SendCell::write(Bugs::default(), &r, 9);
-        assert_eq!(off.read_back(m(9)).partition, 9, "bug off: no cell");
+        assert_eq!(off.read_back(9), 9, "bug off: no cell");
         let empty = SendCell::write(bugs, &Record::new(""), 2);
-        assert_eq!(empty.read_back(m(2)).partition, 2, "empty value: no cell");
+        assert_eq!(empty.read_back(2), 2, "empty value: no cell");
+    }
+}
+
+/// Each hook changes the producer, shown without a runtime: the same steps
+/// with the bug off and on give different results.
+#[cfg(all(test, feature = "bug-injection"))]
+mod hook_tests {
+    use super::Bugs;
+    use crate::batch::{BatchBuilder, ProducerStamp};
+    use crate::error::{code, Error};
+    use crate::pipeline::sender::tests::fixes::retry_after_a_lost_response;
+    use crate::pipeline::sender::tests::harness::{config, Harness};
+    use crate::pipeline::sender::tests::ms;
+    use crate::pipeline::sender::Action;
+    use crate::record::Record;
+    use crate::Config;
+    use kafka_protocol::messages::ApiKey;
+
+    fn with(name: &str) -> Config {
+        Config {
+            bugs: Bugs::only(name).expect("known bug"),
+            ..config()
+        }
+    }
+
+    #[test]
+    fn close_returns_early_answers_close_with_records_unresolved() {
+        for (config, early) in [(config(), false), (with("close_returns_early"), true)] {
+            let mut h = Harness::started(config, &[0]);
+            let r = h.send(0, "a");
+            h.state.handle_close(Some(1));
+            h.step();
+            let closed = h.done.iter().any(|a| matches!(a, Action::CloseDone(1)));
+            assert_eq!(closed, early);
+            assert_eq!(r.result(), None, "still in flight");
+        }
+    }
+
+    #[test]
+    fn definite_error_after_maybe_written_reports_the_brokers_code() {
+        for (config, expected) in [
+            (config(), Error::OutcomeUnknown),
+            (
+                with("definite_error_after_maybe_written"),
+                Error::Broker {
+                    code: code::INVALID_RECORD,
+                },
+            ),
+        ] {
+            let mut h = Harness::started(config, &[0]);
+            let r = retry_after_a_lost_response(&mut h);
+            h.produce_answer(code::INVALID_RECORD, -1);
+            h.step();
+            assert_eq!(r.result(), Some(Err(expected)));
+        }
+    }
+
+    #[test]
+    fn duplicate_answer_offsets_invents_offsets_from_the_answer() {
+        for (config, expected) in [
+            (config(), [-1, -1, -1]),
+            (with("duplicate_answer_offsets"), [-1, 0, 1]),
+        ] {
+            let mut h = Harness::started(config, &[0]);
+            let records = [h.send(0, "a"), h.send(0, "b"), h.send(0, "c")];
+            h.advance(ms(5));
+            h.produce_answer(code::DUPLICATE_SEQUENCE_NUMBER, -1);
+            h.step();
+            assert_eq!(records.each_ref().map(|r| r.offset()), expected);
+        }
+    }
+
+    #[test]
+    fn batch_header_wrong_writes_the_record_count_as_last_offset_delta_with_a_valid_crc() {
+        for (config, delta) in [(config(), 2), (with("batch_header_wrong"), 3)] {
+            let bugs = config.bugs;
+            let mut h = Harness::started(config, &[0]);
+            for v in ["a", "b", "c"] {
+                h.send(0, v);
+            }
+            h.advance(ms(5));
+            assert_eq!(h.produce_answer(code::NONE, 0)[0].last_offset_delta, delta);
+            let mut b = BatchBuilder::new(0).with_bugs(bugs);
+            for v in ["a", "b", "c"] {
+                b.push(&Record::new(v), 0);
+            }
+            let bytes = b.seal(ProducerStamp::NONE).unwrap();
+            let crc = u32::from_be_bytes(bytes[17..21].try_into().unwrap());
+            assert_eq!(crc, crc32c::crc32c(&bytes[21..]), "the CRC still matches");
+        }
+    }
+
+    #[test]
+    fn in_flight_over_window_lets_more_than_five_requests_be_unanswered() {
+        for (config, in_flight) in [(config(), 5), (with("in_flight_over_window"), 7)] {
+            let mut h = Harness::started(config, &[0]);
+            h.warm_up(0);
+            for v in ["a", "b", "c", "d", "e", "f", "g"] {
+                h.send(0, v);
+                h.advance(ms(5));
+            }
+            assert_eq!(h.count(ApiKey::Produce), in_flight);
+        }
     }
 }
 

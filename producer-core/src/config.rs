@@ -77,6 +77,21 @@ impl Default for Config {
 /// The smallest possible batch: header plus one empty record.
 pub const MIN_BATCH_BYTES: usize = BATCH_HEADER_LEN + 7;
 
+/// Largest batch or request: lengths on the wire are `i32`.
+pub const MAX_WIRE_BYTES: usize = i32::MAX as usize;
+
+/// Largest `buffer_memory`: one semaphore permit per byte, and tokio's
+/// semaphore holds at most this many.
+pub const MAX_BUFFER_MEMORY: usize = tokio::sync::Semaphore::MAX_PERMITS;
+
+/// Longest duration setting: the Java client's `int` milliseconds (about 24.8
+/// days). Far beyond it, `now + duration` overflows the clock and panics.
+pub const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Latest timestamp origin: the last millisecond of year 9999, so that adding
+/// the producer's uptime never overflows.
+pub const MAX_TIMESTAMP_ORIGIN_MS: i64 = 253_402_300_799_999;
+
 fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field,
@@ -85,10 +100,21 @@ fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// Checks every field and the rules between them.
+    /// Checks every field and the rules between them. A config that passes
+    /// cannot make the producer panic or abort later: sizes fit the wire's
+    /// `i32` lengths and the memory semaphore, durations fit the clock.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.client_id.is_empty() {
             return Err(err("client_id", "must not be empty"));
+        }
+        if self.client_id.len() > i16::MAX as usize {
+            return Err(err(
+                "client_id",
+                format!(
+                    "{} bytes is over the protocol's 32767",
+                    self.client_id.len()
+                ),
+            ));
         }
         if self.bootstrap.is_empty() {
             return Err(err("bootstrap", "needs at least one host:port address"));
@@ -107,6 +133,17 @@ impl Config {
                     self.max_message_bytes
                 ),
             ));
+        }
+        for (field, value) in [
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_request_size", self.max_request_size),
+        ] {
+            if value > MAX_WIRE_BYTES {
+                return Err(err(
+                    field,
+                    format!("{value} is over {MAX_WIRE_BYTES} (an i32 length on the wire)"),
+                ));
+            }
         }
         if self.batch_size == 0 {
             return Err(err("batch_size", "must be at least 1"));
@@ -135,6 +172,29 @@ impl Config {
                 ),
             ));
         }
+        for (field, value) in [
+            ("linger", self.linger),
+            ("retry_backoff", self.retry_backoff),
+            ("request_timeout", self.request_timeout),
+            ("delivery_timeout", self.delivery_timeout),
+            ("max_block", self.max_block),
+        ] {
+            if value > MAX_DURATION {
+                return Err(err(
+                    field,
+                    format!("{value:?} is over {MAX_DURATION:?} (i32 milliseconds)"),
+                ));
+            }
+        }
+        if !(0..=MAX_TIMESTAMP_ORIGIN_MS).contains(&self.timestamp_origin_ms) {
+            return Err(err(
+                "timestamp_origin_ms",
+                format!(
+                    "{} is outside 0..={MAX_TIMESTAMP_ORIGIN_MS} (milliseconds since 1970)",
+                    self.timestamp_origin_ms
+                ),
+            ));
+        }
         if self.request_timeout.is_zero() {
             return Err(err("request_timeout", "must be greater than zero"));
         }
@@ -145,6 +205,15 @@ impl Config {
                     "{:?} must be at least linger + request_timeout ({:?})",
                     self.delivery_timeout,
                     self.linger + self.request_timeout
+                ),
+            ));
+        }
+        if self.buffer_memory > MAX_BUFFER_MEMORY {
+            return Err(err(
+                "buffer_memory",
+                format!(
+                    "{} is over {MAX_BUFFER_MEMORY}, the most the memory semaphore holds",
+                    self.buffer_memory
                 ),
             ));
         }
@@ -198,6 +267,99 @@ mod tests {
         }
         .validate()
         .unwrap();
+    }
+
+    #[test]
+    fn values_that_would_panic_or_abort_later_are_rejected_with_their_field() {
+        let huge = Duration::MAX;
+        let cases: Vec<(Config, &str)> = vec![
+            (
+                Config {
+                    buffer_memory: usize::MAX,
+                    ..good()
+                },
+                "buffer_memory",
+            ),
+            (
+                Config {
+                    max_message_bytes: usize::MAX,
+                    ..good()
+                },
+                "max_message_bytes",
+            ),
+            (
+                Config {
+                    max_request_size: 1 << 40,
+                    ..good()
+                },
+                "max_request_size",
+            ),
+            (
+                Config {
+                    linger: huge,
+                    ..good()
+                },
+                "linger",
+            ),
+            (
+                Config {
+                    retry_backoff: huge,
+                    ..good()
+                },
+                "retry_backoff",
+            ),
+            (
+                Config {
+                    request_timeout: huge,
+                    delivery_timeout: huge,
+                    ..good()
+                },
+                "request_timeout",
+            ),
+            (
+                Config {
+                    delivery_timeout: huge,
+                    ..good()
+                },
+                "delivery_timeout",
+            ),
+            (
+                Config {
+                    max_block: huge,
+                    ..good()
+                },
+                "max_block",
+            ),
+            (
+                Config {
+                    timestamp_origin_ms: i64::MAX,
+                    ..good()
+                },
+                "timestamp_origin_ms",
+            ),
+            (
+                Config {
+                    client_id: "c".repeat(40_000),
+                    ..good()
+                },
+                "client_id",
+            ),
+        ];
+        for (config, field) in cases {
+            assert_eq!(field_of(config), field);
+        }
+        // The largest accepted values still build a producer's shared state:
+        // the semaphore takes its maximum, deadlines fit the clock.
+        let edge = Config {
+            buffer_memory: MAX_BUFFER_MEMORY,
+            delivery_timeout: MAX_DURATION,
+            max_block: MAX_DURATION,
+            linger: MAX_DURATION - Duration::from_secs(60),
+            ..good()
+        };
+        edge.validate().unwrap();
+        let _ = tokio::sync::Semaphore::new(edge.buffer_memory);
+        let _ = tokio::time::Instant::now() + edge.delivery_timeout + edge.max_block;
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Delivery results: one shared completion per batch, one future per record.
 //!
 //! A batch resolves once, for all its records; each record's future reads its own
-//! offset from the batch's base offset. Resolving twice is impossible: the first
-//! outcome wins and later attempts are reported back as `false`.
+//! offset from the batch's base offset. A batch the broker found too large is
+//! split, and then each part resolves its own range of records. Resolving a
+//! record twice is impossible: the first outcome wins and later attempts are
+//! reported back as `false`.
 
 use crate::bugs::SendCell;
 use crate::error::Error;
@@ -25,21 +27,52 @@ pub type DeliveryResult = Result<RecordMetadata, Error>;
 
 #[derive(Debug)]
 enum Outcome {
-    Acked { partition: i32, base_offset: i64 },
+    /// Written at `base_offset` (the first record of the part), or with no
+    /// offsets known (`None`: a DUPLICATE_SEQUENCE_NUMBER answer).
+    Acked {
+        partition: i32,
+        base_offset: Option<i64>,
+    },
     Failed(Error),
+}
+
+/// Records `first..first + count` of the batch share `outcome`.
+#[derive(Debug)]
+struct Part {
+    first: u32,
+    count: u32,
+    outcome: Outcome,
+}
+
+impl Part {
+    fn holds(&self, index: u32) -> bool {
+        index >= self.first && index - self.first < self.count
+    }
+
+    fn overlaps(&self, first: u32, count: u32) -> bool {
+        first < self.first.saturating_add(self.count) && self.first < first.saturating_add(count)
+    }
 }
 
 #[derive(Debug, Default)]
 struct State {
-    outcome: Option<Outcome>,
+    /// The outcome of every record (the usual case: the batch was not split).
+    whole: Option<Outcome>,
+    /// Outcomes of the parts of a split batch, each resolved on its own.
+    parts: Vec<Part>,
     wakers: Vec<Waker>,
+    /// Counts resolutions: a waker slot from an earlier round is stale.
+    round: u32,
 }
 
-/// The shared fate of every record in one batch.
+/// The shared fate of the records in one batch.
 #[derive(Debug, Default)]
 pub struct BatchCompletion {
     state: Mutex<State>,
 }
+
+/// A whole batch, whatever its record count.
+pub(crate) const ALL: (u32, u32) = (0, u32::MAX);
 
 impl BatchCompletion {
     /// A batch that has not resolved yet.
@@ -47,13 +80,26 @@ impl BatchCompletion {
         Arc::default()
     }
 
-    fn resolve(&self, outcome: Outcome) -> bool {
+    fn resolve(&self, (first, count): (u32, u32), outcome: Outcome) -> bool {
         let wakers = {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if s.outcome.is_some() {
+            let whole = (first, count) == ALL;
+            if s.whole.is_some()
+                || (whole && !s.parts.is_empty())
+                || s.parts.iter().any(|p| p.overlaps(first, count))
+            {
                 return false;
             }
-            s.outcome = Some(outcome);
+            if whole {
+                s.whole = Some(outcome);
+            } else {
+                s.parts.push(Part {
+                    first,
+                    count,
+                    outcome,
+                });
+            }
+            s.round = s.round.wrapping_add(1);
             std::mem::take(&mut s.wakers)
         };
         for w in wakers {
@@ -65,59 +111,107 @@ impl BatchCompletion {
     /// Every record of the batch was written, the first at `base_offset`.
     /// Returns false (and changes nothing) if the batch had already resolved.
     pub fn ack(&self, partition: i32, base_offset: i64) -> bool {
-        self.resolve(Outcome::Acked {
-            partition,
-            base_offset,
-        })
+        self.resolve(
+            ALL,
+            Outcome::Acked {
+                partition,
+                base_offset: Some(base_offset),
+            },
+        )
     }
 
     /// Every record of the batch failed with `error`.
     /// Returns false (and changes nothing) if the batch had already resolved.
     pub fn fail(&self, error: Error) -> bool {
-        self.resolve(Outcome::Failed(error))
+        self.resolve(ALL, Outcome::Failed(error))
     }
 
-    /// True once the batch has an outcome.
+    /// Records `first..first + count` were written, the first at `base_offset`
+    /// (`None`: written, offsets unknown, and every record reports offset -1 as
+    /// the Java client does). Returns false if any of them had resolved.
+    pub(crate) fn ack_part(
+        &self,
+        (first, count): (u32, u32),
+        partition: i32,
+        base_offset: Option<i64>,
+    ) -> bool {
+        self.resolve(
+            (first, count),
+            Outcome::Acked {
+                partition,
+                base_offset,
+            },
+        )
+    }
+
+    /// Records `first..first + count` failed with `error`.
+    pub(crate) fn fail_part(&self, (first, count): (u32, u32), error: Error) -> bool {
+        self.resolve((first, count), Outcome::Failed(error))
+    }
+
+    /// True once record `index` has an outcome.
+    pub fn is_resolved_at(&self, index: u32) -> bool {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.whole.is_some() || s.parts.iter().any(|p| p.holds(index))
+    }
+
+    /// True once the first record has an outcome (the whole batch, unless it
+    /// was split).
     pub fn is_resolved(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .outcome
-            .is_some()
+        self.is_resolved_at(0)
+    }
+
+    /// The outcome of record `index`, if it has one.
+    pub fn result_at(&self, index: u32) -> Option<DeliveryResult> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        result_of(&s, index)
     }
 
     fn poll_record(
         &self,
         index: u32,
-        slot: &mut Option<usize>,
+        slot: &mut Option<(u32, usize)>,
         cx: &Context<'_>,
     ) -> Poll<DeliveryResult> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match &s.outcome {
-            Some(Outcome::Acked {
-                partition,
-                base_offset,
-            }) => Poll::Ready(Ok(RecordMetadata {
-                partition: *partition,
-                offset: base_offset + index as i64,
-            })),
-            Some(Outcome::Failed(e)) => Poll::Ready(Err(e.clone())),
-            None => {
-                match *slot {
-                    Some(i) if i < s.wakers.len() => {
-                        if !s.wakers[i].will_wake(cx.waker()) {
-                            s.wakers[i] = cx.waker().clone();
-                        }
-                    }
-                    _ => {
-                        *slot = Some(s.wakers.len());
-                        s.wakers.push(cx.waker().clone());
-                    }
+        if let Some(result) = result_of(&s, index) {
+            return Poll::Ready(result);
+        }
+        let round = s.round;
+        match *slot {
+            Some((r, i)) if r == round && i < s.wakers.len() => {
+                if !s.wakers[i].will_wake(cx.waker()) {
+                    s.wakers[i] = cx.waker().clone();
                 }
-                Poll::Pending
+            }
+            _ => {
+                *slot = Some((round, s.wakers.len()));
+                s.wakers.push(cx.waker().clone());
             }
         }
+        Poll::Pending
     }
+}
+
+#[inline]
+fn result_of(s: &State, index: u32) -> Option<DeliveryResult> {
+    let (first, outcome) = match &s.whole {
+        Some(outcome) => (0, outcome),
+        None => {
+            let part = s.parts.iter().find(|p| p.holds(index))?;
+            (part.first, &part.outcome)
+        }
+    };
+    Some(match outcome {
+        Outcome::Acked {
+            partition,
+            base_offset,
+        } => Ok(RecordMetadata {
+            partition: *partition,
+            offset: base_offset.map_or(-1, |b| b + i64::from(index - first)),
+        }),
+        Outcome::Failed(e) => Err(e.clone()),
+    })
 }
 
 /// Resolves, exactly once, to the offset of a sent record or to why it failed.
@@ -136,7 +230,7 @@ enum Inner {
     Pending {
         batch: Arc<BatchCompletion>,
         index: u32,
-        waker_slot: Option<usize>,
+        waker_slot: Option<(u32, usize)>,
     },
     Ready(Option<DeliveryResult>),
 }
@@ -190,7 +284,7 @@ impl DeliveryFuture {
     /// True when polling would return immediately.
     pub fn is_resolved(&self) -> bool {
         match &self.inner {
-            Inner::Pending { batch, .. } => batch.is_resolved(),
+            Inner::Pending { batch, index, .. } => batch.is_resolved_at(*index),
             Inner::Ready(r) => r.is_some(),
         }
     }
@@ -202,7 +296,12 @@ impl Future for DeliveryFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
         let this = self.get_mut();
         let cell = this.cell;
-        poll_inner(&mut this.inner, cx).map(|r| r.map(|m| cell.read_back(m)))
+        poll_inner(&mut this.inner, cx).map(|r| {
+            r.map(|m| RecordMetadata {
+                partition: cell.read_back(m.partition),
+                ..m
+            })
+        })
     }
 }
 
@@ -240,6 +339,33 @@ mod tests {
             })
         );
         assert_eq!(f2.await.unwrap().offset, 102);
+    }
+
+    #[test]
+    fn parts_of_a_split_batch_resolve_on_their_own() {
+        let batch = BatchCompletion::new();
+        assert!(batch.ack_part((2, 3), 1, Some(50)));
+        assert!(!batch.fail_part((4, 1), Error::OutcomeUnknown), "overlaps");
+        assert!(!batch.is_resolved_at(1));
+        assert_eq!(batch.result_at(3).unwrap().unwrap().offset, 51);
+        assert!(batch.ack_part((0, 2), 1, None));
+        assert_eq!(batch.result_at(0).unwrap().unwrap().offset, -1);
+        assert_eq!(batch.result_at(1).unwrap().unwrap().offset, -1);
+        assert!(!batch.ack(1, 0), "every record already has an outcome");
+        assert_eq!(batch.result_at(5), None);
+    }
+
+    #[tokio::test]
+    async fn a_future_waiting_across_a_partial_resolution_is_still_woken() {
+        let batch = BatchCompletion::new();
+        let late = tokio::spawn(DeliveryFuture::new(batch.clone(), 3));
+        let early = tokio::spawn(DeliveryFuture::new(batch.clone(), 0));
+        tokio::task::yield_now().await;
+        batch.ack_part((0, 2), 0, Some(10));
+        assert_eq!(early.await.unwrap().unwrap().offset, 10);
+        tokio::task::yield_now().await;
+        batch.ack_part((2, 2), 0, Some(20));
+        assert_eq!(late.await.unwrap().unwrap().offset, 21);
     }
 
     #[tokio::test]

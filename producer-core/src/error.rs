@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Kafka error codes the producer knows by name.
+/// Kafka error codes as plain numbers, for code that builds or checks wire
+/// messages; the producer's own decisions match on [`crate::wire::ErrorCode`].
 pub mod code {
     /// No error.
     pub const NONE: i16 = 0;
@@ -39,36 +40,7 @@ pub mod code {
 
     /// The protocol's name for a code, for messages and traces.
     pub fn name(code: i16) -> &'static str {
-        match code {
-            NONE => "NONE",
-            CORRUPT_MESSAGE => "CORRUPT_MESSAGE",
-            UNKNOWN_TOPIC_OR_PARTITION => "UNKNOWN_TOPIC_OR_PARTITION",
-            NOT_LEADER_OR_FOLLOWER => "NOT_LEADER_OR_FOLLOWER",
-            REQUEST_TIMED_OUT => "REQUEST_TIMED_OUT",
-            MESSAGE_TOO_LARGE => "MESSAGE_TOO_LARGE",
-            RECORD_LIST_TOO_LARGE => "RECORD_LIST_TOO_LARGE",
-            NOT_ENOUGH_REPLICAS => "NOT_ENOUGH_REPLICAS",
-            NOT_ENOUGH_REPLICAS_AFTER_APPEND => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
-            UNSUPPORTED_VERSION => "UNSUPPORTED_VERSION",
-            OUT_OF_ORDER_SEQUENCE_NUMBER => "OUT_OF_ORDER_SEQUENCE_NUMBER",
-            DUPLICATE_SEQUENCE_NUMBER => "DUPLICATE_SEQUENCE_NUMBER",
-            INVALID_PRODUCER_EPOCH => "INVALID_PRODUCER_EPOCH",
-            UNKNOWN_PRODUCER_ID => "UNKNOWN_PRODUCER_ID",
-            INVALID_RECORD => "INVALID_RECORD",
-            _ => "UNKNOWN_SERVER_ERROR",
-        }
-    }
-
-    /// Errors after which the same batch may simply be sent again.
-    pub fn is_retriable(code: i16) -> bool {
-        matches!(
-            code,
-            UNKNOWN_TOPIC_OR_PARTITION
-                | NOT_LEADER_OR_FOLLOWER
-                | REQUEST_TIMED_OUT
-                | NOT_ENOUGH_REPLICAS
-                | NOT_ENOUGH_REPLICAS_AFTER_APPEND
-        )
+        crate::wire::ErrorCode::from(code).name()
     }
 }
 

@@ -94,6 +94,18 @@ pub enum Event {
         /// The outcome (`Ok(base_offset)`).
         result: Result<i64, Error>,
     },
+    /// A broker rejected a batch as too large (MESSAGE_TOO_LARGE) and the
+    /// producer split it: the parts (each also reported by `BatchSealed`) take
+    /// its records in order and its sequence range, and resolve on their own.
+    /// The split batch itself never resolves.
+    BatchSplit {
+        /// Partition.
+        tp: TopicPartition,
+        /// The split batch's identity.
+        first_send_id: u64,
+        /// The parts' identities (the first equals `first_send_id`).
+        parts: Vec<u64>,
+    },
     /// A broker connection was closed with requests unanswered.
     ConnectionLost {
         /// Broker id (negative for bootstrap addresses).

@@ -128,7 +128,8 @@ pub struct OpenBatch {
     pub created: Instant,
     /// The producer's send id of each record, in batch order.
     pub send_ids: Vec<u64>,
-    /// Buffer memory charged for the records, returned when the batch resolves.
+    /// Buffer memory charged for this batch: the bytes its buffer allocated
+    /// (returned to the pool when the sender drops the batch).
     pub memory: usize,
     /// Sum of the exact per-record sizes, header included: the accounted size.
     pub accounted: usize,
@@ -137,8 +138,8 @@ pub struct OpenBatch {
 }
 
 impl OpenBatch {
-    fn new(now: Instant, capacity: usize) -> Self {
-        let builder = BatchBuilder::new(capacity);
+    fn new(now: Instant, capacity: usize, limits: &Limits) -> Self {
+        let builder = BatchBuilder::new(capacity).with_bugs(limits.bugs);
         OpenBatch {
             accounted: builder.len(),
             builder,
@@ -148,6 +149,11 @@ impl OpenBatch {
             completion: BatchCompletion::new(),
         }
     }
+}
+
+/// A batch at its target size or record count is sent without lingering.
+fn is_full(limits: &Limits, builder: &BatchBuilder) -> bool {
+    builder.len() >= limits.batch_size || builder.record_count() >= limits.max_records
 }
 
 /// Where an added record went.
@@ -238,12 +244,50 @@ impl ProduceSet {
     }
 
     fn is_full(&self, open: &OpenBatch) -> bool {
-        open.builder.len() >= self.limits.batch_size
-            || open.builder.record_count() >= self.limits.max_records
+        is_full(&self.limits, &open.builder)
+    }
+
+    /// Bytes a new batch for `record` allocates: the target batch size (capped
+    /// by the hard limit), or the record's own batch if that is larger. Records
+    /// that join the batch later never grow it past this (they join only while
+    /// the batch stays within the target size).
+    pub fn new_batch_capacity(&self, topic: &str, record: &Record) -> usize {
+        let target = self.limits.batch_size.min(self.limits.batch_limit(topic).0);
+        target.max(single_record_batch_len(record))
+    }
+
+    /// Buffer memory adding `record` to `tp` allocates: 0 when it joins the open
+    /// batch, else the capacity of the new batch it opens. This is what the
+    /// producer charges against `buffer_memory`, as the Java client's
+    /// `BufferPool` charges `batch.size` per batch.
+    pub fn memory_for(&self, tp: &TopicPartition, record: &Record, timestamp: i64) -> usize {
+        let joins = self
+            .partitions
+            .get(tp)
+            .and_then(|p| p.open.as_ref())
+            .is_some_and(|open| {
+                self.overflow_of(open, &tp.topic, record, timestamp)
+                    .is_none()
+            });
+        if joins {
+            0
+        } else {
+            self.new_batch_capacity(&tp.topic, record)
+        }
+    }
+
+    /// Bytes the buffers of every buffered batch have allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.partitions
+            .values()
+            .flat_map(|p| p.closed.iter().chain(&p.open))
+            .map(|b| b.builder.capacity())
+            .sum()
     }
 
     /// Adds a record to the open batch of `tp`, closing that batch first if the
-    /// record would overflow it. A record that fits no batch fails alone with
+    /// record would overflow it; a batch it opens is charged its allocation
+    /// (see [`Self::try_add`]). A record that fits no batch fails alone with
     /// [`Error::MessageTooLarge`] and leaves the set untouched.
     pub fn add(
         &mut self,
@@ -252,14 +296,40 @@ impl ProduceSet {
         timestamp: i64,
         now: Instant,
         send_id: u64,
-        memory: usize,
     ) -> Result<Appended, Error> {
+        self.try_add(tp, record, timestamp, now, send_id, |_| true)
+            .map(|added| added.expect("memory always granted"))
+    }
+
+    /// Adds a record like [`Self::add`] if the buffer memory it allocates is
+    /// granted: when the record opens a batch, `reserve` is asked for the
+    /// batch's capacity ([`Self::new_batch_capacity`]) and the batch keeps
+    /// that charge; a record joining the open batch allocates nothing and asks
+    /// nothing. `Ok(None)`: not granted, nothing changed.
+    #[inline]
+    pub fn try_add(
+        &mut self,
+        tp: &TopicPartition,
+        record: &Record,
+        timestamp: i64,
+        now: Instant,
+        send_id: u64,
+        reserve: impl FnOnce(usize) -> bool,
+    ) -> Result<Option<Appended>, Error> {
         self.limits.check_fits(&tp.topic, record)?;
-        let overflow = self.would_overflow(tp, record, timestamp);
-        let capacity = self
-            .limits
-            .batch_size
-            .min(self.limits.batch_limit(&tp.topic).0);
+        let open = self.partitions.get(tp).and_then(|p| p.open.as_ref());
+        let overflow = open.and_then(|o| self.overflow_of(o, &tp.topic, record, timestamp));
+        let opens = open.is_none() || overflow.is_some();
+        let capacity = if opens {
+            let capacity = self.new_batch_capacity(&tp.topic, record);
+            if !reserve(capacity) {
+                return Ok(None);
+            }
+            capacity
+        } else {
+            0
+        };
+        let limits = &self.limits;
         let entry = self.partitions.entry(tp.clone()).or_default();
         if overflow.is_some() {
             let full = entry.open.take().expect("overflow implies an open batch");
@@ -268,27 +338,28 @@ impl ProduceSet {
         if entry.open.is_none() {
             self.bytes += BATCH_HEADER_LEN;
         }
-        let open = entry
-            .open
-            .get_or_insert_with(|| OpenBatch::new(now, capacity));
+        let open = entry.open.get_or_insert_with(|| {
+            let mut batch = OpenBatch::new(now, capacity, limits);
+            batch.memory = capacity;
+            batch
+        });
         let before = open.builder.len();
         let predicted = open.builder.size_with(record, timestamp) - before;
         let written = open.builder.push(record, timestamp);
         debug_assert_eq!(predicted, written, "record size prediction must be exact");
         open.accounted += predicted;
         open.send_ids.push(send_id);
-        open.memory += memory;
         let index = (open.send_ids.len() - 1) as u32;
         let completion = open.completion.clone();
+        let batch_full = is_full(limits, &open.builder);
         self.records += 1;
         self.bytes += written;
-        let open = self.partitions[tp].open.as_ref().expect("just filled");
-        Ok(Appended {
+        Ok(Some(Appended {
             completion,
             index,
             closed_previous: overflow,
-            batch_full: self.is_full(open),
-        })
+            batch_full,
+        }))
     }
 
     /// True when `tp` has a batch to send now: a closed batch, a full open batch,
@@ -442,13 +513,13 @@ mod tests {
         ] {
             let mut set = ProduceSet::new(limits(usize::MAX, limit));
             let now = tokio::time::Instant::now();
-            set.add(&tp(), &first, 0, now, 0, 0).unwrap();
+            set.add(&tp(), &first, 0, now, 0).unwrap();
             assert_eq!(
                 set.would_overflow(&tp(), &second, 0),
                 expect,
                 "limit {limit}"
             );
-            let appended = set.add(&tp(), &second, 0, now, 1, 0).unwrap();
+            let appended = set.add(&tp(), &second, 0, now, 1).unwrap();
             assert_eq!(appended.closed_previous, expect);
             assert_eq!(appended.index, if expect.is_some() { 0 } else { 1 });
         }
@@ -459,11 +530,11 @@ mod tests {
         let r = value_of_len(100);
         let size = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(usize::MAX, size));
-        set.add(&tp(), &r, 0, tokio::time::Instant::now(), 0, 0)
+        set.add(&tp(), &r, 0, tokio::time::Instant::now(), 0)
             .expect("exactly at the limit");
         let mut set = ProduceSet::new(limits(usize::MAX, size - 1));
         let err = set
-            .add(&tp(), &r, 0, tokio::time::Instant::now(), 0, 0)
+            .add(&tp(), &r, 0, tokio::time::Instant::now(), 0)
             .unwrap_err();
         assert_eq!(
             err,
@@ -479,9 +550,9 @@ mod tests {
     fn an_oversize_record_does_not_disturb_the_batch_before_it() {
         let mut set = ProduceSet::new(limits(usize::MAX, 200));
         let now = tokio::time::Instant::now();
-        set.add(&tp(), &value_of_len(5), 0, now, 0, 0).unwrap();
-        assert!(set.add(&tp(), &value_of_len(500), 0, now, 1, 0).is_err());
-        set.add(&tp(), &value_of_len(6), 0, now, 2, 0).unwrap();
+        set.add(&tp(), &value_of_len(5), 0, now, 0).unwrap();
+        assert!(set.add(&tp(), &value_of_len(500), 0, now, 1).is_err());
+        set.add(&tp(), &value_of_len(6), 0, now, 2).unwrap();
         let b = set.take_ready(&tp(), now, true).unwrap();
         assert_eq!(b.send_ids, vec![0, 2]);
     }
@@ -506,25 +577,56 @@ mod tests {
         let one = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(one - 1, 10_000));
         let now = tokio::time::Instant::now();
-        let a = set.add(&tp(), &r, 0, now, 0, 0).unwrap();
+        let a = set.add(&tp(), &r, 0, now, 0).unwrap();
         assert!(a.batch_full, "a batch past its target size is full");
         assert_eq!(set.buffered_bytes(), one);
-        let b = set.add(&tp(), &r, 0, now, 1, 0).unwrap();
+        let b = set.add(&tp(), &r, 0, now, 1).unwrap();
         assert_eq!(b.closed_previous, Some(Overflow::BatchSize));
 
         let mut l = limits(usize::MAX, 10_000);
         l.max_records = 2;
         let mut set = ProduceSet::new(l);
-        set.add(&tp(), &r, 0, now, 0, 0).unwrap();
-        assert!(set.add(&tp(), &r, 0, now, 1, 0).unwrap().batch_full);
+        set.add(&tp(), &r, 0, now, 0).unwrap();
+        assert!(set.add(&tp(), &r, 0, now, 1).unwrap().batch_full);
         assert_eq!(set.would_overflow(&tp(), &r, 0), Some(Overflow::MaxRecords));
+    }
+
+    #[test]
+    fn memory_is_charged_per_allocated_batch_not_per_record() {
+        let mut l = limits(1000, 10_000);
+        l.max_request_size = 1 << 20;
+        let mut set = ProduceSet::new(l);
+        let now = tokio::time::Instant::now();
+        let r = value_of_len(10);
+        assert_eq!(set.memory_for(&tp(), &r, 0), 1000, "a new batch");
+        set.add(&tp(), &r, 0, now, 0).unwrap();
+        assert_eq!(set.memory_for(&tp(), &r, 0), 0, "joins the open batch");
+        set.add(&tp(), &r, 0, now, 1).unwrap();
+        let big = value_of_len(3000);
+        let own = single_record_batch_len(&big);
+        assert_eq!(
+            set.memory_for(&tp(), &big, 0),
+            own,
+            "larger than the target"
+        );
+        let refused = set.try_add(&tp(), &big, 0, now, 2, |need| {
+            assert_eq!(need, own);
+            false
+        });
+        assert!(refused.unwrap().is_none(), "not granted: nothing changed");
+        assert_eq!(set.buffered_records(), 2);
+        set.add(&tp(), &big, 0, now, 2).unwrap();
+        assert_eq!(set.allocated_bytes(), 1000 + own);
+        let first = set.take_ready(&tp(), now, true).unwrap();
+        assert_eq!(first.memory, 1000);
+        assert_eq!(first.builder.capacity(), 1000);
     }
 
     #[test]
     fn linger_and_force_decide_readiness() {
         let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
         let t0 = tokio::time::Instant::now();
-        set.add(&tp(), &value_of_len(1), 0, t0, 0, 0).unwrap();
+        set.add(&tp(), &value_of_len(1), 0, t0, 0).unwrap();
         assert!(!set.is_ready(&tp(), t0, false));
         assert!(set.is_ready(&tp(), t0, true));
         assert_eq!(

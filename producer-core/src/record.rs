@@ -28,6 +28,11 @@ impl Header {
         }
     }
 
+    /// A header from its buffers as they are (read back from our own batch).
+    pub(crate) fn from_parts(key: Bytes, value: Option<Bytes>) -> Self {
+        Header { key, value }
+    }
+
     /// The header key as bytes (always valid UTF-8).
     pub fn key(&self) -> &Bytes {
         &self.key

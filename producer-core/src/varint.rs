@@ -48,6 +48,26 @@ pub fn put_varlong(buf: &mut impl BufMut, v: i64) {
     put_unsigned(buf, zigzag64(v));
 }
 
+/// Reads a zigzag varlong at `*at`, advancing it; `None` past the end or
+/// beyond 10 bytes.
+pub fn get_varlong(buf: &[u8], at: &mut usize) -> Option<i64> {
+    let mut v: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let b = *buf.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some((v >> 1) as i64 ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+/// Reads a zigzag varint at `*at`, advancing it.
+pub fn get_varint(buf: &[u8], at: &mut usize) -> Option<i32> {
+    i32::try_from(get_varlong(buf, at)?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +98,18 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, w);
             prop_assert_eq!(b.len(), varint_len(w));
+        }
+
+        #[test]
+        fn reads_back_what_was_written(v in any::<i64>(), w in any::<i32>()) {
+            let mut b = Vec::new();
+            put_varlong(&mut b, v);
+            put_varint(&mut b, w);
+            let mut at = 0;
+            prop_assert_eq!(get_varlong(&b, &mut at), Some(v));
+            prop_assert_eq!(get_varint(&b, &mut at), Some(w));
+            prop_assert_eq!(at, b.len());
+            prop_assert_eq!(get_varlong(&b[..varlong_len(v) - 1], &mut 0), None, "cut short");
         }
     }
 }

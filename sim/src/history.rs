@@ -66,6 +66,13 @@ pub enum What {
         encoded: usize,
         limit: usize,
     },
+    /// A batch the broker found too large was split into `parts` (each then
+    /// sealed, sent and resolved on its own; the split batch never resolves).
+    BatchSplit {
+        tp: Tp,
+        first_send_id: u64,
+        parts: Vec<u64>,
+    },
     /// A produce request was written.
     RequestSent {
         broker: i32,
@@ -209,6 +216,9 @@ impl fmt::Display for What {
                 "seal batch {} #{first_send_id}: {records} records, accounted {accounted} B, encoded {encoded} B, limit {limit} B",
                 tp_name(tp)
             ),
+            What::BatchSplit { tp, first_send_id, parts } => {
+                write!(f, "split batch {} #{first_send_id} into {parts:?}", tp_name(tp))
+            }
             What::RequestSent { broker, correlation_id, bytes, batches, .. } => {
                 write!(f, "produce request {correlation_id} -> broker-{broker}: {bytes} B,")?;
                 for b in batches {
@@ -430,6 +440,15 @@ impl Observer for HistoryObserver {
                 accounted,
                 encoded,
                 limit,
+            },
+            Event::BatchSplit {
+                tp,
+                first_send_id,
+                parts,
+            } => What::BatchSplit {
+                tp: tp_of(&tp),
+                first_send_id,
+                parts,
             },
             Event::RequestSent {
                 broker,

@@ -21,21 +21,31 @@ use tokio::task::JoinHandle;
 pub(crate) enum ConnEvent {
     /// Connected and versions agreed; requests go into `tx`.
     Ready {
+        /// Which broker.
         broker: i32,
+        /// Which dial of it.
         generation: u64,
+        /// The API versions agreed.
         versions: Versions,
+        /// The writer task's input.
         tx: mpsc::UnboundedSender<OutFrame>,
     },
     /// A response frame (header included, size prefix stripped).
     Response {
+        /// Which broker.
         broker: i32,
+        /// Which dial of it.
         generation: u64,
+        /// The frame.
         body: Bytes,
     },
     /// The connection failed or closed.
     Closed {
+        /// Which broker.
         broker: i32,
+        /// Which dial of it.
         generation: u64,
+        /// Why, for the observer.
         reason: String,
     },
 }
@@ -55,11 +65,17 @@ pub(crate) type ConnTasks = AbortOnDrop;
 
 /// Parameters of a connection attempt.
 pub(crate) struct Dial {
+    /// Broker id, reported back with every event.
     pub broker: i32,
+    /// The state's generation of this dial, reported back with every event.
     pub generation: u64,
+    /// `host:port`.
     pub addr: String,
+    /// Sent in the ApiVersions request header.
     pub client_id: Arc<str>,
+    /// InitProducerId must be supported when true.
     pub idempotence: bool,
+    /// Connecting and negotiating must finish within this.
     pub timeout: Duration,
 }
 
@@ -83,6 +99,8 @@ pub(crate) fn spawn(
     }))
 }
 
+/// Connects, negotiates versions, then runs the writer task and reads
+/// responses until the connection ends (`Err`: why it failed).
 async fn run(
     dial: Dial,
     network: Arc<dyn Network>,

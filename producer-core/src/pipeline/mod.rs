@@ -1,17 +1,23 @@
-//! The asynchronous producer: `send` appends to the produce set; one sender task
-//! per producer drains ready batches into produce requests, one connection per
-//! broker, and resolves every record exactly once.
+//! The asynchronous producer: `send` admits records into the produce set; one
+//! driver task per producer runs the sender's state machine, which drains ready
+//! batches into produce requests, one connection per broker, and resolves every
+//! record exactly once.
 //!
 //! ```text
-//! Producer::send ──► ProduceSet (shared, under a lock) ──► sender loop ──► connection tasks ──► brokers
-//!      ▲                                                      │
-//!      └──────────── DeliveryFuture ◄── BatchCompletion ◄─────┘
+//! Producer::send ─► admit ─► ProduceSet (shared, under a lock) ─► SenderState ◄─► Driver ◄─► connection tasks ◄─► brokers
+//!      ▲                                                             │
+//!      └─────────────── DeliveryFuture ◄── BatchCompletion ◄─────────┘
 //! ```
+//!
+//! `sender/` holds every decision and does no I/O (tested without a runtime);
+//! `driver.rs` owns the tokio side: spawning, channels, sleeping.
 
-mod batch_state;
+mod admit;
 mod connection;
+mod driver;
 mod metadata_cell;
-mod sender;
+pub(crate) mod sender;
+mod shared;
 
 use crate::bugs::SendCell;
 use crate::config::Config;
@@ -19,13 +25,13 @@ use crate::delivery::DeliveryFuture;
 use crate::error::Error;
 use crate::network::Network;
 use crate::observe::Observer;
-use crate::partitioner::Partitioner;
-use crate::produce_set::{Limits, ProduceSet, TopicPartition};
+use crate::produce_set::TopicPartition;
 use crate::record::Record;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use admit::{admit, Admit};
+use shared::{Accumulator, Command, Shared};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// Counters that must all be zero once a producer is closed.
@@ -33,78 +39,18 @@ use tokio::time::Instant;
 pub struct Stats {
     /// Records handed to `send` and not yet resolved.
     pub unresolved_records: usize,
-    /// Buffer memory held by unresolved records.
+    /// Buffer memory held: the bytes allocated by batches not yet dropped.
     pub buffered_bytes: usize,
     /// Requests written to a broker and not yet answered.
     pub in_flight_requests: usize,
 }
 
-/// State shared by the producer handles and the sender task.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub limits: Limits,
-    pub accum: Mutex<Accumulator>,
-    pub wake: Notify,
-    pub memory: Semaphore,
-    pub metadata: metadata_cell::MetadataCell,
-    pub observer: Option<Arc<dyn Observer>>,
-    pub start: Instant,
-    pub unresolved: AtomicUsize,
-    pub in_flight_requests: AtomicUsize,
-    /// Mirrors `Accumulator::closed` for a lock-free early check in `send`; the
-    /// flag under the lock stays the one that decides.
-    pub closed: AtomicBool,
-}
-
-impl Shared {
-    pub fn accum(&self) -> MutexGuard<'_, Accumulator> {
-        self.accum.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn emit(&self, event: impl FnOnce() -> crate::observe::Event) {
-        if let Some(o) = &self.observer {
-            o.event(event());
-        }
-    }
-}
-
-/// What `send` and the sender share under one lock.
-pub(crate) struct Accumulator {
-    pub produce_set: ProduceSet,
-    pub partitioner: Partitioner,
-    pub next_send_id: u64,
-    pub wanted_topics: BTreeSet<String>,
-    pub closed: bool,
-    /// Topic names already seen, shared by every batch of that topic.
-    pub topic_names: BTreeMap<String, Arc<str>>,
-}
-
-impl Accumulator {
-    /// The shared name of `topic` (no allocation after the first send to it).
-    fn topic_name(&mut self, topic: &str) -> Arc<str> {
-        if let Some(name) = self.topic_names.get(topic) {
-            return name.clone();
-        }
-        let name: Arc<str> = topic.into();
-        self.topic_names.insert(topic.to_string(), name.clone());
-        name
-    }
-}
-
-pub(crate) enum Command {
-    Flush {
-        upto: u64,
-        done: oneshot::Sender<()>,
-    },
-    Close {
-        done: oneshot::Sender<()>,
-    },
-}
-
 /// A Kafka producer. Cheap to clone: clones share one pipeline.
 #[derive(Clone)]
 pub struct Producer {
+    /// The state every clone shares with the sender.
     shared: Arc<Shared>,
+    /// Flush and close requests to the sender's driver.
     commands: mpsc::UnboundedSender<Command>,
 }
 
@@ -131,35 +77,16 @@ impl Producer {
         Self::start(config, network, Some(observer))
     }
 
+    /// Validates `config`, builds the shared state and spawns the driver.
     fn start(
         config: Config,
         network: Arc<dyn Network>,
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<Producer, Error> {
         config.validate()?;
-        let limits = Limits::from_config(&config);
-        let shared = Arc::new(Shared {
-            accum: Mutex::new(Accumulator {
-                produce_set: ProduceSet::new(limits.clone()),
-                partitioner: Partitioner::new(config.seed),
-                next_send_id: 0,
-                wanted_topics: BTreeSet::new(),
-                closed: false,
-                topic_names: BTreeMap::new(),
-            }),
-            limits,
-            wake: Notify::new(),
-            memory: Semaphore::new(config.buffer_memory),
-            metadata: metadata_cell::MetadataCell::default(),
-            observer,
-            start: tokio::time::Instant::now(),
-            unresolved: AtomicUsize::new(0),
-            in_flight_requests: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            config,
-        });
+        let shared = Arc::new(Shared::new(config, observer));
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(sender::Sender::new(shared.clone(), network, rx).run());
+        tokio::spawn(driver::Driver::new(shared.clone(), network, rx).run());
         Ok(Producer { shared, commands })
     }
 
@@ -174,80 +101,97 @@ impl Producer {
         }
     }
 
+    /// `send` without the conversion of an early error into a ready future:
+    /// waits for metadata, then admits the record, waiting for memory if needed.
     async fn try_send(&self, topic: &str, record: Record) -> Result<DeliveryFuture, Error> {
         let shared = &self.shared;
         let config = &shared.config;
         if shared.closed.load(Ordering::Relaxed) {
             return Err(Error::ProducerClosed);
         }
-        let memory = shared.limits.check_fits(topic, &record)?;
-        let started = tokio::time::Instant::now();
+        shared.limits.check_fits(topic, &record)?;
+        let started = Instant::now();
         let deadline = started + config.max_block;
-        let mut waited = false;
-        let permit = match shared.memory.try_acquire_many(memory as u32) {
-            Ok(p) => p,
-            Err(_) => {
-                waited = true;
-                tokio::time::timeout_at(deadline, shared.memory.acquire_many(memory as u32))
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        waiting_for: "buffer memory",
-                        waited: config.max_block,
-                    })?
-                    .map_err(|_| Error::ProducerClosed)?
-            }
-        };
         let known = shared.metadata.borrow().partition_count(topic);
-        let partitions = match known {
-            Some(n) => n,
-            None => {
-                waited = true;
-                self.partition_count(topic, deadline).await?
-            }
-        };
-        // One clock read per send unless it had to wait.
-        let now = if waited {
-            tokio::time::Instant::now()
-        } else {
-            started
+        let (partitions, mut now) = match known {
+            Some(n) => (n, started),
+            None => (self.partition_count(topic, deadline).await?, Instant::now()),
         };
         let timestamp = record.timestamp().unwrap_or_else(|| {
             config.timestamp_origin_ms + (now - shared.start).as_millis() as i64
         });
-        let mut accum = shared.accum();
-        if accum.closed {
-            return Err(Error::ProducerClosed);
-        }
-        let partition =
-            accum
-                .partitioner
-                .partition(topic, record.key().map(|k| &k[..]), partitions);
-        let tp = TopicPartition {
-            topic: accum.topic_name(topic),
-            partition: partition as i32,
+        let mut reserved = 0usize;
+        let mut chosen: Option<TopicPartition> = None;
+        let result = loop {
+            let step = {
+                let mut accum = shared.accum();
+                if accum.closed {
+                    break Err(Error::ProducerClosed);
+                }
+                let tp = chosen.get_or_insert_with(|| {
+                    let key = record.key().map(|k| &k[..]);
+                    let partition = accum.partitioner.partition(topic, key, partitions);
+                    TopicPartition {
+                        topic: accum.topic_name(topic),
+                        partition: partition as i32,
+                    }
+                });
+                let step = admit(
+                    shared,
+                    &mut accum,
+                    tp,
+                    &record,
+                    timestamp,
+                    now,
+                    &mut reserved,
+                );
+                if let Ok(Admit::Added { appended, .. }) = &step {
+                    if record.key().is_none()
+                        && (appended.batch_full || appended.closed_previous.is_some())
+                    {
+                        let p = tp.partition as u32;
+                        accum.partitioner.batch_completed(topic, p, partitions);
+                    }
+                }
+                step
+            };
+            let more = match step {
+                Err(e) => break Err(e),
+                Ok(Admit::Added { appended, send_id }) => break Ok((appended, send_id)),
+                Ok(Admit::NeedMemory(more)) => more,
+            };
+            let waited =
+                tokio::time::timeout_at(deadline, shared.memory.acquire_many(more as u32)).await;
+            match waited {
+                Ok(Ok(permit)) => {
+                    permit.forget();
+                    reserved += more;
+                    now = Instant::now();
+                }
+                Ok(Err(_)) => break Err(Error::ProducerClosed),
+                Err(_) => {
+                    break Err(Error::Timeout {
+                        waiting_for: "buffer memory",
+                        waited: config.max_block,
+                    })
+                }
+            }
         };
-        let send_id = accum.next_send_id;
-        let appended = accum
-            .produce_set
-            .add(&tp, &record, timestamp, now, send_id, memory)?;
-        accum.next_send_id += 1;
-        permit.forget();
-        if record.key().is_none() && (appended.batch_full || appended.closed_previous.is_some()) {
-            accum
-                .partitioner
-                .batch_completed(topic, partition, partitions);
+        if reserved > 0 {
+            shared.memory.add_permits(reserved);
         }
-        drop(accum);
+        let (appended, send_id) = result?;
+        let partition = chosen.expect("chosen before admission").partition;
         shared.unresolved.fetch_add(1, Ordering::Relaxed);
         if appended.index == 0 || appended.batch_full {
             shared.wake.notify_one();
         }
-        let future = DeliveryFuture::new(appended.completion, appended.index)
-            .with_origin(send_id, tp.partition)
-            .with_cell(SendCell::write(config.bugs, &record, tp.partition));
-        Ok(future)
+        Ok(DeliveryFuture::new(appended.completion, appended.index)
+            .with_origin(send_id, partition)
+            .with_cell(SendCell::write(config.bugs, &record, partition)))
     }
 
+    /// Waits (until `deadline`) for metadata naming `topic`'s partition count.
     async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32, Error> {
         if let Some(n) = self.shared.metadata.borrow().partition_count(topic) {
             return Ok(n);
@@ -304,13 +248,8 @@ impl Producer {
     }
 }
 
-/// Resolves a whole batch: the one place records leave the pipeline.
-pub(crate) fn finish_records(shared: &Shared, records: usize, memory: usize) {
-    shared.memory.add_permits(memory);
-    shared.unresolved.fetch_sub(records, Ordering::Relaxed);
-}
-
 #[allow(dead_code)]
+/// Compile-time check: producer handles can move between threads.
 fn assert_send_sync() {
     fn is<T: Send + Sync>() {}
     is::<Producer>();

@@ -3,6 +3,9 @@
 //! Message structs come from the `kafka-protocol` crate; record batches come from
 //! our own encoder ([`crate::batch`]) and travel inside Produce requests unchanged.
 
+pub mod error_code;
 pub mod frame;
 pub mod produce;
 pub mod requests;
+
+pub use error_code::ErrorCode;

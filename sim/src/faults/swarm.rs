@@ -84,13 +84,15 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
             "crash" => healed(Action::Crash(broker)),
             "move_leader" => Fault::once(at, Action::MoveLeader(topic.name.clone(), part)),
             _ => {
-                let choices: [Injection; 8] = [
+                let choices: [Injection; 10] = [
                     Injection::Error(6),
                     Injection::Error(7),
                     Injection::Error(19),
                     Injection::Error(20),
                     Injection::Error(45),
+                    Injection::Error(46),
                     Injection::Error(47),
+                    Injection::Error(59),
                     Injection::LoseResponse,
                     Injection::LoseResponse,
                 ];

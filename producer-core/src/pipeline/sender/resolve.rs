@@ -1,0 +1,257 @@
+//! Where batches end: answers applied through the policy, retries queued,
+//! splits, delivery expiry (in flight included), and resolution, the one place
+//! records leave the pipeline.
+
+use super::batches::{Held, SentBatch};
+use super::policy::{self, Answer, Attempt, Budget, Outcome};
+use super::{split, Accumulator, SenderState, Shared};
+use crate::error::Error;
+use crate::observe::{AttemptOutcome, Event};
+use crate::produce_set::{OpenBatch, TopicPartition};
+use crate::wire::frame;
+use crate::wire::ErrorCode;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
+use std::sync::atomic::Ordering;
+use tokio::time::Instant;
+
+impl SenderState {
+    /// Resolves a batch the sender still holds and drops it.
+    pub(super) fn finish(&mut self, mut batch: SentBatch, result: Result<Option<i64>, Error>) {
+        resolve(&self.shared, &mut self.held, &mut batch, result);
+        self.release(batch);
+    }
+
+    /// The sender lets go of a resolved batch's bytes: its memory goes back.
+    pub(super) fn release(&self, batch: SentBatch) {
+        debug_assert!(batch.resolved, "only resolved batches are released");
+        self.shared.memory.add_permits(batch.memory);
+    }
+
+    /// Fails a batch that never left the produce set.
+    fn fail_unsent(&mut self, tp: TopicPartition, batch: OpenBatch, error: Error) {
+        let records = batch.send_ids.len();
+        batch.completion.fail(error.clone());
+        self.shared.memory.add_permits(batch.memory);
+        self.shared.unresolved.fetch_sub(records, Ordering::Relaxed);
+        self.shared.emit(|| Event::BatchResolved {
+            tp,
+            first_send_id: batch.send_ids[0],
+            records,
+            result: Err(error),
+        });
+    }
+
+    /// Fails every batch whose `delivery_timeout` has passed: buffered ones
+    /// (never written), those waiting to retry, and those in flight, which
+    /// resolve now as maybe written instead of waiting for an answer.
+    pub(super) fn expire(&mut self, now: Instant, accum: &mut Accumulator) {
+        let Some(cutoff) = now.checked_sub(self.config().delivery_timeout) else {
+            return;
+        };
+        for (tp, batch) in accum.produce_set.take_expired(cutoff) {
+            let error = Error::DeliveryTimeout {
+                maybe_written: false,
+            };
+            self.fail_unsent(tp, batch, error);
+        }
+        for (id, tp) in self.held.created_by(cutoff) {
+            let waiting = self.partitions.get_mut(&tp).and_then(|ps| {
+                let at = ps.retry.iter().position(|b| b.first_send_id() == id)?;
+                ps.retry.remove(at)
+            });
+            if let Some(batch) = waiting {
+                let maybe_written = batch.maybe_written;
+                self.idempotence.request_bump();
+                self.finish(batch, Err(Error::DeliveryTimeout { maybe_written }));
+                self.forget_if_idle(&tp);
+            } else if let Some(batch) = self.conns.in_flight_batch_mut(id) {
+                let error = Error::DeliveryTimeout {
+                    maybe_written: true,
+                };
+                resolve(&self.shared, &mut self.held, batch, Err(error));
+            }
+        }
+    }
+
+    /// Applies a produce response to each of its batches; `Err`: unreadable
+    /// (every batch then counts as unanswered), the connection must go.
+    pub(super) fn on_produce_response(
+        &mut self,
+        version: i16,
+        batches: Vec<SentBatch>,
+        body: Bytes,
+        now: Instant,
+    ) -> Result<(), String> {
+        let resp = match frame::decode_response::<ProduceResponse>(ApiKey::Produce, version, body) {
+            Ok(r) => r,
+            Err(e) => {
+                for batch in batches {
+                    self.on_answer(batch, Answer::Missing, now);
+                }
+                return Err(e);
+            }
+        };
+        for batch in batches {
+            let answer = resp
+                .responses
+                .iter()
+                .filter(|t| t.name.0.as_str() == &*batch.tp.topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == batch.tp.partition)
+                .map_or(Answer::Missing, |p| Answer::Answered {
+                    code: ErrorCode::from(p.error_code),
+                    base_offset: p.base_offset,
+                });
+            self.on_answer(batch, answer, now);
+        }
+        Ok(())
+    }
+
+    /// One attempt of a batch ended with `answer`.
+    pub(super) fn on_answer(&mut self, mut batch: SentBatch, answer: Answer, now: Instant) {
+        let tp = batch.tp.clone();
+        let ps = self.partitions.entry(tp.clone()).or_default();
+        ps.in_flight -= 1;
+        if batch.must_travel_alone() {
+            ps.solo_in_flight = false;
+        }
+        let window_had_failed = ps.window_failed;
+        self.shared.emit(|| Event::AttemptEnded {
+            tp: tp.clone(),
+            first_send_id: batch.first_send_id(),
+            outcome: attempt_outcome(answer),
+        });
+        let config = self.config();
+        let attempt = Attempt {
+            idempotent: self.idempotence.enabled(),
+            records: batch.send_ids.len(),
+            maybe_written: batch.maybe_written,
+            budget: if batch.attempts > config.retries {
+                Budget::Exhausted
+            } else if now >= batch.created + config.delivery_timeout {
+                Budget::Expired
+            } else {
+                Budget::Left
+            },
+            window_had_failed,
+            bugs: config.bugs,
+        };
+        let decision = policy::decide(answer, &attempt);
+        if batch.resolved {
+            // Expired while in flight: only the sequence bookkeeping is left.
+            // Unless it was written, its sequence range is now a hole.
+            if !matches!(decision.outcome, Outcome::Ack { .. }) {
+                self.idempotence.request_bump();
+            }
+            self.release(batch);
+        } else {
+            batch.maybe_written = decision.maybe_written;
+            if decision.refresh_metadata {
+                self.metadata.refresh.mark_stale();
+            }
+            if decision.bump {
+                self.idempotence.request_bump();
+            }
+            match decision.outcome {
+                Outcome::Ack { base_offset } => self.finish(batch, Ok(base_offset)),
+                Outcome::Retry => self.retry(batch, now, true),
+                Outcome::Split => self.split(batch, now),
+                Outcome::Fail(e) => self.finish(batch, Err(e)),
+            }
+        }
+        let ps = self.partitions.get_mut(&tp).expect("entry made above");
+        if ps.in_flight == 0 {
+            ps.in_flight_broker = None;
+            ps.window_failed = false;
+        }
+        self.forget_if_idle(&tp);
+    }
+
+    /// Drops the ordering state of a partition with nothing left.
+    fn forget_if_idle(&mut self, tp: &TopicPartition) {
+        if self.partitions.get(tp).is_some_and(|ps| ps.is_idle()) {
+            self.partitions.remove(tp);
+        }
+    }
+
+    /// Queues `batch` to go again before newer batches of its partition, after
+    /// the retry backoff when `backoff`.
+    fn retry(&mut self, batch: SentBatch, now: Instant, backoff: bool) {
+        let hold_partition = !self.config().bugs.retry_behind_newer();
+        let until = now + self.config().retry_backoff;
+        let ps = self.partitions.entry(batch.tp.clone()).or_default();
+        ps.window_failed = hold_partition;
+        if hold_partition && backoff {
+            ps.backoff_until = Some(until);
+        }
+        ps.push_retry(batch);
+    }
+
+    /// Splits a batch the broker found too large into two, re-encoded, with the
+    /// sequence range of the original; both go out again at once.
+    fn split(&mut self, batch: SentBatch, now: Instant) {
+        let bugs = self.config().bugs;
+        let Some((first, second)) = split::halves(&batch, bugs) else {
+            let code = ErrorCode::MessageTooLarge.code();
+            return self.finish(batch, Err(Error::Broker { code }));
+        };
+        self.held.remove(batch.first_send_id());
+        self.shared.emit(|| Event::BatchSplit {
+            tp: batch.tp.clone(),
+            first_send_id: batch.first_send_id(),
+            parts: vec![first.first_send_id(), second.first_send_id()],
+        });
+        for part in [first, second] {
+            self.shared.emit(|| Event::BatchSealed {
+                tp: part.tp.clone(),
+                first_send_id: part.first_send_id(),
+                records: part.send_ids.len(),
+                accounted: part.bytes.len(),
+                encoded: part.bytes.len(),
+                limit: batch.bytes.len(),
+            });
+            self.held.insert(&part);
+            self.retry(part, now, false);
+        }
+    }
+}
+
+/// What the observer hears about one attempt.
+fn attempt_outcome(answer: Answer) -> AttemptOutcome {
+    match answer {
+        Answer::Answered {
+            code: ErrorCode::None | ErrorCode::DuplicateSequenceNumber,
+            base_offset,
+        } => AttemptOutcome::Written { base_offset },
+        Answer::Answered { code, .. } => AttemptOutcome::Rejected { code: code.code() },
+        Answer::Missing => AttemptOutcome::NoAnswer,
+    }
+}
+
+/// Resolves every record of `batch`: its futures, the unresolved counter, the
+/// held index, the observer. Its memory is returned by `release` (an expired
+/// batch still in flight keeps its bytes until the answer).
+fn resolve(
+    shared: &Shared,
+    held: &mut Held,
+    batch: &mut SentBatch,
+    result: Result<Option<i64>, Error>,
+) {
+    let range = batch.range();
+    match &result {
+        Ok(base) => batch.completion.ack_part(range, batch.tp.partition, *base),
+        Err(e) => batch.completion.fail_part(range, e.clone()),
+    };
+    batch.resolved = true;
+    held.remove(batch.first_send_id());
+    shared
+        .unresolved
+        .fetch_sub(batch.send_ids.len(), Ordering::Relaxed);
+    shared.emit(|| Event::BatchResolved {
+        tp: batch.tp.clone(),
+        first_send_id: batch.first_send_id(),
+        records: batch.send_ids.len(),
+        result: result.map(|base| base.unwrap_or(-1)),
+    });
+}

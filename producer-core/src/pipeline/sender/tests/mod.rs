@@ -1,0 +1,19 @@
+//! Runtime-free tests of the sender: each drives [`super::SenderState`] by hand
+//! through [`harness::Harness`] (a fake clock, fake connections, real Kafka
+//! request and response bytes) and checks what it wrote and how it resolved.
+
+pub(crate) mod harness;
+
+mod close;
+mod connections;
+pub(crate) mod fixes;
+mod identity;
+mod metadata;
+mod retries;
+
+use std::time::Duration;
+
+/// Milliseconds.
+pub(crate) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
