@@ -104,6 +104,14 @@ impl Config {
     /// cannot make the producer panic or abort later: sizes fit the wire's
     /// `i32` lengths and the memory semaphore, durations fit the clock.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_names()?;
+        self.check_sizes()?;
+        self.check_times()?;
+        self.check_memory()
+    }
+
+    /// The client id and the bootstrap addresses.
+    fn check_names(&self) -> Result<(), ConfigError> {
         if self.client_id.is_empty() {
             return Err(err("client_id", "must not be empty"));
         }
@@ -125,6 +133,11 @@ impl Config {
                 _ => return Err(err("bootstrap", format!("`{addr}` is not host:port"))),
             }
         }
+        Ok(())
+    }
+
+    /// Batch, request and window sizes.
+    fn check_sizes(&self) -> Result<(), ConfigError> {
         if self.max_message_bytes < MIN_BATCH_BYTES {
             return Err(err(
                 "max_message_bytes",
@@ -172,6 +185,11 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Durations and the timestamp origin.
+    fn check_times(&self) -> Result<(), ConfigError> {
         for (field, value) in [
             ("linger", self.linger),
             ("retry_backoff", self.retry_backoff),
@@ -208,6 +226,11 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Buffer memory: within the semaphore, and room for one batch.
+    fn check_memory(&self) -> Result<(), ConfigError> {
         if self.buffer_memory > MAX_BUFFER_MEMORY {
             return Err(err(
                 "buffer_memory",

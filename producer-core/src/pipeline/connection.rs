@@ -1,9 +1,9 @@
 //! One broker connection: connect, negotiate versions, then a reader and a writer
-//! task that move frames between the socket and the sender loop.
+//! task that move frames between the socket and the sender's driver.
 //!
-//! The sender owns the connection through [`ConnTasks`]; dropping it aborts the
+//! The driver owns the connection through [`ConnTasks`]; dropping it aborts the
 //! tasks and closes the socket. Every event carries the connection's generation so
-//! the sender can ignore news from a connection it has already replaced.
+//! the sender's state can ignore news from a connection it has already replaced.
 
 use crate::network::Network;
 use crate::wire::frame::{self, OutFrame, MAX_RESPONSE_FRAME};

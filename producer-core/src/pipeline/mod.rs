@@ -25,7 +25,7 @@ use crate::delivery::DeliveryFuture;
 use crate::error::Error;
 use crate::network::Network;
 use crate::observe::Observer;
-use crate::produce_set::TopicPartition;
+use crate::produce_set::{Appended, TopicPartition};
 use crate::record::Record;
 use admit::{admit, Admit};
 use shared::{Accumulator, Command, Shared};
@@ -113,13 +113,40 @@ impl Producer {
         let started = Instant::now();
         let deadline = started + config.max_block;
         let known = shared.metadata.borrow().partition_count(topic);
-        let (partitions, mut now) = match known {
+        let (partitions, now) = match known {
             Some(n) => (n, started),
             None => (self.partition_count(topic, deadline).await?, Instant::now()),
         };
         let timestamp = record.timestamp().unwrap_or_else(|| {
             config.timestamp_origin_ms + (now - shared.start).as_millis() as i64
         });
+        let (appended, send_id, partition) = self
+            .admit_waiting(topic, &record, partitions, timestamp, now, deadline)
+            .await?;
+        shared.unresolved.fetch_add(1, Ordering::Relaxed);
+        if appended.index == 0 || appended.batch_full {
+            shared.wake.notify_one();
+        }
+        Ok(DeliveryFuture::new(appended.completion, appended.index)
+            .with_origin(send_id, partition)
+            .with_cell(SendCell::write(config.bugs, &record, partition)))
+    }
+
+    /// Admits `record` into `partitions` partitions of `topic`, waiting (until
+    /// `deadline`) for the buffer memory a new batch needs. The partition is
+    /// chosen once, under the first lock. Returns where it went, its send id and
+    /// its partition; permits held when it fails go back.
+    async fn admit_waiting(
+        &self,
+        topic: &str,
+        record: &Record,
+        partitions: u32,
+        timestamp: i64,
+        mut now: Instant,
+        deadline: Instant,
+    ) -> Result<(Appended, u64, i32), Error> {
+        let shared = &self.shared;
+        let config = &shared.config;
         let mut reserved = 0usize;
         let mut chosen: Option<TopicPartition> = None;
         let result = loop {
@@ -140,7 +167,7 @@ impl Producer {
                     shared,
                     &mut accum,
                     tp,
-                    &record,
+                    record,
                     timestamp,
                     now,
                     &mut reserved,
@@ -181,14 +208,11 @@ impl Producer {
             shared.memory.add_permits(reserved);
         }
         let (appended, send_id) = result?;
-        let partition = chosen.expect("chosen before admission").partition;
-        shared.unresolved.fetch_add(1, Ordering::Relaxed);
-        if appended.index == 0 || appended.batch_full {
-            shared.wake.notify_one();
-        }
-        Ok(DeliveryFuture::new(appended.completion, appended.index)
-            .with_origin(send_id, partition)
-            .with_cell(SendCell::write(config.bugs, &record, partition)))
+        Ok((
+            appended,
+            send_id,
+            chosen.expect("chosen before admission").partition,
+        ))
     }
 
     /// Waits (until `deadline`) for metadata naming `topic`'s partition count.
