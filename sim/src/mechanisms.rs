@@ -51,6 +51,8 @@ pub struct Mechanisms {
     pub closes_with_work: u64,
     /// `flush()` calls with delivery futures still unresolved.
     pub flushes_with_work: u64,
+    /// Batches split after a broker found them too large.
+    pub splits: u64,
 }
 
 impl Mechanisms {
@@ -90,6 +92,7 @@ impl Mechanisms {
                     ..
                 } => m.rejected_too_large += 1,
                 What::SendBlocked { .. } => m.sends_blocked += 1,
+                What::BatchSplit { .. } => m.splits += 1,
                 What::Called { close, pending } if *pending > 0 => {
                     if *close {
                         m.closes_with_work += 1
@@ -121,6 +124,7 @@ impl Mechanisms {
         self.sends_blocked += o.sends_blocked;
         self.closes_with_work += o.closes_with_work;
         self.flushes_with_work += o.flushes_with_work;
+        self.splits += o.splits;
     }
 
     /// The count named `key` in scenario files.
@@ -140,6 +144,7 @@ impl Mechanisms {
             Mechanism::SendsBlocked => self.sends_blocked,
             Mechanism::ClosesWithWork => self.closes_with_work,
             Mechanism::FlushesWithWork => self.flushes_with_work,
+            Mechanism::Splits => self.splits,
         }
     }
 }
@@ -210,11 +215,13 @@ pub enum Mechanism {
     ClosesWithWork,
     /// `flushes_with_work`
     FlushesWithWork,
+    /// `splits`
+    Splits,
 }
 
 impl Mechanism {
     /// Every countable mechanism.
-    pub const ALL: [Mechanism; 14] = [
+    pub const ALL: [Mechanism; 15] = [
         Mechanism::Retries,
         Mechanism::EpochBumps,
         Mechanism::ConnectionsLost,
@@ -229,6 +236,7 @@ impl Mechanism {
         Mechanism::SendsBlocked,
         Mechanism::ClosesWithWork,
         Mechanism::FlushesWithWork,
+        Mechanism::Splits,
     ];
 
     /// The key as written in `[expect]`.
@@ -248,6 +256,7 @@ impl Mechanism {
             Mechanism::SendsBlocked => "sends_blocked",
             Mechanism::ClosesWithWork => "closes_with_work",
             Mechanism::FlushesWithWork => "flushes_with_work",
+            Mechanism::Splits => "splits",
         }
     }
 }

@@ -483,6 +483,8 @@ pub struct ExpectFile {
     pub closes_with_work: Option<Spanned<CountFile>>,
     /// `flush()` calls with futures unresolved.
     pub flushes_with_work: Option<Spanned<CountFile>>,
+    /// Batches split after a broker found them too large.
+    pub splits: Option<Spanned<CountFile>>,
     /// Every scheduled heal happened while the producers ran.
     #[serde(default)]
     pub faults_healed: bool,
@@ -490,7 +492,7 @@ pub struct ExpectFile {
 
 impl ExpectFile {
     /// The mechanism bounds as written, by key.
-    fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 14] {
+    fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 15] {
         [
             (Mechanism::Retries, &self.retries),
             (Mechanism::EpochBumps, &self.epoch_bumps),
@@ -506,6 +508,7 @@ impl ExpectFile {
             (Mechanism::SendsBlocked, &self.sends_blocked),
             (Mechanism::ClosesWithWork, &self.closes_with_work),
             (Mechanism::FlushesWithWork, &self.flushes_with_work),
+            (Mechanism::Splits, &self.splits),
         ]
     }
 }

@@ -1145,3 +1145,61 @@ fn more_requests_in_flight_than_allowed_is_reported() {
         .expect("in_flight");
     assert!(x.detail.contains("over the limit 5"), "{x}");
 }
+
+#[test]
+fn the_parts_of_a_split_batch_keep_its_sequence_range() {
+    let mut f = Fixture::clean(4);
+    let p = Actor::Producer(0);
+    let part = |first: u64, ids: Vec<u64>, seq: i32| AttemptRecord {
+        first_send_id: first,
+        send_ids: ids,
+        stamp: (1000, 0, seq),
+        attempt: 1,
+        bytes: 60,
+        ..attempt(4, 1)
+    };
+    let at = f
+        .history
+        .entries
+        .iter()
+        .position(|e| matches!(e.what, What::AttemptEnded { .. }))
+        .unwrap();
+    let ended = |first, outcome| What::AttemptEnded {
+        tp: tp(),
+        first_send_id: first,
+        outcome,
+    };
+    let inserted = [
+        ended(0, Err(Some(10))),
+        What::BatchSplit {
+            tp: tp(),
+            first_send_id: 0,
+            parts: vec![0, 2],
+        },
+        What::RequestSent {
+            broker: 0,
+            correlation_id: 2,
+            bytes: 150,
+            accounted: 150,
+            limit: 2000,
+            batches: vec![part(0, vec![0, 1], 0), part(2, vec![2, 3], 2)],
+        },
+        ended(0, Ok(0)),
+    ];
+    f.history.entries[at].what = ended(2, Ok(2));
+    for (i, w) in inserted.into_iter().enumerate() {
+        f.history.entries.insert(
+            at + i,
+            sim::history::Entry {
+                at: ms(15),
+                who: p,
+                what: w,
+            },
+        );
+    }
+    let v = f.verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    // Without the split, a batch starting inside the first one is a gap.
+    f.edit(|w| matches!(w, What::BatchSplit { .. }), None);
+    only(&f.verdict(), Kind::Sequence);
+}

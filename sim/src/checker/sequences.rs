@@ -16,10 +16,13 @@ use std::collections::BTreeMap;
 /// Sequence bookkeeping of one (producer id, epoch, partition).
 #[derive(Default)]
 struct SequenceRun {
-    /// The base sequence each named batch was first given.
-    batches: BTreeMap<u64, i32>,
+    /// The base sequence and record count each named batch was first given.
+    batches: BTreeMap<u64, (i32, usize)>,
     /// The sequence the next new batch must start at.
     next: i32,
+    /// Sequence ranges of batches the producer split (the broker found them
+    /// too large): their parts keep the range and may start anywhere in it.
+    split: Vec<(i64, i64)>,
 }
 
 /// Tracks every (producer id, epoch, partition) seen.
@@ -43,15 +46,19 @@ impl SequenceTracker {
             .runs
             .entry((producer_id, epoch, tp.clone()))
             .or_default();
-        if let Some(first) = identity.and_then(|id| run.batches.get(&id)) {
+        if let Some((first, _)) = identity.and_then(|id| run.batches.get(&id)) {
             return (*first != base_sequence).then(|| {
                 format!("batch resent with sequence {base_sequence}, first sent with {first}")
             });
         }
-        let expected = run.next;
         if let Some(id) = identity {
-            run.batches.insert(id, base_sequence);
+            run.batches.insert(id, (base_sequence, count));
         }
+        let (start, end) = (base_sequence as i64, base_sequence as i64 + count as i64);
+        if run.split.iter().any(|&(s, e)| s <= start && end <= e) {
+            return None; // a part of a split batch, inside the range it keeps
+        }
+        let expected = run.next;
         run.next = advance_sequence(base_sequence, count);
         (base_sequence != expected).then(|| {
             format!(
@@ -59,14 +66,38 @@ impl SequenceTracker {
             )
         })
     }
+
+    /// The batch named `identity` of `tp` was split: its parts share its range.
+    pub fn split(&mut self, tp: &Tp, identity: u64) {
+        let run = self
+            .runs
+            .iter_mut()
+            .filter(|((_, _, t), run)| t == tp && run.batches.contains_key(&identity))
+            .map(|(_, run)| run)
+            .next_back();
+        if let Some(run) = run {
+            let (seq, count) = run.batches[&identity];
+            run.split.push((seq as i64, seq as i64 + count as i64));
+            // Its first part is sent under its identity with fewer records.
+            run.batches.remove(&identity);
+        }
+    }
 }
 
 /// Sequence violations in the produce requests of every producer.
 pub(super) fn check_requests(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
     let mut trackers: BTreeMap<u32, SequenceTracker> = BTreeMap::new();
     for e in &input.history.entries {
-        let (Actor::Producer(p), What::RequestSent { batches, .. }) = (e.who, &e.what) else {
-            continue;
+        let Actor::Producer(p) = e.who else { continue };
+        let batches = match &e.what {
+            What::RequestSent { batches, .. } => batches,
+            What::BatchSplit {
+                tp, first_send_id, ..
+            } => {
+                trackers.entry(p).or_default().split(tp, *first_send_id);
+                continue;
+            }
+            _ => continue,
         };
         let Some(pv) = view.producers.get(p as usize) else {
             continue;
