@@ -61,3 +61,60 @@ fn every_malformed_file_is_rejected_with_a_precise_error() {
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
+
+#[test]
+fn a_file_with_several_mistakes_reports_every_one_with_its_line() {
+    let text = "\
+duration_s = 0
+tick_ms = 500
+
+[cluster]
+brokers = 3
+broker_version = \"9.9\"
+
+[producers]
+count = 2
+max_in_flight = 9
+
+[workload]
+burst = 0
+
+[[faults]]
+at_ms = 10
+action = \"crash\"
+target = \"broker-7\"
+
+[[faults]]
+at_ms = 20
+action = \"explode\"
+
+[expect]
+allow = [\"gremlins\"]
+";
+    let err = Scenario::parse(text, "several.toml").unwrap_err();
+    let all = err.lines();
+    for (line, needle) in [
+        (1, "`duration_s` must be at least 1"),
+        (2, "`tick_ms` must be in 1..=100"),
+        (6, "`cluster.broker_version` = \"9.9\""),
+        (10, "`max_in_flight`"),
+        (13, "`workload.burst` must be at least 1"),
+        (15, "fault #1 (`crash`)"),
+        (20, "fault #2 (`explode`)"),
+        (25, "unknown violation kind `gremlins`"),
+    ] {
+        let prefix = format!("several.toml:{line}:");
+        assert!(
+            all.iter()
+                .any(|e| e.starts_with(&prefix) && e.contains(needle)),
+            "missing `{needle}` at line {line} in:\n{}",
+            all.join("\n")
+        );
+    }
+    assert_eq!(all.len(), 8, "{}", all.join("\n"));
+    assert_eq!(
+        err.to_string().lines().count(),
+        8,
+        "one line each when shown"
+    );
+}

@@ -253,22 +253,29 @@ fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
     Ok(out.expect("every arm above pushes or returns"))
 }
 
-/// Resolves every `[[faults]]` entry, checking targets and times.
+/// Resolves every `[[faults]]` entry, checking targets and times; every bad
+/// entry adds its error to `errors` and is left out.
 pub fn resolve_all(
     faults: &[Spanned<FaultFile>],
     cluster: &ClusterSpec,
     producers: u32,
     duration: Duration,
     r: &Reporter<'_>,
-) -> Result<Vec<Fault>, ScenarioError> {
+    errors: &mut Vec<ScenarioError>,
+) -> Vec<Fault> {
     let ctx = Ctx { cluster, producers };
     let mut out = Vec::new();
     for (i, f) in faults.iter().enumerate() {
         let ff = f.get_ref();
-        let fault = resolve_one(ff, &ctx)
-            .map_err(|m| r.at(f, format!("fault #{} (`{}`): {m}", i + 1, ff.action)))?;
+        let fault = match resolve_one(ff, &ctx) {
+            Ok(fault) => fault,
+            Err(m) => {
+                errors.push(r.at(f, format!("fault #{} (`{}`): {m}", i + 1, ff.action)));
+                continue;
+            }
+        };
         if fault.last_change() >= duration {
-            return Err(r.at(
+            errors.push(r.at(
                 f,
                 format!(
                     "fault #{} (`{}`) {} at {} ms, after the end of the run ({} ms): raise `duration_s` or move the fault",
@@ -279,9 +286,10 @@ pub fn resolve_all(
                     duration.as_millis()
                 ),
             ));
+            continue;
         }
         out.push(fault);
     }
     out.sort_by_key(|f| f.at);
-    Ok(out)
+    out
 }
