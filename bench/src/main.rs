@@ -311,6 +311,7 @@ fn sim_speed(quick: bool) {
                     jobs,
                     keep_going: true,
                     determinism_every: 0,
+                    shard: Default::default(),
                 };
                 let started = Instant::now();
                 let summary = sim::explore::explore(&scenario, &opts, |_, _| {});

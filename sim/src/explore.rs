@@ -23,8 +23,56 @@ pub struct ExploreOptions {
     pub jobs: usize,
     /// Keep going after a failure.
     pub keep_going: bool,
-    /// Re-run every n-th seed and compare trace hashes (0 = never).
+    /// Re-run every n-th seed and compare trace hashes (0 = never). The
+    /// sample is taken by position in the whole range, so shards re-run the
+    /// seeds the unsharded run would.
     pub determinism_every: u64,
+    /// Run only this shard of the seeds.
+    pub shard: Shard,
+}
+
+/// Shard `index` of `of` (1-based): the seeds at positions `index - 1`,
+/// `index - 1 + of`, ... of the range. `1/1` is the whole range. Made for
+/// schedulers that start N copies with an index (a CI matrix, cargo-nextest
+/// partitions, a Kubernetes Indexed Job's completion index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// This shard, 1..=of.
+    pub index: u64,
+    /// How many shards.
+    pub of: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 1, of: 1 }
+    }
+}
+
+impl Shard {
+    /// Parses `K/N` with 1 <= K <= N.
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not K/N (for example 1/4)"))?;
+        let (index, of) = (
+            k.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{k}` in `{s}` is not a number"))?,
+            n.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{n}` in `{s}` is not a number"))?,
+        );
+        if of == 0 || index == 0 || index > of {
+            return Err(format!("shard `{s}`: expected 1 <= K <= N"));
+        }
+        Ok(Shard { index, of })
+    }
+
+    /// Positions in a range of `count` seeds that belong to this shard.
+    pub fn positions(self, count: u64) -> u64 {
+        (count + self.of - self.index) / self.of
+    }
 }
 
 /// One failing seed.
@@ -87,10 +135,11 @@ pub fn explore(
     let summary = Mutex::new(ExploreSummary::default());
     let worker = || {
         while !stop.load(Ordering::Relaxed) {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= opts.count {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            if j >= opts.shard.positions(opts.count) {
                 break;
             }
+            let i = opts.shard.index - 1 + j * opts.shard.of;
             let seed = opts.start + i;
             let report = world::run(scenario, seed);
             let recheck = (opts.determinism_every > 0 && i.is_multiple_of(opts.determinism_every))

@@ -21,6 +21,7 @@ pub mod mechanisms;
 pub mod net;
 pub mod outcomes;
 pub mod producer_state;
+pub mod report;
 pub mod scenario;
 pub mod serve;
 pub mod sizes;

@@ -5,7 +5,8 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sim::explore::{explore, ExploreOptions};
+use sim::explore::{explore, ExploreOptions, Shard};
+use sim::report::Report;
 use sim::{RunReport, Scenario};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,19 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Run only shard K of N of the seeds (K/N, 1-based), for running one
+        /// exploration on several machines; merge the reports with merge-reports.
+        #[arg(long, value_name = "K/N", value_parser = Shard::parse, default_value = "1/1")]
+        shard: Shard,
+        /// Also write the report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Combine the JSON reports of the shards of one exploration into one table.
+    MergeReports {
+        /// Reports written by `explore --json`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
     },
     /// Serve the simulated cluster on real TCP for any Kafka client; print the
     /// logs and the verdict when stopped (Ctrl-C or --for-secs).
@@ -171,11 +185,18 @@ fn print_report(report: &RunReport, file: &Path, verbose: bool, wall: Duration) 
 }
 
 fn print_replay(file: &Path, seed: u64) {
-    println!(
-        "replay: cargo run --release -p sim -- replay {} --seed {seed}",
+    for (i, c) in replay_commands(file, seed).iter().enumerate() {
+        println!("{}{c}", if i == 0 { "replay: " } else { "        " });
+    }
+}
+
+/// Commands that replay `seed` of `file`: the event log, and a test run (the
+/// scenario test for a file of the repository's scenarios/, `sim run` otherwise).
+fn replay_commands(file: &Path, seed: u64) -> Vec<String> {
+    let mut out = vec![format!(
+        "cargo run --release -p sim -- replay {} --seed {seed}",
         file.display()
-    );
-    // The scenario test harness runs the files of the repository's scenarios/.
+    )];
     let in_scenarios = file
         .parent()
         .and_then(|d| d.canonicalize().ok())
@@ -187,14 +208,15 @@ fn print_replay(file: &Path, seed: u64) {
         )
         .is_some_and(|(dir, scenarios)| dir == scenarios);
     match file.file_name().map(|f| f.to_string_lossy()) {
-        Some(name) if in_scenarios => {
-            println!("        SIM_SEED={seed} cargo test --release --test scenarios -- {name}")
-        }
-        _ => println!(
-            "        cargo run --release -p sim -- run {} --seed {seed}",
+        Some(name) if in_scenarios => out.push(format!(
+            "SIM_SEED={seed} cargo test --release --test scenarios -- {name}"
+        )),
+        _ => out.push(format!(
+            "cargo run --release -p sim -- run {} --seed {seed}",
             file.display()
-        ),
+        )),
     }
+    out
 }
 
 fn write_trace(report: &RunReport, path: &Path) -> Result<(), ExitCode> {
@@ -287,12 +309,17 @@ fn replay(
     Ok(verdict(&report, &scenario))
 }
 
-fn explore_cmd(file: PathBuf, opts: ExploreOptions, quiet: bool) -> Result<ExitCode, ExitCode> {
+fn explore_cmd(
+    file: PathBuf,
+    opts: ExploreOptions,
+    quiet: bool,
+    json: Option<PathBuf>,
+) -> Result<ExitCode, ExitCode> {
     let scenario = load(&file)?;
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(opts.count)
+        ProgressBar::new(opts.shard.positions(opts.count))
     };
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}  {msg}")
@@ -306,81 +333,59 @@ fn explore_cmd(file: PathBuf, opts: ExploreOptions, quiet: bool) -> Result<ExitC
         }
     });
     bar.finish_and_clear();
-    let wall = started.elapsed().as_secs_f64().max(1e-9);
-    println!(
-        "scenario {} ({}), seeds {}..{}, {} jobs",
-        scenario.name,
-        file.display(),
-        opts.start,
-        opts.start + opts.count,
-        opts.jobs
+    let wall = started.elapsed().as_secs_f64();
+    let report = Report::of(
+        &scenario.name,
+        &file.display().to_string(),
+        &opts,
+        &summary,
+        wall,
+        |seed| replay_commands(&file, seed),
     );
-    println!(
-        "{:>8} {:>8} {:>8} {:>10} {:>14} {:>9} {:>7} {:>10}",
-        "seeds", "passed", "failed", "seeds/s", "sim s/wall s", "retries", "bumps", "conn lost"
-    );
-    println!(
-        "{:>8} {:>8} {:>8} {:>10.1} {:>14.0} {:>9} {:>7} {:>10}",
-        summary.runs,
-        summary.passed,
-        summary.failures.len(),
-        summary.runs as f64 / wall,
-        summary.sim_time.as_secs_f64() / wall,
-        summary.mechanisms.retries,
-        summary.mechanisms.epoch_bumps,
-        summary.mechanisms.connections_lost
-    );
-    if !summary.by_kind.is_empty() {
-        let kinds: Vec<String> = summary
-            .by_kind
-            .iter()
-            .map(|(k, n)| format!("{} {n}", k.name()))
-            .collect();
-        println!(
-            "violations and expected anomalies by kind: {}",
-            kinds.join(", ")
-        );
+    println!("{} jobs", opts.jobs);
+    println!("{}", report.render(if opts.keep_going { 10 } else { 1 }));
+    if let Some(path) = json {
+        write_json(&report, &path)?;
     }
-    if opts.determinism_every > 0 {
-        println!(
-            "determinism: {} seeds re-run, {} differed",
-            summary.determinism_checked,
-            summary.nondeterministic.len()
-        );
-        for n in &summary.nondeterministic {
-            println!(
-                "NONDETERMINISTIC seed {}: 0x{:016x} then 0x{:016x}",
-                n.seed, n.first, n.second
-            );
-        }
-    }
-    for f in summary
-        .failures
-        .iter()
-        .take(if opts.keep_going { 10 } else { 1 })
-    {
-        println!("FAILED seed {}", f.seed);
-        if let Some(e) = &f.error {
-            println!("  harness error: {e}");
-        }
-        for v in f.violations.iter().take(5) {
-            println!("  {v}");
-        }
-        for k in &f.missing {
-            println!("  required violation kind `{}` was not reported", k.name());
-        }
-        for u in &f.unmet {
-            println!("  {u}");
-        }
-        print_replay(&file, f.seed);
-    }
-    if summary.failures.is_empty() && summary.nondeterministic.is_empty() {
-        println!("verdict: PASS");
-        Ok(ExitCode::SUCCESS)
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
     } else {
-        println!("verdict: FAIL");
-        Ok(ExitCode::from(1))
+        ExitCode::from(1)
+    })
+}
+
+fn write_json(report: &Report, path: &Path) -> Result<(), ExitCode> {
+    let json = serde_json::to_vec_pretty(report).expect("a report serialises");
+    std::fs::write(path, json).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    println!("report written to {}", path.display());
+    Ok(())
+}
+
+fn merge_reports(files: &[PathBuf]) -> Result<ExitCode, ExitCode> {
+    let mut reports = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            eprintln!("error: {}: cannot read: {e}", f.display());
+            ExitCode::from(2)
+        })?;
+        reports.push(serde_json::from_str::<Report>(&text).map_err(|e| {
+            eprintln!("error: {}: not an explore report: {e}", f.display());
+            ExitCode::from(2)
+        })?);
     }
+    let merged = Report::merge(&reports).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    println!("{}", merged.render(10));
+    Ok(if merged.passed() && merged.missing_shards().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn serve(
@@ -535,6 +540,7 @@ fn main() -> ExitCode {
             trace,
             verbose,
         } => run(file, seed, trace, verbose),
+        Command::MergeReports { reports } => merge_reports(&reports),
         Command::Serve {
             file,
             host,
@@ -557,6 +563,8 @@ fn main() -> ExitCode {
             keep_going,
             check_determinism,
             quiet,
+            shard,
+            json,
         } => {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -566,8 +574,9 @@ fn main() -> ExitCode {
                 jobs,
                 keep_going,
                 determinism_every: if check_determinism { 10 } else { 0 },
+                shard,
             };
-            explore_cmd(file, opts, quiet)
+            explore_cmd(file, opts, quiet, json)
         }
     };
     result.unwrap_or_else(|code| code)

@@ -197,3 +197,66 @@ fn serve_judges_what_a_client_reported_with_the_whole_checker() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn two_shards_merged_equal_the_unsharded_exploration() {
+    let dir = std::env::temp_dir().join(format!("prodsim-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let explore = |extra: &[&str]| {
+        let mut args = vec![
+            "explore",
+            "scenarios/swarm.toml",
+            "--seeds",
+            "40",
+            "--start",
+            "3",
+            "--keep-going",
+            "--check-determinism",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        sim(&args)
+    };
+    let (whole_file, one, two) = (json("whole.json"), json("1.json"), json("2.json"));
+    let (code, out, err) = explore(&["--json", &whole_file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(explore(&["--shard", "1/2", "--json", &one]).0, 0);
+    assert_eq!(explore(&["--shard", "2/2", "--json", &two]).0, 0);
+    let read = |f: &str| -> sim::report::Report {
+        serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
+    };
+    let whole = read(&whole_file);
+    let merged = sim::report::Report::merge(&[read(&one), read(&two)]).unwrap();
+    assert_eq!(
+        (
+            merged.runs,
+            merged.passed,
+            merged.failed.len(),
+            merged.determinism_checked
+        ),
+        (
+            whole.runs,
+            whole.passed,
+            whole.failed.len(),
+            whole.determinism_checked
+        )
+    );
+    assert_eq!((whole.runs, whole.determinism_checked), (40, 4));
+    assert_eq!(merged.by_kind, whole.by_kind);
+    assert_eq!(
+        (merged.retries, merged.epoch_bumps),
+        (whole.retries, whole.epoch_bumps)
+    );
+    let (code, out, _) = sim(&["merge-reports", &one, &two]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("shards 1/2 2/2") && out.contains("verdict: PASS"),
+        "{out}"
+    );
+    // One shard alone is not the whole exploration.
+    let (code, out, _) = sim(&["merge-reports", &one]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not covered: shards 2/2"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
