@@ -24,6 +24,7 @@ pub mod producer_state;
 pub mod report;
 pub mod scenario;
 pub mod serve;
+pub mod shrink;
 pub mod sizes;
 pub mod strategies;
 pub mod trace;

@@ -70,6 +70,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Shrink a failing (scenario, seed) to a small scenario file that still
+    /// fails with the same violation kind: a regression test for scenarios/.
+    Shrink {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the shrunk scenario.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Combine the JSON reports of the shards of one exploration into one table.
     MergeReports {
         /// Reports written by `explore --json`.
@@ -364,6 +376,29 @@ fn write_json(report: &Report, path: &Path) -> Result<(), ExitCode> {
     Ok(())
 }
 
+fn shrink_cmd(file: &Path, seed: u64, out: &Path) -> Result<ExitCode, ExitCode> {
+    let scenario = load(file)?;
+    println!("shrinking {} seed {seed} ...", file.display());
+    let shrunk =
+        sim::shrink::shrink(&scenario, seed, |step| println!("  kept: {step}")).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?;
+    std::fs::write(out, &shrunk.text).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", out.display());
+        ExitCode::from(2)
+    })?;
+    let ((f0, p0, r0), (f1, p1, r1)) = (shrunk.before, shrunk.after);
+    println!("faults {f0} -> {f1}, producers {p0} -> {p1}, records {r0} -> {r1}");
+    println!(
+        "still fails with `{}`; written to {}",
+        shrunk.kind.name(),
+        out.display()
+    );
+    print_replay(out, seed);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn merge_reports(files: &[PathBuf]) -> Result<ExitCode, ExitCode> {
     let mut reports = Vec::new();
     for f in files {
@@ -541,6 +576,7 @@ fn main() -> ExitCode {
             verbose,
         } => run(file, seed, trace, verbose),
         Command::MergeReports { reports } => merge_reports(&reports),
+        Command::Shrink { file, seed, out } => shrink_cmd(&file, seed, &out),
         Command::Serve {
             file,
             host,

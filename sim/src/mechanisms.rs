@@ -262,7 +262,7 @@ impl Mechanism {
 }
 
 /// `retries = 3` or `retries = ">= 1"` as written.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum CountFile {
     /// Exactly this many.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 /// `error = 6` or `error = "lost_response"`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum ErrorFile {
     /// A Kafka error code.
@@ -19,7 +19,7 @@ pub enum ErrorFile {
 }
 
 /// One `[[faults]]` entry as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
     /// When, in simulated milliseconds from the start.

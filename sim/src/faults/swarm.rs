@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 /// `[swarm]`: faults drawn from the seed.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmFile {
     /// How many faults to draw.

@@ -10,7 +10,7 @@ use toml::Spanned;
 pub const MAX_FILE_SEEDS: u64 = 100_000;
 
 /// `seeds = [1, 2, 3]` or `seeds = 10` (meaning 0..10).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Seeds {
     /// Exactly these seeds.
@@ -30,7 +30,7 @@ impl Seeds {
 }
 
 /// `value_size = 100` or `value_size = [10, 500]` (uniform, inclusive).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum SizeSpec {
     /// Always this size.
@@ -50,7 +50,7 @@ impl SizeSpec {
 }
 
 /// How producers get their records.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Sharing {
     /// Every producer is handed the same record values (same buffers).
@@ -64,7 +64,7 @@ pub enum Sharing {
 }
 
 /// How records are keyed.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyMode {
     /// Null keys (sticky partitioning).
@@ -98,7 +98,7 @@ fn default_burst() -> usize {
 }
 
 /// What the producers send.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadSpec {
     /// Topic every record goes to.
@@ -149,14 +149,14 @@ impl Default for WorkloadSpec {
 macro_rules! producer_settings {
     ($($field:ident : $ty:ty),* $(,)?) => {
         /// Producer settings (all optional; defaults suit a simulation).
-        #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+        #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
         #[serde(deny_unknown_fields)]
         pub struct ProducerSettings {
             $(#[allow(missing_docs)] pub $field: Option<$ty>,)*
         }
 
         /// The producers of a scenario: how many, their shared settings, overrides.
-        #[derive(Debug, Clone, Deserialize, PartialEq)]
+        #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
         #[serde(deny_unknown_fields)]
         pub struct ProducersSpec {
             /// How many.
@@ -169,7 +169,7 @@ macro_rules! producer_settings {
         }
 
         /// A per-producer override: `[[producers.override]] index = 1, linger_ms = 0`.
-        #[derive(Debug, Clone, Deserialize, PartialEq)]
+        #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
         #[serde(deny_unknown_fields)]
         pub struct ProducerOverride {
             /// Which producer (0-based).
@@ -223,7 +223,7 @@ producer_settings! {
 }
 
 /// When the application calls `close()`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CloseMode {
     /// After every delivery future resolved and a final `flush()`.
@@ -328,7 +328,7 @@ pub(super) fn default_replication() -> u32 {
 }
 
 /// A topic in a scenario file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TopicFile {
     /// Name.
@@ -355,7 +355,7 @@ fn default_broker_max_message_bytes() -> usize {
 }
 
 /// The cluster section.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFile {
     /// Brokers.
@@ -393,7 +393,7 @@ fn default_max_latency() -> u64 {
 }
 
 /// The simulated network's defaults.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkFile {
     /// Smallest one-way message latency.
@@ -414,7 +414,7 @@ impl Default for NetworkFile {
 }
 
 /// What the checker should accept.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectFile {
     /// Violation kinds that are expected anomalies here (e.g. `["duplicate"]` for
@@ -499,7 +499,7 @@ fn default_grace() -> u64 {
 }
 
 /// A scenario file as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// Name (defaults to the file stem).

@@ -1,0 +1,349 @@
+//! From a failing (scenario, seed) to a small scenario file that still fails
+//! the same way, ready to drop into `scenarios/` as a regression test.
+//!
+//! Swarm-drawn faults are made concrete first (the file then has no `[swarm]`),
+//! then, greedily and in a fixed order, each step keeps a change only if the
+//! run still fails with the violation kind the original failed with first:
+//! drop each fault, heal each fault sooner, drop producers, halve the records,
+//! halve the partitions, shorten the run. Every candidate is a scenario text
+//! that `Scenario::parse` accepts, run with the same seed, so the result is a
+//! function of (file, seed) and the file it writes replays it.
+
+use crate::checker::Kind;
+use crate::cluster::Injection;
+use crate::faults::{Action, ErrorFile, Fault, FaultFile, Target};
+use crate::mechanisms::{CountFile, Mechanisms};
+use crate::scenario::{Scenario, ScenarioFile, Seeds};
+use crate::world;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use toml::Spanned;
+
+/// What a shrink produced.
+#[derive(Debug)]
+pub struct Shrunk {
+    /// The smaller scenario, as file text (with a comment saying what it came from).
+    pub text: String,
+    /// The kind it still fails with.
+    pub kind: Kind,
+    /// (faults, producers, records per producer) before and after.
+    pub before: (usize, u32, usize),
+    /// Same, after.
+    pub after: (usize, u32, usize),
+    /// Kinds the shrunk run reports.
+    pub kinds: BTreeSet<Kind>,
+}
+
+/// A fault as a scenario file writes it.
+fn fault_file(f: &Fault) -> FaultFile {
+    let mut out = FaultFile {
+        at_ms: f.at.as_millis() as u64,
+        action: String::new(),
+        target: None,
+        between: None,
+        from: None,
+        to: None,
+        heal_after_ms: f.heal_at.map(|h| (h - f.at).as_millis() as u64),
+        latency_ms: None,
+        rate: None,
+        partition: None,
+        error: None,
+        times: None,
+    };
+    let pair = |a: &Target, b: &Target| Some([a.to_string(), b.to_string()]);
+    let (action, rest): (&str, FaultFile) = match &f.action {
+        Action::Crash(t) => (
+            "crash",
+            FaultFile {
+                target: Some(t.to_string()),
+                ..out.clone()
+            },
+        ),
+        Action::Restart(t) => (
+            "restart",
+            FaultFile {
+                target: Some(t.to_string()),
+                ..out.clone()
+            },
+        ),
+        Action::Partition(a, b) => (
+            "partition",
+            FaultFile {
+                between: pair(a, b),
+                ..out.clone()
+            },
+        ),
+        Action::Repair(a, b) => (
+            "repair",
+            FaultFile {
+                between: pair(a, b),
+                ..out.clone()
+            },
+        ),
+        Action::PartitionOneway(a, b) => (
+            "partition_oneway",
+            FaultFile {
+                from: Some(a.to_string()),
+                to: Some(b.to_string()),
+                ..out.clone()
+            },
+        ),
+        // Schedules never hold a one-way repair (heals are effects); a repair
+        // of both directions undoes it.
+        Action::RepairOneway(a, b) => (
+            "repair",
+            FaultFile {
+                between: pair(a, b),
+                ..out.clone()
+            },
+        ),
+        Action::Hold(a, b) => (
+            "hold",
+            FaultFile {
+                between: pair(a, b),
+                ..out.clone()
+            },
+        ),
+        Action::Release(a, b) => (
+            "release",
+            FaultFile {
+                between: pair(a, b),
+                ..out.clone()
+            },
+        ),
+        Action::Latency(a, b, d) => (
+            "latency",
+            FaultFile {
+                between: pair(a, b),
+                latency_ms: Some(d.as_millis() as u64),
+                ..out.clone()
+            },
+        ),
+        Action::DropRate(a, b, r) => (
+            "drop_rate",
+            FaultFile {
+                between: pair(a, b),
+                rate: Some(*r),
+                ..out.clone()
+            },
+        ),
+        Action::MoveLeader(t, p) => (
+            "move_leader",
+            FaultFile {
+                partition: Some(format!("{t}/{p}")),
+                ..out.clone()
+            },
+        ),
+        Action::ExpireProducers(t, p) => (
+            "expire_producers",
+            FaultFile {
+                partition: Some(format!("{t}/{p}")),
+                ..out.clone()
+            },
+        ),
+        Action::Inject(t, p, what, times) => (
+            "inject",
+            FaultFile {
+                partition: Some(format!("{t}/{p}")),
+                error: Some(match what {
+                    Injection::Error(c) => ErrorFile::Code(*c),
+                    Injection::LoseResponse => ErrorFile::Name("lost_response".into()),
+                }),
+                times: Some(*times),
+                ..out.clone()
+            },
+        ),
+    };
+    out = rest;
+    out.action = action.to_string();
+    out
+}
+
+fn spanned<T>(v: T) -> Spanned<T> {
+    Spanned::new(0..0, v)
+}
+
+/// One candidate: the scenario with these faults, as text that loads.
+fn render(file: &ScenarioFile, faults: &[Fault]) -> Option<String> {
+    let mut f = file.clone();
+    f.swarm = None;
+    f.faults = faults.iter().map(|x| spanned(fault_file(x))).collect();
+    toml::to_string(&f).ok()
+}
+
+/// The first violation kind of a run, and all its kinds; `None` if it passed.
+fn failure(s: &Scenario, seed: u64) -> Option<(Kind, BTreeSet<Kind>, Mechanisms)> {
+    let r = world::run(s, seed);
+    let first = r.verdict.violations.first()?.kind;
+    Some((first, r.verdict.kinds(), r.mechanisms))
+}
+
+/// Shrinks `scenario` failing at `seed`; `progress` hears each kept step.
+pub fn shrink(
+    scenario: &Scenario,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<Shrunk, String> {
+    let (kind, _, _) = failure(scenario, seed)
+        .ok_or_else(|| format!("seed {seed} of {} passes: nothing to shrink", scenario.path))?;
+    let mut faults = scenario.faults.clone();
+    if let Some(sw) = &scenario.file.swarm {
+        faults.extend(crate::faults::draw_swarm(
+            sw.get_ref(),
+            &scenario.cluster,
+            scenario.file.producers.count,
+            seed,
+        ));
+        faults.sort_by_key(|x| x.at);
+    }
+    let mut file = scenario.file.clone();
+    file.seeds = Seeds::List(vec![seed]);
+    let before = (faults.len(), file.producers.count, file.workload.records);
+    let fails = |file: &ScenarioFile, faults: &[Fault]| -> Option<String> {
+        let text = render(file, faults)?;
+        let s = Scenario::parse(&text, "shrink.toml").ok()?;
+        let (_, kinds, _) = failure(&s, seed)?;
+        kinds.contains(&kind).then_some(text)
+    };
+    if fails(&file, &faults).is_none() {
+        return Err(format!(
+            "seed {seed} no longer fails with `{}` once its faults are written out",
+            kind.name()
+        ));
+    }
+    // Drop faults, last first (later faults matter least to earlier ones).
+    let mut i = faults.len();
+    while i > 0 {
+        i -= 1;
+        let mut fewer = faults.clone();
+        let gone = fewer.remove(i);
+        if fails(&file, &fewer).is_some() {
+            progress(&format!("dropped fault {gone}"));
+            faults = fewer;
+        }
+    }
+    // Heal sooner: halve each fault's duration while it still fails.
+    for i in 0..faults.len() {
+        while let Some(heal) = faults[i].heal_at {
+            let span = heal - faults[i].at;
+            if span <= Duration::from_millis(1) {
+                break;
+            }
+            let mut sooner = faults.clone();
+            sooner[i].heal_at = Some(faults[i].at + span / 2);
+            if fails(&file, &sooner).is_none() {
+                break;
+            }
+            progress(&format!(
+                "fault {} heals after {} ms",
+                i + 1,
+                (span / 2).as_millis()
+            ));
+            faults = sooner;
+        }
+    }
+    // Fewer producers (faults naming a removed producer make the file invalid).
+    while file.producers.count > 1 {
+        let mut fewer = file.clone();
+        fewer.producers.count -= 1;
+        let n = fewer.producers.count;
+        fewer.producers.overrides.retain(|o| o.get_ref().index < n);
+        if fails(&fewer, &faults).is_none() {
+            break;
+        }
+        progress(&format!("{n} producers"));
+        file = fewer;
+    }
+    // Fewer records.
+    while file.workload.records > 1 {
+        let mut fewer = file.clone();
+        fewer.workload.records /= 2;
+        if fails(&fewer, &faults).is_none() {
+            break;
+        }
+        progress(&format!("{} records per producer", fewer.workload.records));
+        file = fewer;
+    }
+    // Fewer partitions.
+    loop {
+        let mut fewer = file.clone();
+        let Some(t) = fewer
+            .cluster
+            .topics
+            .iter_mut()
+            .find(|t| t.get_ref().name == fewer.workload.topic && t.get_ref().partitions > 1)
+        else {
+            break;
+        };
+        let p = t.get_ref().partitions / 2;
+        *t = spanned(crate::scenario::TopicFile {
+            partitions: p,
+            ..t.get_ref().clone()
+        });
+        if fails(&fewer, &faults).is_none() {
+            break;
+        }
+        progress(&format!("{p} partitions"));
+        file = fewer;
+    }
+    let last = faults
+        .iter()
+        .map(Fault::last_change)
+        .max()
+        .unwrap_or_default();
+    let mut shorter = file.clone();
+    shorter.duration_s = shorter.duration_s.min((last.as_secs() + 30).max(10));
+    if fails(&shorter, &faults).is_some() {
+        file = shorter;
+    }
+    let text = fails(&file, &faults).ok_or("the shrunk scenario no longer fails")?;
+    let s = Scenario::parse(&text, "shrink.toml").map_err(|e| e.to_string())?;
+    let (_, kinds, mechanisms) = failure(&s, seed).ok_or("the shrunk scenario passes")?;
+    state_mechanisms(&mut file, &mechanisms);
+    let body = render(&file, &faults).ok_or("cannot write the shrunk scenario")?;
+    let after = (faults.len(), file.producers.count, file.workload.records);
+    let header = format!(
+        "# Shrunk by `sim shrink {} --seed {seed}`: {} faults -> {}, {} producers -> {}, {} records -> {}.\n\
+         # Fails with `{}` (all kinds: {}). Once the bug is fixed it passes: keep it in\n\
+         # scenarios/ as a regression test.\n",
+        scenario.path,
+        before.0,
+        after.0,
+        before.1,
+        after.1,
+        before.2,
+        after.2,
+        kind.name(),
+        kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+    );
+    Ok(Shrunk {
+        text: header + &body,
+        kind,
+        before,
+        after,
+        kinds,
+    })
+}
+
+/// States what the shrunk run exercised as its `[expect]` mechanisms, so the
+/// file says what it exists for (and fails if a change stops reaching it).
+fn state_mechanisms(file: &mut ScenarioFile, m: &Mechanisms) {
+    let e = &mut file.expect;
+    let at_least = |n: u64| (n > 0).then(|| spanned(CountFile::Compare(">= 1".into())));
+    e.retries = at_least(m.retries);
+    e.epoch_bumps = at_least(m.epoch_bumps);
+    e.crashes = at_least(m.crashes);
+    e.restarts = at_least(m.restarts);
+    e.injections_hit = at_least(m.injections_hit);
+    e.faults = at_least(m.faults);
+    e.connections_lost = None;
+    e.elections = None;
+    e.largest_batch = None;
+    e.largest_request = None;
+    e.rejected_too_large = None;
+    e.sends_blocked = None;
+    e.closes_with_work = None;
+    e.flushes_with_work = None;
+    e.splits = None;
+    e.faults_healed = false;
+}
