@@ -62,6 +62,12 @@ fn run_scenario(path: &Path) -> datatest_stable::Result<()> {
             "          cargo run --release -p sim -- run {shown} --seed {seed}"
         )
         .unwrap();
+        let stem = file.trim_end_matches(".toml");
+        writeln!(
+            failures,
+            "  shrink: cargo run --release -p sim -- shrink {shown} --seed {seed} --out {stem}-seed-{seed}.toml"
+        )
+        .unwrap();
     }
     if failures.is_empty() {
         Ok(())
