@@ -9,7 +9,7 @@
 //! which checks the CRC) before it is appended; untrusted bytes are checked
 //! structurally first ([`crate::validate`]) so no input can crash the broker.
 
-use crate::cluster::{Cluster, Injection, LogBatch, LogRecord};
+use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, Seen};
 use crate::frames::{self, FrameBudget};
 use crate::log_validator;
 use crate::producer_state::{self, Decision, ProducerWindow};
@@ -64,6 +64,9 @@ pub enum Reply {
     Silent,
     /// Close the connection (bad input, broker down, or a lost response).
     Close(String),
+    /// Write this frame once a request on another connection has been answered
+    /// (an injected hold: answers overtake each other across connections).
+    Hold(BytesMut),
 }
 
 /// Runs a third-party decoder on untrusted bytes: errors and panics both become
@@ -119,11 +122,26 @@ pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: 
         Err(e) => return Reply::Close(e),
     };
     let client_id: Arc<str> = header.client_id.as_ref().map_or("", |c| c.as_str()).into();
+    if cluster.recording {
+        cluster.seen.push(Seen {
+            api: api_raw,
+            producer: client_id
+                .strip_prefix("producer-")
+                .and_then(|n| n.parse().ok()),
+            broker,
+            batches: Vec::new(),
+        });
+    }
+    let stale = api == ApiKey::Metadata && cluster.stale_metadata > 0;
+    if stale {
+        cluster.stale_metadata -= 1;
+        cluster.injections_hit += 1;
+    }
     let result = match api {
         ApiKey::ApiVersions => Ok(api_versions(correlation_id, version, code::NONE)),
         ApiKey::Metadata => validate::metadata_request(&buf, version)
             .and_then(|_| decode("Metadata", || MetadataRequest::decode(&mut buf, version)))
-            .map(|req| metadata(cluster, &req, version, correlation_id)),
+            .map(|req| metadata(cluster, &req, version, correlation_id, stale)),
         ApiKey::InitProducerId => decode("InitProducerId", || {
             InitProducerIdRequest::decode(&mut buf, version)
         })
@@ -172,11 +190,14 @@ fn api_versions(correlation_id: i32, version: i16, error: i16) -> BytesMut {
     frame::encode_response(ApiKey::ApiVersions, version, correlation_id, &resp)
 }
 
+/// A Metadata answer; `stale` names each partition's former leader, as a
+/// broker whose metadata cache lags behind a leader change would.
 fn metadata(
     cluster: &Cluster,
     req: &MetadataRequest,
     version: i16,
     correlation_id: i32,
+    stale: bool,
 ) -> BytesMut {
     let brokers = cluster
         .brokers
@@ -222,7 +243,13 @@ fn metadata(
                                     LEADER_NOT_AVAILABLE
                                 })
                                 .with_partition_index(i as i32)
-                                .with_leader_id(BrokerId(p.leader.unwrap_or(-1)))
+                                .with_leader_id(BrokerId(
+                                    stale
+                                        .then_some(p.former_leader)
+                                        .flatten()
+                                        .or(p.leader)
+                                        .unwrap_or(-1),
+                                ))
                                 .with_leader_epoch(p.leader_epoch)
                                 .with_replica_nodes(
                                     p.replicas.iter().map(|&b| BrokerId(b)).collect(),
@@ -271,6 +298,7 @@ struct PartitionResult {
     code: i16,
     base_offset: i64,
     lose_response: bool,
+    hold: bool,
 }
 
 impl PartitionResult {
@@ -279,6 +307,7 @@ impl PartitionResult {
             code,
             base_offset: -1,
             lose_response: false,
+            hold: false,
         }
     }
 }
@@ -302,7 +331,7 @@ fn produce(
     correlation_id: i32,
     now: Duration,
 ) -> Reply {
-    let mut lose_response = false;
+    let (mut lose_response, mut hold) = (false, false);
     let mut responses = Vec::new();
     for t in &req.topic_data {
         let topic = t.name.0.to_string();
@@ -310,6 +339,7 @@ fn produce(
         for p in &t.partition_data {
             let r = produce_partition(cluster, origin, &topic, p.index, p.records.as_ref(), now);
             lose_response |= r.lose_response;
+            hold |= r.hold;
             parts.push(
                 PartitionProduceResponse::default()
                     .with_index(p.index)
@@ -332,12 +362,12 @@ fn produce(
         return Reply::Silent;
     }
     let resp = ProduceResponse::default().with_responses(responses);
-    Reply::Respond(frame::encode_response(
-        ApiKey::Produce,
-        version,
-        correlation_id,
-        &resp,
-    ))
+    let frame = frame::encode_response(ApiKey::Produce, version, correlation_id, &resp);
+    if hold {
+        Reply::Hold(frame)
+    } else {
+        Reply::Respond(frame)
+    }
 }
 
 fn produce_partition(
@@ -368,6 +398,15 @@ fn produce_partition(
         }
         Err(r) => return PartitionResult::error(r.code),
     };
+    if cluster.recording {
+        if let Some(seen) = cluster.seen.last_mut() {
+            seen.batches.push((
+                (topic.to_string(), index),
+                batch.base_sequence,
+                batch.records.len(),
+            ));
+        }
+    }
     let injection = cluster
         .injections
         .get_mut(&(topic.to_string(), index))
@@ -386,7 +425,14 @@ fn produce_partition(
         Some(Injection::Error(c)) => return PartitionResult::error(c),
         _ => None,
     };
-    let lose_response = injection == Some(Injection::LoseResponse);
+    let lose_response = matches!(
+        injection,
+        Some(Injection::LoseResponse | Injection::CrashAfterAppend(_))
+    );
+    let hold = injection == Some(Injection::HoldResponse);
+    if let Some(Injection::CrashAfterAppend(restart_ms)) = injection {
+        cluster.crash_requests.push((origin.broker, restart_ms));
+    }
     let partition = cluster.partition_mut(topic, index).expect("checked above");
     let count = batch.records.len();
     let (pid, epoch, first_seq) = (batch.producer_id, batch.producer_epoch, batch.base_sequence);
@@ -404,6 +450,7 @@ fn produce_partition(
                     code: code::NONE,
                     base_offset,
                     lose_response,
+                    hold,
                 }
             }
             // A lost response is lost whatever the answer was.
@@ -459,6 +506,7 @@ fn produce_partition(
             code: code::NONE,
             base_offset,
             lose_response,
+            hold,
         },
     }
 }
@@ -486,15 +534,27 @@ where
             handle_frame(&mut c, broker, frame.body.clone(), clock())
         };
         drop(frame);
-        match reply {
-            Reply::Respond(frame) => {
-                if let Err(e) = stream.write_all(&frame).await {
-                    return format!("write: {e}");
-                }
+        let signal = cluster.borrow().answered.clone();
+        let frame = match reply {
+            Reply::Respond(frame) => frame,
+            Reply::Hold(frame) => {
+                // Until another connection answers (or a second, at most).
+                let seen = signal.count.get();
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while signal.count.get() == seen {
+                        signal.notify.notified().await;
+                    }
+                })
+                .await;
+                frame
             }
-            Reply::Silent => {}
+            Reply::Silent => continue,
             Reply::Close(why) => return why,
+        };
+        if let Err(e) = stream.write_all(&frame).await {
+            return format!("write: {e}");
         }
+        signal.answered();
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Partition {
     pub next_offset: i64,
     /// Producer id to its window.
     pub producers: BTreeMap<i64, ProducerWindow>,
+    /// The leader before the current one (what a stale Metadata answer names).
+    pub former_leader: Option<i32>,
 }
 
 /// What a broker does with the next produce request for a partition.
@@ -102,6 +104,27 @@ pub enum Injection {
     Error(i16),
     /// Append, then close the connection without answering.
     LoseResponse,
+    /// Append, then crash the leader before it answers; it restarts after the
+    /// given milliseconds (never when `None`).
+    CrashAfterAppend(Option<u64>),
+    /// Append, and hold the answer until a request on another connection has
+    /// been answered (answers overtake each other across connections).
+    HoldResponse,
+}
+
+/// A request a broker handled, recorded for faults triggered by protocol events
+/// (only while a scenario has such faults).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Kafka api key.
+    pub api: i16,
+    /// The producer whose client id (`producer-N`) sent it.
+    pub producer: Option<u32>,
+    /// The broker that handled it.
+    pub broker: i32,
+    /// For a produce: each partition's batch, with its base sequence and
+    /// record count.
+    pub batches: Vec<((String, i32), i32, usize)>,
 }
 
 /// One broker.
@@ -132,6 +155,34 @@ pub struct Cluster {
     pub pending_elections: Vec<(Duration, String, i32)>,
     /// Injected answers actually given (a scenario can require some).
     pub injections_hit: u64,
+    /// Record handled requests in `seen` (for event-triggered faults).
+    pub recording: bool,
+    /// Requests handled, in order, while `recording`.
+    pub seen: Vec<Seen>,
+    /// Brokers that asked to be crashed (an injected crash after append),
+    /// with the delay until their restart; the fault runner applies them.
+    pub crash_requests: Vec<(i32, Option<u64>)>,
+    /// Metadata answers left to give with the former leaders (stale).
+    pub stale_metadata: u32,
+    /// Answers written by any connection (held answers wait for one more).
+    pub answered: std::rc::Rc<AnswerSignal>,
+}
+
+/// Counts answers written by every connection and wakes held answers.
+#[derive(Debug, Default)]
+pub struct AnswerSignal {
+    /// Answers so far.
+    pub count: std::cell::Cell<u64>,
+    /// Woken at each answer.
+    pub notify: tokio::sync::Notify,
+}
+
+impl AnswerSignal {
+    /// A connection wrote an answer.
+    pub fn answered(&self) {
+        self.count.set(self.count.get() + 1);
+        self.notify.notify_waiters();
+    }
 }
 
 impl Cluster {
@@ -162,6 +213,7 @@ impl Cluster {
                         log: Vec::new(),
                         next_offset: 0,
                         producers: BTreeMap::new(),
+                        former_leader: None,
                     }
                 })
                 .collect();
@@ -175,6 +227,11 @@ impl Cluster {
             injections: BTreeMap::new(),
             pending_elections: Vec::new(),
             injections_hit: 0,
+            recording: false,
+            seen: Vec::new(),
+            crash_requests: Vec::new(),
+            stale_metadata: 0,
+            answered: Default::default(),
         }
     }
 
@@ -225,7 +282,7 @@ impl Cluster {
         for (topic, parts) in &mut self.topics {
             for (i, p) in parts.iter_mut().enumerate() {
                 if p.leader == Some(broker) {
-                    p.leader = None;
+                    p.former_leader = p.leader.take();
                     p.leader_epoch += 1;
                     elections.push((due, topic.clone(), i as i32));
                 }
@@ -264,7 +321,7 @@ impl Cluster {
     pub fn move_leader(&mut self, topic: &str, partition: i32, now: Duration) {
         let due = now + self.spec.failover_delay;
         if let Some(p) = self.partition_mut(topic, partition) {
-            p.leader = None;
+            p.former_leader = p.leader.take().or(p.former_leader);
             p.leader_epoch += 1;
             self.pending_elections
                 .push((due, topic.to_string(), partition));

@@ -228,7 +228,9 @@ fn replay_commands(file: &Path, seed: u64) -> Vec<String> {
             file.display()
         )),
     }
-    let stem = file.file_stem().map_or("scenario".into(), |s| s.to_string_lossy());
+    let stem = file
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy());
     out.push(format!(
         "cargo run --release -p sim -- shrink {} --seed {seed} --out {stem}-seed-{seed}.toml",
         file.display()

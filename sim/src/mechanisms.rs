@@ -53,16 +53,24 @@ pub struct Mechanisms {
     pub flushes_with_work: u64,
     /// Batches split after a broker found them too large.
     pub splits: u64,
+    /// Faults fired by protocol events (`when`).
+    pub triggers_fired: u64,
 }
 
 impl Mechanisms {
     /// Counts what `history` shows; `injections_hit` comes from the brokers and
     /// `heals_scheduled` from the schedule.
-    pub fn of(history: &History, injections_hit: u64, heals_scheduled: u64) -> Mechanisms {
+    pub fn of(
+        history: &History,
+        injections_hit: u64,
+        heals_scheduled: u64,
+        triggers_fired: u64,
+    ) -> Mechanisms {
         let active_until = active_until(history);
         let mut m = Mechanisms {
             injections_hit,
             heals_scheduled,
+            triggers_fired,
             ..Mechanisms::default()
         };
         for e in history.entries.iter().filter(|e| e.at <= active_until) {
@@ -125,6 +133,7 @@ impl Mechanisms {
         self.closes_with_work += o.closes_with_work;
         self.flushes_with_work += o.flushes_with_work;
         self.splits += o.splits;
+        self.triggers_fired += o.triggers_fired;
     }
 
     /// The count named `key` in scenario files.
@@ -145,6 +154,7 @@ impl Mechanisms {
             Mechanism::ClosesWithWork => self.closes_with_work,
             Mechanism::FlushesWithWork => self.flushes_with_work,
             Mechanism::Splits => self.splits,
+            Mechanism::TriggersFired => self.triggers_fired,
         }
     }
 }
@@ -217,11 +227,13 @@ pub enum Mechanism {
     FlushesWithWork,
     /// `splits`
     Splits,
+    /// `triggers_fired`
+    TriggersFired,
 }
 
 impl Mechanism {
     /// Every countable mechanism.
-    pub const ALL: [Mechanism; 15] = [
+    pub const ALL: [Mechanism; 16] = [
         Mechanism::Retries,
         Mechanism::EpochBumps,
         Mechanism::ConnectionsLost,
@@ -237,6 +249,7 @@ impl Mechanism {
         Mechanism::ClosesWithWork,
         Mechanism::FlushesWithWork,
         Mechanism::Splits,
+        Mechanism::TriggersFired,
     ];
 
     /// The key as written in `[expect]`.
@@ -257,6 +270,7 @@ impl Mechanism {
             Mechanism::ClosesWithWork => "closes_with_work",
             Mechanism::FlushesWithWork => "flushes_with_work",
             Mechanism::Splits => "splits",
+            Mechanism::TriggersFired => "triggers_fired",
         }
     }
 }

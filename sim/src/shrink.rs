@@ -11,7 +11,7 @@
 
 use crate::checker::Kind;
 use crate::cluster::Injection;
-use crate::faults::{Action, ErrorFile, Fault, FaultFile, Target};
+use crate::faults::{Action, ErrorFile, Fault, FaultFile, Target, Trigger, WhenFile};
 use crate::mechanisms::{CountFile, Mechanisms};
 use crate::scenario::{Scenario, ScenarioFile, Seeds};
 use crate::world;
@@ -37,7 +37,8 @@ pub struct Shrunk {
 /// A fault as a scenario file writes it.
 fn fault_file(f: &Fault) -> FaultFile {
     let mut out = FaultFile {
-        at_ms: f.at.as_millis() as u64,
+        at_ms: Some(f.at.as_millis() as u64),
+        when: f.when.as_ref().map(when_file),
         action: String::new(),
         target: None,
         between: None,
@@ -134,6 +135,13 @@ fn fault_file(f: &Fault) -> FaultFile {
                 ..out.clone()
             },
         ),
+        Action::StaleMetadata(n) => (
+            "stale_metadata",
+            FaultFile {
+                times: Some(*n),
+                ..out.clone()
+            },
+        ),
         Action::ExpireProducers(t, p) => (
             "expire_producers",
             FaultFile {
@@ -148,7 +156,13 @@ fn fault_file(f: &Fault) -> FaultFile {
                 error: Some(match what {
                     Injection::Error(c) => ErrorFile::Code(*c),
                     Injection::LoseResponse => ErrorFile::Name("lost_response".into()),
+                    Injection::HoldResponse => ErrorFile::Name("hold_response".into()),
+                    Injection::CrashAfterAppend(_) => ErrorFile::Name("crash_after_append".into()),
                 }),
+                heal_after_ms: match what {
+                    Injection::CrashAfterAppend(restart) => *restart,
+                    _ => out.heal_after_ms,
+                },
                 times: Some(*times),
                 ..out.clone()
             },
@@ -157,6 +171,21 @@ fn fault_file(f: &Fault) -> FaultFile {
     out = rest;
     out.action = action.to_string();
     out
+}
+
+/// A trigger as a scenario file writes it.
+fn when_file(t: &Trigger) -> WhenFile {
+    WhenFile {
+        after: Some(t.api.name().to_string()),
+        count: Some(t.count),
+        producer: t.producer,
+        partition: t
+            .partition
+            .as_ref()
+            .map(|(topic, p)| format!("{topic}/{p}")),
+        broker: t.broker.map(|b| format!("broker-{b}")),
+        sequence: t.sequence,
+    }
 }
 
 fn spanned<T>(v: T) -> Spanned<T> {
@@ -345,5 +374,6 @@ fn state_mechanisms(file: &mut ScenarioFile, m: &Mechanisms) {
     e.closes_with_work = None;
     e.flushes_with_work = None;
     e.splits = None;
+    e.triggers_fired = None;
     e.faults_healed = false;
 }

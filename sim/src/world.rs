@@ -337,7 +337,12 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
     let last_fault = runner.last_change();
     let faults = runner.faults().to_vec();
     let heals_scheduled = faults.iter().filter(|x| x.heal_at.is_some()).count() as u64;
-    let mechanisms = Mechanisms::of(&history, cluster.borrow().injections_hit, heals_scheduled);
+    let mechanisms = Mechanisms::of(
+        &history,
+        cluster.borrow().injections_hit,
+        heals_scheduled,
+        runner.triggers_fired(),
+    );
     let unmet = scenario.mechanisms.unmet(&mechanisms);
     let verdict = checker::check(&CheckInput {
         history: &history,

@@ -27,7 +27,7 @@ fn cluster() -> Cluster {
 
 fn check(reply: Reply) -> Result<(), TestCaseError> {
     match reply {
-        Reply::Respond(frame) => {
+        Reply::Respond(frame) | Reply::Hold(frame) => {
             prop_assert!(
                 frame.len() >= 8,
                 "response frame has a size prefix and correlation id"

@@ -90,7 +90,7 @@ fn broker_requests_broken_one_field_at_a_time() {
             None => (-1, -1),
         };
         match handle_frame(&mut c, 0, frame, Duration::ZERO) {
-            Reply::Respond(r) => {
+            Reply::Respond(r) | Reply::Hold(r) => {
                 let len = i32::from_be_bytes([r[0], r[1], r[2], r[3]]);
                 if len as usize != r.len() - 4 {
                     return Err(format!("response size prefix {len} for {} bytes", r.len()));

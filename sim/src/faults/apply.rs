@@ -138,6 +138,12 @@ pub struct FaultRunner {
     faults: Vec<Fault>,
     steps: Vec<(Duration, Step)>,
     next: usize,
+    /// Triggered faults not fired yet, with their matches so far.
+    armed: Vec<(usize, u64)>,
+    /// How far the brokers' record of handled requests has been read.
+    seen_cursor: usize,
+    /// Triggered faults fired so far.
+    fired: u64,
     effects: Vec<Option<Effect>>,
     crash_holds: BTreeMap<u32, u32>,
     link_holds: BTreeMap<(LinkKind, Host, Host), u32>,
@@ -147,7 +153,12 @@ impl FaultRunner {
     /// A runner for `faults` (in any order).
     pub fn new(faults: Vec<Fault>) -> Self {
         let mut steps: Vec<(Duration, Step)> = Vec::new();
+        let mut armed = Vec::new();
         for (i, f) in faults.iter().enumerate() {
+            if f.when.is_some() {
+                armed.push((i, 0));
+                continue;
+            }
             steps.push((f.at, Step::Start(i)));
             if let Some(h) = f.heal_at {
                 steps.push((h, Step::Heal(i)));
@@ -159,6 +170,9 @@ impl FaultRunner {
             faults,
             steps,
             next: 0,
+            armed,
+            seen_cursor: 0,
+            fired: 0,
             crash_holds: BTreeMap::new(),
             link_holds: BTreeMap::new(),
         }
@@ -179,9 +193,27 @@ impl FaultRunner {
         self.steps.last().map_or(Duration::ZERO, |(t, _)| *t)
     }
 
-    /// Applies every step due at `now`; returns what each did.
+    /// Triggered faults that fired so far.
+    pub fn triggers_fired(&self) -> u64 {
+        self.fired
+    }
+
+    /// Applies every step due at `now`, every trigger the brokers' handled
+    /// requests reached, and every crash a broker asked for; returns what each did.
     pub fn apply_due(&mut self, now: Duration, sink: &mut dyn FaultSink) -> Vec<Applied> {
         let mut out = Vec::new();
+        let requests = std::mem::take(&mut sink.cluster().crash_requests);
+        for (broker, restart_ms) in requests {
+            let crash = Action::Crash(Target::Broker(broker as u32));
+            let fault = match restart_ms {
+                Some(ms) => Fault::healed(now, crash, now + Duration::from_millis(ms)),
+                None => Fault::once(now, crash),
+            };
+            out.push(self.fire(fault, "after an append, before its answer: ", now, sink));
+        }
+        if !self.armed.is_empty() {
+            out.extend(self.check_triggers(now, sink));
+        }
         while let Some((at, step)) = self.steps.get(self.next) {
             if *at > now {
                 break;
@@ -211,6 +243,84 @@ impl FaultRunner {
             });
         }
         out
+    }
+
+    /// Adds `fault` to the schedule and starts it now; its heal (if any) comes
+    /// as long after now as the fault says.
+    fn fire(
+        &mut self,
+        fault: Fault,
+        why: &str,
+        now: Duration,
+        sink: &mut dyn FaultSink,
+    ) -> Applied {
+        let i = self.faults.len();
+        let heal_after = fault.heal_at.map(|h| h.saturating_sub(fault.at));
+        self.faults.push(fault);
+        self.effects.push(None);
+        self.start_index(i, why, now, heal_after, sink)
+    }
+
+    fn start_index(
+        &mut self,
+        i: usize,
+        why: &str,
+        now: Duration,
+        heal_after: Option<Duration>,
+        sink: &mut dyn FaultSink,
+    ) -> Applied {
+        let action = self.faults[i].action.clone();
+        let (effect, note, change) = self.start(&action, now, sink);
+        self.effects[i] = Some(effect);
+        if let Some(d) = heal_after {
+            let at = now + d;
+            let pos = self.next + self.steps[self.next..].partition_point(|(t, _)| *t <= at);
+            self.steps.insert(pos, (at, Step::Heal(i)));
+        }
+        Applied {
+            description: format!("{why}{action}{note}"),
+            change,
+            heal: false,
+        }
+    }
+
+    /// Fires the armed faults whose triggers the newly handled requests reached.
+    fn check_triggers(&mut self, now: Duration, sink: &mut dyn FaultSink) -> Vec<Applied> {
+        let seen = {
+            let mut c = sink.cluster();
+            c.recording = true;
+            let new = c.seen[self.seen_cursor.min(c.seen.len())..].to_vec();
+            self.seen_cursor = c.seen.len();
+            new
+        };
+        let mut due = Vec::new();
+        for s in &seen {
+            for (i, count) in &mut self.armed {
+                let f = &self.faults[*i];
+                let Some(t) = f.when.as_ref().filter(|_| f.at <= now) else {
+                    continue;
+                };
+                if *count < t.count {
+                    *count += t.matches(s);
+                    if *count >= t.count {
+                        due.push(*i);
+                    }
+                }
+            }
+        }
+        self.armed.retain(|(i, _)| !due.contains(i));
+        due.into_iter()
+            .map(|i| {
+                self.fired += 1;
+                let f = &self.faults[i];
+                let why = format!(
+                    "after {}: ",
+                    f.when.as_ref().expect("armed faults have triggers")
+                );
+                let heal_after = f.heal_at.map(|h| h.saturating_sub(f.at));
+                self.start_index(i, &why, now, heal_after, sink)
+            })
+            .collect()
     }
 
     /// Applies `action` now, outside the schedule (never healed).
@@ -281,6 +391,10 @@ impl FaultRunner {
             }
             Action::Inject(topic, p, what, times) => {
                 sink.cluster().inject(topic, *p, *what, *times);
+                Change::Injection
+            }
+            Action::StaleMetadata(n) => {
+                sink.cluster().stale_metadata += n;
                 Change::Injection
             }
             Action::ExpireProducers(topic, p) => {

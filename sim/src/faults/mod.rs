@@ -11,7 +11,7 @@ mod parse;
 mod swarm;
 
 pub use apply::{Applied, Change, FaultRunner, FaultSink, Host, LinkChange};
-pub use parse::{resolve_all, ErrorFile, FaultFile};
+pub use parse::{resolve_all, ErrorFile, FaultFile, WhenFile};
 pub use swarm::{check_swarm, draw_swarm, SwarmFile};
 
 use crate::cluster::Injection;
@@ -73,6 +73,8 @@ pub enum Action {
     /// The partition forgets every producer's idempotence state (producer id
     /// expiry or retention, as in Kafka).
     ExpireProducers(String, i32),
+    /// The next Metadata answers (of any broker) name the former leaders.
+    StaleMetadata(u32),
     /// Broker-side injection for the next produce requests of a partition.
     Inject(String, i32, Injection, u32),
 }
@@ -102,6 +104,17 @@ impl fmt::Display for Action {
             Action::Inject(t, p, Injection::LoseResponse, n) => {
                 write!(f, "inject lost response x{n} on {t}/{p}")
             }
+            Action::Inject(t, p, Injection::HoldResponse, n) => {
+                write!(f, "inject held response x{n} on {t}/{p}")
+            }
+            Action::Inject(t, p, Injection::CrashAfterAppend(restart), n) => {
+                write!(f, "inject crash after append x{n} on {t}/{p}")?;
+                match restart {
+                    Some(ms) => write!(f, " (restart {ms} ms later)"),
+                    None => Ok(()),
+                }
+            }
+            Action::StaleMetadata(n) => write!(f, "stale metadata x{n}"),
         }
     }
 }
@@ -109,12 +122,118 @@ impl fmt::Display for Action {
 /// One fault of a schedule: what it does, when, and when it heals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fault {
-    /// When it fires.
+    /// When it fires (with a trigger: from when on the trigger is armed).
     pub at: Duration,
     /// What it does.
     pub action: Action,
-    /// When its effect is undone (`None`: it stays, or there is nothing to undo).
+    /// When its effect is undone (`None`: it stays, or there is nothing to
+    /// undo). With a trigger, the heal comes `heal_at - at` after it fired.
     pub heal_at: Option<Duration>,
+    /// The protocol event that fires it, instead of the time `at`.
+    pub when: Option<Trigger>,
+}
+
+/// Which requests a trigger counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerApi {
+    /// Produce requests.
+    Produce,
+    /// Metadata requests.
+    Metadata,
+    /// InitProducerId requests.
+    InitProducerId,
+}
+
+impl TriggerApi {
+    fn key(self) -> i16 {
+        match self {
+            TriggerApi::Produce => 0,
+            TriggerApi::Metadata => 3,
+            TriggerApi::InitProducerId => 22,
+        }
+    }
+
+    /// The name scenario files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerApi::Produce => "produce",
+            TriggerApi::Metadata => "metadata",
+            TriggerApi::InitProducerId => "init_producer_id",
+        }
+    }
+}
+
+/// A protocol event that fires a fault: the `count`-th request (or batch) the
+/// brokers handled that matches every filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// Which requests.
+    pub api: TriggerApi,
+    /// The n-th match fires it.
+    pub count: u64,
+    /// Only this producer's requests.
+    pub producer: Option<u32>,
+    /// Only produce requests with a batch for this partition.
+    pub partition: Option<(String, i32)>,
+    /// Only requests this broker handled.
+    pub broker: Option<i32>,
+    /// Only batches whose sequence range holds this sequence.
+    pub sequence: Option<i32>,
+}
+
+impl Trigger {
+    /// How many matches a handled request adds.
+    pub fn matches(&self, seen: &crate::cluster::Seen) -> u64 {
+        if seen.api != self.api.key()
+            || self.producer.is_some_and(|p| seen.producer != Some(p))
+            || self.broker.is_some_and(|b| seen.broker != b)
+        {
+            return 0;
+        }
+        match &self.partition {
+            None => 1,
+            Some(tp) => seen
+                .batches
+                .iter()
+                .filter(|(t, base, n)| {
+                    t == tp
+                        && self.sequence.is_none_or(|s| {
+                            *base >= 0
+                                && (*base as i64..*base as i64 + *n as i64).contains(&(s as i64))
+                        })
+                })
+                .count() as u64,
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = self
+            .producer
+            .map_or("a".to_string(), |p| format!("producer-{p}'s"));
+        write!(f, "{who} {} {}", ordinal(self.count), self.api.name())?;
+        if let Some((t, p)) = &self.partition {
+            write!(f, " to {t}/{p}")?;
+        }
+        if let Some(s) = self.sequence {
+            write!(f, " with sequence {s}")?;
+        }
+        if let Some(b) = self.broker {
+            write!(f, " at broker-{b}")?;
+        }
+        Ok(())
+    }
+}
+
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, x) if x != 11 => "st",
+        (2, x) if x != 12 => "nd",
+        (3, x) if x != 13 => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 impl Fault {
@@ -124,6 +243,7 @@ impl Fault {
             at,
             action,
             heal_at: None,
+            when: None,
         }
     }
 
@@ -133,6 +253,7 @@ impl Fault {
             at,
             action,
             heal_at: Some(heal_at),
+            when: None,
         }
     }
 
@@ -144,7 +265,15 @@ impl Fault {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ms: {}", self.at.as_millis(), self.action)?;
+        match &self.when {
+            Some(t) => write!(
+                f,
+                "after {t} (armed at {} ms): {}",
+                self.at.as_millis(),
+                self.action
+            )?,
+            None => write!(f, "{} ms: {}", self.at.as_millis(), self.action)?,
+        }
         if let Some(h) = self.heal_at {
             write!(f, " (healed at {} ms)", h.as_millis())?;
         }
@@ -159,7 +288,7 @@ impl fmt::Display for Fault {
 pub const INJECTABLE: [i16; 10] = [3, 6, 7, 10, 19, 20, 45, 46, 47, 59];
 
 /// The fault kinds a swarm can draw.
-pub const SWARM_KINDS: [&str; 8] = [
+pub const SWARM_KINDS: [&str; 12] = [
     "partition",
     "partition_oneway",
     "hold",
@@ -168,4 +297,8 @@ pub const SWARM_KINDS: [&str; 8] = [
     "crash",
     "move_leader",
     "inject",
+    "stale_metadata",
+    "hold_response",
+    "crash_after_append",
+    "triggered_crash",
 ];

@@ -1,7 +1,7 @@
 //! `[[faults]]` entries as a scenario file writes them, checked against the
 //! cluster and turned into a [`Fault`] schedule.
 
-use super::{Action, Fault, Target, INJECTABLE};
+use super::{Action, Fault, Target, Trigger, TriggerApi, INJECTABLE};
 use crate::cluster::{ClusterSpec, Injection};
 use crate::scenario::{Reporter, ScenarioError};
 use serde::Deserialize;
@@ -22,8 +22,11 @@ pub enum ErrorFile {
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FaultFile {
-    /// When, in simulated milliseconds from the start.
-    pub at_ms: u64,
+    /// When, in simulated milliseconds from the start (with `when`: from when
+    /// on the trigger is armed; default 0).
+    pub at_ms: Option<u64>,
+    /// The protocol event that fires the fault (instead of a time).
+    pub when: Option<WhenFile>,
     /// What: crash, restart, partition, partition_oneway, repair, hold, release,
     /// latency, drop_rate, move_leader, expire_producers, inject.
     pub action: String,
@@ -47,6 +50,27 @@ pub struct FaultFile {
     pub error: Option<ErrorFile>,
     /// How many produce requests inject affects.
     pub times: Option<u32>,
+}
+
+/// `when = { after = "produce", count = 3, producer = 1, partition = "events/0" }`:
+/// fire once the brokers have handled that many matching requests, or
+/// `when = { sequence = 5, partition = "events/0" }`: once a batch with that base
+/// sequence arrives.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WhenFile {
+    /// `produce`, `metadata` or `init_producer_id` (default `produce`).
+    pub after: Option<String>,
+    /// The n-th matching request (default 1).
+    pub count: Option<u64>,
+    /// Only requests of this producer.
+    pub producer: Option<u32>,
+    /// Only produce requests carrying a batch for this `topic/p`.
+    pub partition: Option<String>,
+    /// Only requests this broker (`broker-N`) handled.
+    pub broker: Option<String>,
+    /// Only batches whose sequences include this one (needs `partition`).
+    pub sequence: Option<i32>,
 }
 
 struct Ctx<'a> {
@@ -137,8 +161,68 @@ fn need<'a, T>(
         .ok_or_else(|| format!("`{action}` needs `{field}` (for example `{field} = {example}`)"))
 }
 
+/// The trigger a `when` table describes.
+fn trigger(w: &WhenFile, ctx: &Ctx) -> Result<Trigger, String> {
+    let api = match w.after.as_deref().unwrap_or("produce") {
+        "produce" => TriggerApi::Produce,
+        "metadata" => TriggerApi::Metadata,
+        "init_producer_id" => TriggerApi::InitProducerId,
+        other => {
+            return Err(format!(
+                "`when.after` = \"{other}\": expected produce, metadata or init_producer_id"
+            ))
+        }
+    };
+    let partition = w
+        .partition
+        .as_deref()
+        .map(|p| ctx.partition(p))
+        .transpose()?;
+    if partition.is_some() && api != TriggerApi::Produce {
+        return Err("`when.partition` counts produce requests only".into());
+    }
+    if w.sequence.is_some() && partition.is_none() {
+        return Err("`when.sequence` needs `when.partition`".into());
+    }
+    let broker = match w.broker.as_deref().map(|b| ctx.target(b)).transpose()? {
+        None => None,
+        Some(Target::Broker(b)) => Some(b as i32),
+        Some(t) => return Err(format!("`when.broker` = `{t}`: expected broker-N")),
+    };
+    if let Some(p) = w.producer {
+        if p >= ctx.producers {
+            return Err(format!(
+                "`when.producer` = {p}: producers are 0..{}",
+                ctx.producers
+            ));
+        }
+    }
+    Ok(Trigger {
+        api,
+        count: w.count.unwrap_or(1).max(1),
+        producer: w.producer,
+        partition,
+        broker,
+        sequence: w.sequence,
+    })
+}
+
+/// `times`, at least 1 (default 1).
+fn times(f: &FaultFile) -> Result<u32, String> {
+    match f.times.unwrap_or(1) {
+        0 => Err("`times` must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
 fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
-    let at = Duration::from_millis(f.at_ms);
+    if f.at_ms.is_none() && f.when.is_none() {
+        return Err(
+            "needs `at_ms` (when it fires) or `when` (the protocol event that fires it)".into(),
+        );
+    }
+    let at = Duration::from_millis(f.at_ms.unwrap_or(0));
+    let when = f.when.as_ref().map(|w| trigger(w, ctx)).transpose()?;
     let pair = |ctx: &Ctx| -> Result<(Target, Target), String> {
         let [a, b] = need(
             &f.between,
@@ -152,7 +236,13 @@ fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
         }
         Ok((a, b))
     };
-    let heal = f.heal_after_ms.map(|h| at + Duration::from_millis(h));
+    // An injected crash after append takes `heal_after_ms` as its restart delay.
+    let restart_delay = f.action == "inject"
+        && matches!(&f.error, Some(ErrorFile::Name(n)) if n == "crash_after_append");
+    let heal = f
+        .heal_after_ms
+        .filter(|_| !restart_delay)
+        .map(|h| at + Duration::from_millis(h));
     let mut out = None;
     // Healable actions keep their heal; the others refuse `heal_after_ms`.
     let mut push = |action: Action, healable: bool| -> Result<(), String> {
@@ -166,6 +256,7 @@ fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
             at,
             action,
             heal_at: heal,
+            when: when.clone(),
         });
         Ok(())
     };
@@ -230,23 +321,30 @@ fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
         }
         "inject" => {
             let (t, p) = ctx.partition(need(&f.partition, "inject", "partition", "\"events/0\"")?)?;
+            const NAMES: &str = "\"lost_response\", \"crash_after_append\" or \"hold_response\"";
             let what = match need(&f.error, "inject", "error", "6")? {
                 ErrorFile::Code(c) if INJECTABLE.contains(c) => Injection::Error(*c),
                 ErrorFile::Code(c) => {
-                    return Err(format!("`error` = {c} cannot be injected; expected one of {INJECTABLE:?} or \"lost_response\""))
+                    return Err(format!("`error` = {c} cannot be injected; expected one of {INJECTABLE:?} or {NAMES}"))
                 }
                 ErrorFile::Name(n) if n == "lost_response" => Injection::LoseResponse,
-                ErrorFile::Name(n) => return Err(format!("`error` = \"{n}\": expected a code or \"lost_response\"")),
+                ErrorFile::Name(n) if n == "hold_response" => Injection::HoldResponse,
+                // The crashed leader restarts `heal_after_ms` after its crash.
+                ErrorFile::Name(n) if n == "crash_after_append" => {
+                    Injection::CrashAfterAppend(f.heal_after_ms)
+                }
+                ErrorFile::Name(n) => return Err(format!("`error` = \"{n}\": expected a code or {NAMES}")),
             };
-            let times = f.times.unwrap_or(1);
-            if times == 0 {
-                return Err("`times` must be at least 1".into());
-            }
+            let times = times(f)?;
             push(Action::Inject(t, p, what, times), false)?;
+        }
+        "stale_metadata" => {
+            let times = times(f)?;
+            push(Action::StaleMetadata(times), false)?;
         }
         other => {
             return Err(format!(
-                "unknown fault action `{other}`; expected crash, restart, partition, partition_oneway, repair, hold, release, latency, drop_rate, move_leader, expire_producers or inject"
+                "unknown fault action `{other}`; expected crash, restart, partition, partition_oneway, repair, hold, release, latency, drop_rate, move_leader, expire_producers, stale_metadata or inject"
             ))
         }
     }
@@ -274,7 +372,7 @@ pub fn resolve_all(
                 continue;
             }
         };
-        if fault.last_change() >= duration {
+        if fault.when.is_none() && fault.last_change() >= duration {
             errors.push(r.at(
                 f,
                 format!(

@@ -1,7 +1,7 @@
 //! Swarm testing: a fault schedule drawn from the seed, within a window, every
 //! fault healed before the window ends.
 
-use super::{Action, Fault, Target, SWARM_KINDS};
+use super::{Action, Fault, Target, Trigger, TriggerApi, SWARM_KINDS};
 use crate::cluster::{ClusterSpec, Injection};
 use crate::scenario::{Reporter, ScenarioError};
 use rand::{Rng, SeedableRng};
@@ -83,6 +83,36 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
             "drop_rate" => healed(Action::DropRate(producer, broker, rng.gen_range(0.01..0.2))),
             "crash" => healed(Action::Crash(broker)),
             "move_leader" => Fault::once(at, Action::MoveLeader(topic.name.clone(), part)),
+            "stale_metadata" => Fault::once(at, Action::StaleMetadata(rng.gen_range(1..4))),
+            "hold_response" => Fault::once(
+                at,
+                Action::Inject(
+                    topic.name.clone(),
+                    part,
+                    Injection::HoldResponse,
+                    rng.gen_range(1..4),
+                ),
+            ),
+            "crash_after_append" => Fault::once(
+                at,
+                Action::Inject(
+                    topic.name.clone(),
+                    part,
+                    Injection::CrashAfterAppend(Some((heal - at).as_millis() as u64)),
+                    1,
+                ),
+            ),
+            "triggered_crash" => Fault {
+                when: Some(Trigger {
+                    api: TriggerApi::Produce,
+                    count: rng.gen_range(1..6),
+                    producer: Some(rng.gen_range(0..producers)),
+                    partition: Some((topic.name.clone(), part)),
+                    broker: None,
+                    sequence: None,
+                }),
+                ..healed(Action::Crash(Target::Leader(topic.name.clone(), part)))
+            },
             _ => {
                 let choices: [Injection; 10] = [
                     Injection::Error(6),

@@ -457,6 +457,8 @@ pub struct ExpectFile {
     pub flushes_with_work: Option<Spanned<CountFile>>,
     /// Batches split after a broker found them too large.
     pub splits: Option<Spanned<CountFile>>,
+    /// Faults fired by protocol events.
+    pub triggers_fired: Option<Spanned<CountFile>>,
     /// Every scheduled heal happened while the producers ran.
     #[serde(default)]
     pub faults_healed: bool,
@@ -464,7 +466,7 @@ pub struct ExpectFile {
 
 impl ExpectFile {
     /// The mechanism bounds as written, by key.
-    pub(super) fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 15] {
+    pub(super) fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 16] {
         [
             (Mechanism::Retries, &self.retries),
             (Mechanism::EpochBumps, &self.epoch_bumps),
@@ -481,6 +483,7 @@ impl ExpectFile {
             (Mechanism::ClosesWithWork, &self.closes_with_work),
             (Mechanism::FlushesWithWork, &self.flushes_with_work),
             (Mechanism::Splits, &self.splits),
+            (Mechanism::TriggersFired, &self.triggers_fired),
         ]
     }
 }
