@@ -240,80 +240,106 @@ pub fn shrink(
             kind.name()
         ));
     }
-    // Drop faults, last first (later faults matter least to earlier ones).
-    let mut i = faults.len();
-    while i > 0 {
-        i -= 1;
-        let mut fewer = faults.clone();
-        let gone = fewer.remove(i);
-        if fails(&file, &fewer).is_some() {
-            progress(&format!("dropped fault {gone}"));
-            faults = fewer;
-        }
-    }
-    // Heal sooner: halve each fault's duration while it still fails.
-    for i in 0..faults.len() {
-        while let Some(heal) = faults[i].heal_at {
-            let span = heal - faults[i].at;
-            if span <= Duration::from_millis(1) {
-                break;
-            }
-            let mut sooner = faults.clone();
-            sooner[i].heal_at = Some(faults[i].at + span / 2);
-            if fails(&file, &sooner).is_none() {
-                break;
-            }
-            progress(&format!(
-                "fault {} heals after {} ms",
-                i + 1,
-                (span / 2).as_millis()
-            ));
-            faults = sooner;
-        }
-    }
-    // Fewer producers (faults naming a removed producer make the file invalid).
-    while file.producers.count > 1 {
-        let mut fewer = file.clone();
-        fewer.producers.count -= 1;
-        let n = fewer.producers.count;
-        fewer.producers.overrides.retain(|o| o.get_ref().index < n);
-        if fails(&fewer, &faults).is_none() {
-            break;
-        }
-        progress(&format!("{n} producers"));
-        file = fewer;
-    }
-    // Fewer records.
-    while file.workload.records > 1 {
-        let mut fewer = file.clone();
-        fewer.workload.records /= 2;
-        if fails(&fewer, &faults).is_none() {
-            break;
-        }
-        progress(&format!("{} records per producer", fewer.workload.records));
-        file = fewer;
-    }
-    // Fewer partitions.
+    // Every step again until none makes the run smaller: dropping a fault can
+    // let a producer go, and the other way round.
     loop {
-        let mut fewer = file.clone();
-        let Some(t) = fewer
-            .cluster
-            .topics
-            .iter_mut()
-            .find(|t| t.get_ref().name == fewer.workload.topic && t.get_ref().partitions > 1)
-        else {
-            break;
+        let mut changed = false;
+        let mut kept = |step: &str| {
+            changed = true;
+            progress(step);
         };
-        let p = t.get_ref().partitions / 2;
-        *t = spanned(crate::scenario::TopicFile {
-            partitions: p,
-            ..t.get_ref().clone()
-        });
-        if fails(&fewer, &faults).is_none() {
+        // Two faults at once, when one at a time finds nothing.
+        if faults.len() > 3 {
+            'pairs: for i in 0..faults.len() {
+                for j in i + 1..faults.len() {
+                    let mut fewer = faults.clone();
+                    fewer.remove(j);
+                    fewer.remove(i);
+                    if fails(&file, &fewer).is_some() {
+                        kept(&format!("dropped faults {} and {}", i + 1, j + 1));
+                        faults = fewer;
+                        break 'pairs;
+                    }
+                }
+            }
+        }
+        // Drop faults, last first (later faults matter least to earlier ones).
+        let mut i = faults.len();
+        while i > 0 {
+            i -= 1;
+            let mut fewer = faults.clone();
+            let gone = fewer.remove(i);
+            if fails(&file, &fewer).is_some() {
+                kept(&format!("dropped fault {gone}"));
+                faults = fewer;
+            }
+        }
+        // Heal sooner: halve each fault's duration while it still fails.
+        for i in 0..faults.len() {
+            while let Some(heal) = faults[i].heal_at {
+                let span = heal - faults[i].at;
+                if span <= Duration::from_millis(1) {
+                    break;
+                }
+                let mut sooner = faults.clone();
+                sooner[i].heal_at = Some(faults[i].at + span / 2);
+                if fails(&file, &sooner).is_none() {
+                    break;
+                }
+                kept(&format!(
+                    "fault {} heals after {} ms",
+                    i + 1,
+                    (span / 2).as_millis()
+                ));
+                faults = sooner;
+            }
+        }
+        // Fewer producers (faults naming a removed producer make the file invalid).
+        while file.producers.count > 1 {
+            let mut fewer = file.clone();
+            fewer.producers.count -= 1;
+            let n = fewer.producers.count;
+            fewer.producers.overrides.retain(|o| o.get_ref().index < n);
+            if fails(&fewer, &faults).is_none() {
+                break;
+            }
+            kept(&format!("{n} producers"));
+            file = fewer;
+        }
+        // Fewer records.
+        while file.workload.records > 1 {
+            let mut fewer = file.clone();
+            fewer.workload.records /= 2;
+            if fails(&fewer, &faults).is_none() {
+                break;
+            }
+            kept(&format!("{} records per producer", fewer.workload.records));
+            file = fewer;
+        }
+        // Fewer partitions.
+        loop {
+            let mut fewer = file.clone();
+            let Some(t) =
+                fewer.cluster.topics.iter_mut().find(|t| {
+                    t.get_ref().name == fewer.workload.topic && t.get_ref().partitions > 1
+                })
+            else {
+                break;
+            };
+            let p = t.get_ref().partitions / 2;
+            *t = spanned(crate::scenario::TopicFile {
+                partitions: p,
+                ..t.get_ref().clone()
+            });
+            if fails(&fewer, &faults).is_none() {
+                break;
+            }
+            kept(&format!("{p} partitions"));
+            file = fewer;
+        }
+        if !changed {
             break;
         }
-        progress(&format!("{p} partitions"));
-        file = fewer;
     }
     let last = faults
         .iter()
