@@ -1,5 +1,6 @@
 //! Size-prefixed frames and request/response headers.
 
+use super::precheck;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
@@ -128,12 +129,16 @@ pub fn peek_correlation_id(body: &Bytes) -> Option<i32> {
     (body.len() >= 4).then(|| i32::from_be_bytes([body[0], body[1], body[2], body[3]]))
 }
 
-/// Decodes a response body (header skipped) for `api` at `version`.
+/// Decodes a response frame body (header included, skipped) for `api` at
+/// `version`, after [`precheck::check_response`] found its structure sound:
+/// no count or length in it can make the decoder allocate without bound.
 pub fn decode_response<M: Decodable + HeaderVersion>(
     api: ApiKey,
     version: i16,
     mut body: Bytes,
 ) -> Result<M, String> {
+    precheck::check_response(api, version, &body)
+        .map_err(|e| format!("bad {api:?} v{version} response: {e}"))?;
     ResponseHeader::decode(&mut body, api.response_header_version(version))
         .map_err(|e| format!("bad {api:?} response header: {e}"))?;
     let m = M::decode(&mut body, version)

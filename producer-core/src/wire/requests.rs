@@ -15,11 +15,11 @@ use kafka_protocol::protocol::StrBytes;
 /// ApiVersions version the producer sends (non-flexible, understood by every broker).
 pub const API_VERSIONS_VERSION: i16 = 2;
 /// Highest Metadata version the producer asks for.
-const METADATA_MAX: i16 = 8;
+pub const METADATA_MAX: i16 = 8;
 /// Lowest Metadata version with leader epochs... and one every broker since 1.0 speaks.
-const METADATA_MIN: i16 = 1;
+pub const METADATA_MIN: i16 = 1;
 /// Highest InitProducerId version the producer uses (v3+ bumps the epoch in place).
-const INIT_PRODUCER_ID_MAX: i16 = 4;
+pub const INIT_PRODUCER_ID_MAX: i16 = 4;
 
 /// The versions chosen for one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
