@@ -9,5 +9,6 @@ pub mod frame;
 pub mod precheck;
 pub mod produce;
 pub mod requests;
+pub mod responses;
 
 pub use error_code::ErrorCode;
