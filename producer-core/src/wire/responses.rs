@@ -11,6 +11,7 @@ use super::requests::{self, Versions, API_VERSIONS_VERSION};
 use super::ErrorCode;
 use crate::metadata::{ClusterMetadata, PartitionMeta};
 use bytes::Bytes;
+use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, InitProducerIdResponse, MetadataResponse, ProduceResponse,
 };
@@ -74,12 +75,15 @@ fn negotiate(resp: &ApiVersionsResponse, idempotence: bool) -> Result<Versions, 
 /// The cluster as a Metadata answer at `version` describes it.
 pub fn metadata(version: i16, body: Bytes) -> Result<ClusterMetadata, String> {
     let resp: MetadataResponse = frame::decode_response(ApiKey::Metadata, version, body)?;
-    Ok(parse_metadata(&resp))
+    parse_metadata(&resp)
 }
 
 /// The producer's view built from a Metadata response. Topics the broker reports
 /// with an error are left out (a send to them keeps waiting for metadata).
-fn parse_metadata(resp: &MetadataResponse) -> ClusterMetadata {
+/// Nothing is sized from a number the broker wrote: a topic has as many
+/// partitions as the answer lists, and their indexes must be exactly
+/// `0..listed` (`Err` otherwise).
+fn parse_metadata(resp: &MetadataResponse) -> Result<ClusterMetadata, String> {
     let mut meta = ClusterMetadata::default();
     for b in &resp.brokers {
         meta.brokers
@@ -90,35 +94,43 @@ fn parse_metadata(resp: &MetadataResponse) -> ClusterMetadata {
         if t.error_code != 0 {
             continue;
         }
-        let count = t
-            .partitions
-            .iter()
-            .map(|p| p.partition_index + 1)
-            .max()
-            .unwrap_or(0)
-            .max(0) as usize;
-        let mut parts = vec![
-            PartitionMeta {
-                leader: None,
-                leader_epoch: -1
-            };
-            count
-        ];
-        for p in &t.partitions {
-            let leader = (p.error_code == 0 && p.leader_id.0 >= 0).then_some(p.leader_id.0);
-            if let Some(slot) = usize::try_from(p.partition_index)
-                .ok()
-                .and_then(|i| parts.get_mut(i))
-            {
-                *slot = PartitionMeta {
-                    leader,
-                    leader_epoch: p.leader_epoch,
-                };
-            }
-        }
+        let parts = partitions(name.0.as_str(), &t.partitions)?;
         meta.topics.insert(name.0.to_string(), parts);
     }
-    meta
+    Ok(meta)
+}
+
+/// A topic's partitions in index order. Every index must be one of
+/// `0..listed.len()` and appear once: anything else (a negative index, a
+/// duplicate, an index implying partitions the answer does not list) makes
+/// the answer unusable.
+fn partitions(
+    topic: &str,
+    listed: &[MetadataResponsePartition],
+) -> Result<Vec<PartitionMeta>, String> {
+    let mut parts: Vec<Option<PartitionMeta>> = vec![None; listed.len()];
+    for p in listed {
+        let index = p.partition_index;
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| parts.get_mut(i))
+            .ok_or_else(|| {
+                format!(
+                    "topic {topic}: partition index {index} outside 0..{}, the partitions listed",
+                    listed.len()
+                )
+            })?;
+        if slot.is_some() {
+            return Err(format!("topic {topic}: partition {index} listed twice"));
+        }
+        let leader = (p.error_code == 0 && p.leader_id.0 >= 0).then_some(p.leader_id.0);
+        *slot = Some(PartitionMeta {
+            leader,
+            leader_epoch: p.leader_epoch,
+        });
+    }
+    // `listed.len()` distinct indexes below `listed.len()`: every slot is set.
+    Ok(parts.into_iter().flatten().collect())
 }
 
 /// An answer to InitProducerId.

@@ -1,7 +1,9 @@
 //! Hostile answers (issue 15): a broker that lies about a count, an index or an
 //! offset costs the producer that connection, never the process, and the
 //! records waiting on the answer go out again as after any lost connection.
-//! Each of these tests aborted or panicked the producer before the fix.
+//! The first three tests feed the answers measured in the issue; they, and
+//! the produce answers below, aborted or panicked the producer before the
+//! fix. A duplicate or negative partition index used to be accepted silently.
 
 use super::harness::{config, Harness, Sending, Sent, TOPIC, VERSIONS};
 use super::ms;
@@ -90,6 +92,23 @@ fn lost_then_delivered(mut h: Harness, r: Sending, what: &str) {
 }
 
 #[test]
+fn a_metadata_answer_naming_partition_2147483646_costs_a_connection_not_the_process() {
+    // Measured before the fix: "memory allocation of 25769803764 bytes failed"
+    // (a Vec sized by the largest partition index), the process aborted.
+    let (mut h, r, meta) = waiting_for_metadata();
+    h.reply_raw(&meta, &metadata_frame(&meta, &[2_147_483_646]));
+    lost_then_delivered(h, r, "2147483646");
+}
+
+#[test]
+fn a_metadata_answer_naming_partition_2147483647_costs_a_connection_not_the_process() {
+    // Before the fix: `partition_index + 1` overflowed (a panic in debug builds).
+    let (mut h, r, meta) = waiting_for_metadata();
+    h.reply_raw(&meta, &metadata_frame(&meta, &[i32::MAX]));
+    lost_then_delivered(h, r, "2147483647");
+}
+
+#[test]
 fn a_metadata_answer_claiming_2147483647_brokers_costs_a_connection_not_the_process() {
     // Measured before the fix: "memory allocation of 206158430112 bytes failed"
     // in kafka-protocol's decoder (`Vec::with_capacity` of the claimed count).
@@ -99,6 +118,20 @@ fn a_metadata_answer_claiming_2147483647_brokers_costs_a_connection_not_the_proc
     bytes[12..16].copy_from_slice(&i32::MAX.to_be_bytes());
     h.reply_raw(&meta, &bytes);
     lost_then_delivered(h, r, "2147483647 brokers");
+}
+
+#[test]
+fn a_metadata_answer_listing_a_partition_twice_costs_a_connection() {
+    let (mut h, r, meta) = waiting_for_metadata();
+    h.reply_raw(&meta, &metadata_frame(&meta, &[0, 0]));
+    lost_then_delivered(h, r, "partition 0 listed twice");
+}
+
+#[test]
+fn a_metadata_answer_with_a_negative_partition_index_costs_a_connection() {
+    let (mut h, r, meta) = waiting_for_metadata();
+    h.reply_raw(&meta, &metadata_frame(&meta, &[-1]));
+    lost_then_delivered(h, r, "partition index -1");
 }
 
 /// A produce answer for partition 0 of [`TOPIC`] at the harness's version.
