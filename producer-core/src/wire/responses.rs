@@ -150,16 +150,19 @@ pub enum ProducerIdAnswer {
     },
 }
 
-/// What an InitProducerId answer at `version` grants.
+/// What an InitProducerId answer at `version` grants. `Err` also for a grant
+/// of a negative producer id or epoch: batches stamped with it would travel
+/// as a non-idempotent producer's.
 pub fn init_producer_id(version: i16, body: Bytes) -> Result<ProducerIdAnswer, String> {
     let r: InitProducerIdResponse = frame::decode_response(ApiKey::InitProducerId, version, body)?;
-    Ok(match r.error_code {
-        0 => ProducerIdAnswer::Granted {
-            producer_id: r.producer_id.0,
-            epoch: r.producer_epoch,
-        },
-        code => ProducerIdAnswer::Refused { code },
-    })
+    let (producer_id, epoch) = (r.producer_id.0, r.producer_epoch);
+    match r.error_code {
+        0 if producer_id < 0 || epoch < 0 => Err(format!(
+            "InitProducerId granted producer id {producer_id} epoch {epoch}"
+        )),
+        0 => Ok(ProducerIdAnswer::Granted { producer_id, epoch }),
+        code => Ok(ProducerIdAnswer::Refused { code }),
+    }
 }
 
 /// One partition's entry in a produce answer.
@@ -183,6 +186,30 @@ impl ProduceAnswers {
     /// The answer for `partition` of `topic`, if the broker gave one.
     pub fn get(&self, topic: &str, partition: i32) -> Option<PartitionAnswer> {
         self.by_partition.get(topic)?.get(&partition).copied()
+    }
+
+    /// The answer for a batch of `records` records to `partition` of `topic`,
+    /// if the broker gave one. `Err` when its base offset leaves no room for
+    /// the batch (the last record's offset would pass `i64::MAX`).
+    pub fn for_batch(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: usize,
+    ) -> Result<Option<PartitionAnswer>, String> {
+        let Some(answer) = self.get(topic, partition) else {
+            return Ok(None);
+        };
+        let last = i64::try_from(records.saturating_sub(1))
+            .ok()
+            .and_then(|delta| answer.base_offset.checked_add(delta));
+        match last {
+            Some(_) => Ok(Some(answer)),
+            None => Err(format!(
+                "{topic}-{partition}: base offset {} cannot hold {records} records",
+                answer.base_offset
+            )),
+        }
     }
 }
 

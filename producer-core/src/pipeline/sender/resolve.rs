@@ -82,7 +82,15 @@ impl SenderState {
         body: Bytes,
         now: Instant,
     ) -> Result<(), String> {
-        let answers = match responses::produce(version, body) {
+        // Every batch's answer is read before any is applied: one that makes
+        // no sense makes the whole response unusable.
+        let answers = responses::produce(version, body).and_then(|answers| {
+            batches
+                .iter()
+                .map(|b| answers.for_batch(&b.tp.topic, b.tp.partition, b.send_ids.len()))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let answers = match answers {
             Ok(a) => a,
             Err(e) => {
                 for batch in batches {
@@ -91,14 +99,11 @@ impl SenderState {
                 return Err(e);
             }
         };
-        for batch in batches {
-            let answer =
-                answers
-                    .get(&batch.tp.topic, batch.tp.partition)
-                    .map_or(Answer::Missing, |p| Answer::Answered {
-                        code: p.code,
-                        base_offset: p.base_offset,
-                    });
+        for (batch, answer) in batches.into_iter().zip(answers) {
+            let answer = answer.map_or(Answer::Missing, |p| Answer::Answered {
+                code: p.code,
+                base_offset: p.base_offset,
+            });
             self.on_answer(batch, answer, now);
         }
         Ok(())

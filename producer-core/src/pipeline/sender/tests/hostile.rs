@@ -174,6 +174,15 @@ fn produce_lost_then_acked(mut h: Harness, records: [Sending; 2], what: &str) {
 }
 
 #[test]
+fn a_produce_answer_whose_offsets_would_overflow_costs_a_connection() {
+    // Before the fix: both records were acknowledged, and reading the second
+    // one's offset, i64::MAX + 1, overflowed (a panic in debug builds).
+    let (mut h, records, req) = two_records_in_flight();
+    h.reply_raw(&req, &produce_frame(&req, i64::MAX));
+    produce_lost_then_acked(h, records, "cannot hold 2 records");
+}
+
+#[test]
 fn a_produce_answer_claiming_2147483647_partitions_costs_a_connection() {
     // Before the fix: kafka-protocol's decoder reserved room for the claimed
     // count and the process aborted.
@@ -183,4 +192,37 @@ fn a_produce_answer_claiming_2147483647_partitions_costs_a_connection() {
     bytes[15..19].copy_from_slice(&i32::MAX.to_be_bytes());
     h.reply_raw(&req, &bytes);
     produce_lost_then_acked(h, records, "2147483647 partitions");
+}
+
+#[test]
+fn a_grant_of_a_negative_producer_id_costs_a_connection() {
+    // Before the fix it was installed, and batches went out stamped as a
+    // non-idempotent producer's.
+    let mut h = Harness::new(config());
+    h.shared.accum().wanted_topics.insert(TOPIC.into());
+    let r = h.send(0, "a");
+    h.step();
+    h.connect(-1);
+    h.step();
+    let meta = h.take(ApiKey::Metadata);
+    h.answer_metadata(&meta, &[0]);
+    let init = h.take(ApiKey::InitProducerId);
+    h.answer_init(&init, -1, 0);
+    let lost = lost_connections(&h);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(lost[0].1.contains("producer id -1"), "{lost:?}");
+    h.sent.clear();
+    h.advance(ms(100)); // the producer id's backoff
+    while h.count(ApiKey::Metadata) > 0 {
+        let meta = h.take(ApiKey::Metadata);
+        h.answer_metadata(&meta, &[0]);
+        h.step();
+    }
+    let init = h.take(ApiKey::InitProducerId);
+    h.answer_init(&init, 1000, 0);
+    h.advance(ms(5));
+    let batch = h.produce_answer(code::NONE, 3).remove(0);
+    h.step();
+    assert_eq!(r.offset(), 3);
+    assert_eq!(batch.base_sequence, 0, "stamped by the granted identity");
 }
