@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, MetadataResponse, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use producer_core::wire::frame;
 use producer_core::wire::produce::{self, PartitionBatch};
-use producer_core::wire::requests;
+use producer_core::wire::{requests, responses};
 use sim::cluster::{ClusterSpec, Injection, TopicSpec};
 use sim::serve::{Control, Logs, Server};
 use std::collections::BTreeMap;
@@ -136,8 +136,7 @@ pub async fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, String> {
         &requests::metadata_request(1, 1, "interop", &[topic.to_string()]),
     )
     .await;
-    let resp: MetadataResponse = frame::decode_response(ApiKey::Metadata, 1, body).unwrap();
-    let meta = requests::parse_metadata(&resp);
+    let meta = responses::metadata(1, body).unwrap();
     meta.topics[topic]
         .iter()
         .enumerate()

@@ -8,8 +8,8 @@
 use crate::network::Network;
 use crate::wire::frame::{self, OutFrame, MAX_RESPONSE_FRAME};
 use crate::wire::requests::{self, Versions};
+use crate::wire::responses;
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -119,9 +119,7 @@ async fn run(
             .await
             .map_err(|e| format!("read ApiVersions: {e}"))?
             .ok_or("closed during ApiVersions")?;
-        let resp: ApiVersionsResponse =
-            frame::decode_response(ApiKey::ApiVersions, requests::API_VERSIONS_VERSION, body)?;
-        let versions = requests::negotiate(&resp, dial.idempotence)?;
+        let versions = responses::api_versions(body, dial.idempotence)?;
         Ok::<_, String>((stream, versions))
     };
     let (stream, versions) = tokio::time::timeout(dial.timeout, handshake)

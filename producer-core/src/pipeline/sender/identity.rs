@@ -5,10 +5,9 @@ use super::SenderState;
 use crate::error::Error;
 use crate::idempotence::Identity;
 use crate::observe::Event;
-use crate::wire::frame;
 use crate::wire::requests;
+use crate::wire::responses::{self, ProducerIdAnswer};
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, InitProducerIdResponse};
 use std::collections::VecDeque;
 use tokio::time::Instant;
 
@@ -92,19 +91,15 @@ impl SenderState {
         body: Bytes,
         now: Instant,
     ) -> Result<(), String> {
-        let resp =
-            frame::decode_response::<InitProducerIdResponse>(ApiKey::InitProducerId, version, body);
-        match resp {
-            Ok(r) if r.error_code == 0 => {
+        match responses::init_producer_id(version, body) {
+            Ok(ProducerIdAnswer::Granted { producer_id, epoch }) => {
                 self.producer_id = IdRequest::default();
-                self.idempotence.granted(r.producer_id.0, r.producer_epoch);
-                self.shared.emit(|| Event::IdentityGranted {
-                    producer_id: r.producer_id.0,
-                    epoch: r.producer_epoch,
-                });
+                self.idempotence.granted(producer_id, epoch);
+                self.shared
+                    .emit(|| Event::IdentityGranted { producer_id, epoch });
                 Ok(())
             }
-            Ok(_) => {
+            Ok(ProducerIdAnswer::Refused { .. }) => {
                 self.producer_id_failed(now);
                 Ok(())
             }

@@ -5,10 +5,8 @@ use super::{Accumulator, SenderState};
 use crate::metadata::ClusterMetadata;
 use crate::observe::Event;
 use crate::produce_set::TopicPartition;
-use crate::wire::frame;
-use crate::wire::requests;
+use crate::wire::{requests, responses};
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, MetadataResponse};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -137,9 +135,9 @@ impl SenderState {
         body: Bytes,
         now: Instant,
     ) -> Result<(), String> {
-        match frame::decode_response::<MetadataResponse>(ApiKey::Metadata, version, body) {
-            Ok(resp) => {
-                self.on_metadata(&resp, now);
+        match responses::metadata(version, body) {
+            Ok(fresh) => {
+                self.on_metadata(fresh, now);
                 Ok(())
             }
             Err(e) => {
@@ -151,8 +149,7 @@ impl SenderState {
 
     /// Merges a metadata answer into the view; brokers that left lose their
     /// connections; publishes the result.
-    fn on_metadata(&mut self, resp: &MetadataResponse, now: Instant) {
-        let fresh = requests::parse_metadata(resp);
+    fn on_metadata(&mut self, fresh: ClusterMetadata, now: Instant) {
         let known = &self.metadata.view;
         // Brokers that left the cluster (or moved) lose their connections.
         let gone: Vec<i32> = self

@@ -8,10 +8,9 @@ use super::{split, Accumulator, SenderState, Shared};
 use crate::error::Error;
 use crate::observe::{AttemptOutcome, Event};
 use crate::produce_set::{OpenBatch, TopicPartition};
-use crate::wire::frame;
+use crate::wire::responses;
 use crate::wire::ErrorCode;
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
@@ -83,8 +82,16 @@ impl SenderState {
         body: Bytes,
         now: Instant,
     ) -> Result<(), String> {
-        let resp = match frame::decode_response::<ProduceResponse>(ApiKey::Produce, version, body) {
-            Ok(r) => r,
+        // Every batch's answer is read before any is applied: one that makes
+        // no sense makes the whole response unusable.
+        let answers = responses::produce(version, body).and_then(|answers| {
+            batches
+                .iter()
+                .map(|b| answers.for_batch(&b.tp.topic, b.tp.partition, b.send_ids.len()))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let answers = match answers {
+            Ok(a) => a,
             Err(e) => {
                 for batch in batches {
                     self.on_answer(batch, Answer::Missing, now);
@@ -92,17 +99,11 @@ impl SenderState {
                 return Err(e);
             }
         };
-        for batch in batches {
-            let answer = resp
-                .responses
-                .iter()
-                .filter(|t| t.name.0.as_str() == &*batch.tp.topic)
-                .flat_map(|t| t.partition_responses.iter())
-                .find(|p| p.index == batch.tp.partition)
-                .map_or(Answer::Missing, |p| Answer::Answered {
-                    code: ErrorCode::from(p.error_code),
-                    base_offset: p.base_offset,
-                });
+        for (batch, answer) in batches.into_iter().zip(answers) {
+            let answer = answer.map_or(Answer::Missing, |p| Answer::Answered {
+                code: p.code,
+                base_offset: p.base_offset,
+            });
             self.on_answer(batch, answer, now);
         }
         Ok(())

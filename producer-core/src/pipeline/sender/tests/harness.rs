@@ -282,6 +282,14 @@ impl Harness {
             .handle_response(to.broker, to.generation, body, self.now);
     }
 
+    /// Delivers a response frame made of raw bytes (size prefix included, as a
+    /// broker writes it) to `to`: for answers no encoder would write.
+    pub fn reply_raw(&mut self, to: &Sent, frame: &[u8]) {
+        let body = Bytes::copy_from_slice(&frame[4..]);
+        self.state
+            .handle_response(to.broker, to.generation, body, self.now);
+    }
+
     /// Answers a metadata request: brokers 0..=max(leaders), partition p led by
     /// `leaders[p]` (-1: no leader).
     pub fn answer_metadata(&mut self, to: &Sent, leaders: &[i32]) {

@@ -7,6 +7,7 @@ pub(crate) mod harness;
 mod close;
 mod connections;
 pub(crate) mod fixes;
+mod hostile;
 mod identity;
 mod metadata;
 mod retries;
