@@ -49,6 +49,13 @@ macro_rules! every_bug {
             /// requests per broker connection can be unanswered, past the 5
             /// batches a broker remembers per producer and partition.
             in_flight_over_window,
+            /// The sender's timer slots take the earliest deadline *before*
+            /// dropping the ones that passed, so a passed deadline (a backoff
+            /// that ended, a linger that waits on a leader) hides a later one
+            /// and the sender sleeps with work to do until some other event
+            /// (prodsim before this session: retries waited ~29 s for the
+            /// delivery timeout in swarm seeds 12 and 13).
+            passed_deadline_hides_later,
         }
     };
 }
@@ -337,6 +344,20 @@ mod hook_tests {
                 h.advance(ms(5));
             }
             assert_eq!(h.count(ApiKey::Produce), in_flight);
+        }
+    }
+
+    #[test]
+    fn passed_deadline_hides_later_leaves_the_running_backoff_without_a_timer() {
+        use crate::pipeline::sender::tests::timers::ended_and_running_backoffs;
+        for (config, wakes) in [
+            (config(), true),
+            (with("passed_deadline_hides_later"), false),
+        ] {
+            let backoff = config.retry_backoff;
+            let h = ended_and_running_backoffs(config);
+            let next = h.state.next_timer().map(|(_, at)| at);
+            assert_eq!(next == Some(h.now + backoff), wakes, "{next:?}");
         }
     }
 }

@@ -124,6 +124,15 @@ pub enum Event {
     },
     /// A bump started: sequences restart at 0.
     EpochBumpStarted,
+    /// A Metadata or InitProducerId request was written (produce requests
+    /// are [`Event::RequestSent`]): the producer is at work even while it
+    /// has nothing to produce.
+    ControlRequestSent {
+        /// Broker id (negative for bootstrap addresses).
+        broker: i32,
+        /// `"Metadata"` or `"InitProducerId"`.
+        api: &'static str,
+    },
     /// New metadata arrived: (topic, partition, leader) for every partition.
     MetadataUpdated {
         /// Leaders by partition.

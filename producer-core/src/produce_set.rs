@@ -416,12 +416,17 @@ impl ProduceSet {
     }
 
     /// The earliest moment an open batch's linger runs out.
-    pub fn next_linger_deadline(&self) -> Option<Instant> {
+    pub fn next_linger_deadline(&self, after: Instant) -> Option<Instant> {
+        self.linger_deadlines().filter(|&at| at > after).min()
+    }
+
+    /// When each partition's open batch stops lingering (partitions with a
+    /// closed batch are ready already).
+    pub fn linger_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
         self.partitions
             .values()
             .filter(|p| p.closed.is_empty())
             .filter_map(|p| p.open.as_ref().map(|o| o.created + self.limits.linger))
-            .min()
     }
 
     /// Removes the batches created at or before `cutoff` (oldest first in each
@@ -623,6 +628,26 @@ mod tests {
     }
 
     #[test]
+    fn a_passed_linger_deadline_does_not_hide_a_later_one() {
+        // A partition whose linger ended may be waiting for something else (a
+        // leader, a connection); the next deadline is another partition's.
+        let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
+        let t0 = tokio::time::Instant::now();
+        let other = TopicPartition::new("t", 1);
+        set.add(&tp(), &value_of_len(1), 0, t0, 0).unwrap();
+        let t1 = t0 + Duration::from_millis(20);
+        set.add(&other, &value_of_len(1), 1, t1, 0).unwrap();
+        assert_eq!(
+            set.next_linger_deadline(t1),
+            Some(t1 + Duration::from_millis(10))
+        );
+        assert_eq!(
+            set.next_linger_deadline(t1 + Duration::from_millis(10)),
+            None
+        );
+    }
+
+    #[test]
     fn linger_and_force_decide_readiness() {
         let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
         let t0 = tokio::time::Instant::now();
@@ -630,7 +655,7 @@ mod tests {
         assert!(!set.is_ready(&tp(), t0, false));
         assert!(set.is_ready(&tp(), t0, true));
         assert_eq!(
-            set.next_linger_deadline(),
+            set.next_linger_deadline(t0),
             Some(t0 + Duration::from_millis(10))
         );
         assert!(set.is_ready(&tp(), t0 + Duration::from_millis(10), false));

@@ -22,10 +22,8 @@
 //! system refuses aborts the run: that is a failure too.
 //!
 //! Deterministic: every input is a function of the target's seed. `cargo test`
-//! runs a few thousand inputs per target; `PRODSIM_FUZZ_INPUTS=1000000 cargo
-//! test --release -p producer-core --test response_fuzz -- --nocapture
-//! --test-threads 1` is the long mode (each target prints inputs/s and the
-//! process's peak RSS).
+//! runs a few thousand inputs per target; the long mode (README, "Reliability")
+//! runs a million, printing inputs/s and the process's peak RSS per target.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;

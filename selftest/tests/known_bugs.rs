@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 const WORLDS: usize = 160;
 
 /// Each bug and the violation kind that must name it.
-const CASES: [(&str, Kind); 9] = [
+const CASES: [(&str, Kind); 10] = [
     ("per_send_state_in_record", Kind::OffsetMismatch),
     ("overflow_off_by_one", Kind::Accounting),
     ("sequence_not_reset_on_bump", Kind::Sequence),
@@ -30,6 +30,7 @@ const CASES: [(&str, Kind); 9] = [
     ("duplicate_answer_offsets", Kind::OffsetMismatch),
     ("batch_header_wrong", Kind::Corrupt),
     ("in_flight_over_window", Kind::InFlight),
+    ("passed_deadline_hides_later", Kind::Stalled),
 ];
 
 /// The generated worlds, the same for every bug (a fixed proptest seed).
@@ -227,4 +228,9 @@ fn a_wrong_batch_header_field_is_caught() {
 #[test]
 fn more_requests_in_flight_than_the_idempotence_window_is_caught() {
     detect(CASES[8].0, CASES[8].1);
+}
+
+#[test]
+fn a_passed_deadline_hiding_a_later_one_is_caught() {
+    detect(CASES[9].0, CASES[9].1);
 }

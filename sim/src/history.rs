@@ -105,6 +105,8 @@ pub enum What {
     IdentityGranted { producer_id: i64, epoch: i16 },
     /// An epoch bump started.
     EpochBumpStarted,
+    /// A Metadata or InitProducerId request was written.
+    ControlRequestSent { broker: i32, api: &'static str },
     /// Metadata arrived.
     MetadataUpdated { leaders: Vec<(Tp, Option<i32>)> },
     /// The application dropped record `index`'s delivery future unpolled.
@@ -253,6 +255,7 @@ impl fmt::Display for What {
             }
             What::IdentityGranted { producer_id, epoch } => write!(f, "producer id {producer_id} epoch {epoch}"),
             What::EpochBumpStarted => write!(f, "epoch bump: sequences restart at 0"),
+            What::ControlRequestSent { broker, api } => write!(f, "{api} request -> broker {broker}"),
             What::MetadataUpdated { leaders } => {
                 write!(f, "metadata:")?;
                 for (tp, l) in leaders {
@@ -516,6 +519,7 @@ impl Observer for HistoryObserver {
                 What::IdentityGranted { producer_id, epoch }
             }
             Event::EpochBumpStarted => What::EpochBumpStarted,
+            Event::ControlRequestSent { broker, api } => What::ControlRequestSent { broker, api },
             Event::MetadataUpdated { leaders } => What::MetadataUpdated {
                 leaders: leaders.into_iter().map(|(tp, l)| (tp_of(&tp), l)).collect(),
             },

@@ -236,6 +236,7 @@ pub fn client_facts(idempotent: bool, max_in_flight: usize) -> ProducerFacts {
         batch_limit: usize::MAX,
         grace: Duration::from_secs(3600),
         requests_observed: false,
+        quiet_limit: None,
     }
 }
 

@@ -238,6 +238,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
             max_request_size: config.max_request_size,
             grace,
             requests_observed: true,
+            quiet_limit: Some(crate::checker::quiet_limit(&config)),
         });
         sim.client(
             format!("producer-{p}"),

@@ -119,6 +119,7 @@ impl Fixture {
                 batch_limit: 900,
                 grace: ms(1000),
                 requests_observed: true,
+                quiet_limit: Some(ms(500)),
             },
             all_acked: false,
             allowed: Vec::new(),
@@ -218,6 +219,20 @@ fn only(v: &Verdict, kind: Kind) {
             "names the producer: {x}"
         );
     }
+}
+
+/// A send never resolved and the producer went quiet with it: `unresolved`
+/// for the record, `stalled` for the silence until the run ended.
+fn unresolved_and_asleep(v: &Verdict) {
+    let kinds: Vec<Kind> = v.violations.iter().map(|x| x.kind).collect();
+    assert!(kinds.contains(&Kind::Unresolved), "{kinds:?}");
+    assert!(kinds.contains(&Kind::Stalled), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| matches!(k, Kind::Unresolved | Kind::Stalled)),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -453,7 +468,7 @@ fn unresolved_send_and_missing_close() {
     f.edit(acked(2), None);
     f.edit(|w| matches!(w, What::Closed { .. }), None);
     let v = f.verdict();
-    only(&v, Kind::Unresolved);
+    unresolved_and_asleep(&v);
     assert!(v.violations.iter().any(|x| x.record == Some(2)));
     assert!(v
         .violations
@@ -479,7 +494,7 @@ fn resolution_after_the_grace_period_is_a_liveness_violation() {
         .find(|e| matches!(e.what, What::Acked { index: 1, .. }))
         .unwrap();
     late.at = ms(2000);
-    only(&f.verdict(), Kind::Unresolved);
+    unresolved_and_asleep(&f.verdict());
 }
 
 #[test]
@@ -908,7 +923,7 @@ fn a_dropped_future_is_not_unresolved() {
     assert!(v.passed(), "{:?}", v.violations);
     // Without the drop, a missing resolution is a liveness violation.
     f.edit(|w| matches!(w, What::FutureDropped { .. }), None);
-    only(&f.verdict(), Kind::Unresolved);
+    unresolved_and_asleep(&f.verdict());
 }
 
 #[test]
@@ -1057,6 +1072,7 @@ fn equal_records_retried_without_idempotence_are_no_reorder() {
         batch_limit: 900,
         grace: ms(1000),
         requests_observed: true,
+        quiet_limit: None,
     };
     let v = check(&CheckInput {
         history: &h,
@@ -1202,4 +1218,47 @@ fn the_parts_of_a_split_batch_keep_its_sequence_range() {
     // Without the split, a batch starting inside the first one is a gap.
     f.edit(|w| matches!(w, What::BatchSplit { .. }), None);
     only(&f.verdict(), Kind::Sequence);
+}
+
+/// The clean fixture with its answer (and everything after it) moved to
+/// `answer_at`: the producer is silent from its request at 10 ms until then.
+fn answered_at(answer_at: Duration) -> Fixture {
+    let mut f = Fixture::clean(3);
+    for e in &mut f.history.entries {
+        if e.at >= ms(20) {
+            e.at = answer_at + (e.at - ms(20));
+        }
+    }
+    f
+}
+
+#[test]
+fn stalled_when_a_producer_with_unresolved_records_is_silent_past_its_quiet_limit() {
+    // Quiet limit 0.5 s (the fixture's facts): 0.7 s without any event.
+    let v = answered_at(ms(710)).verdict();
+    only(&v, Kind::Stalled);
+    assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
+    assert!(
+        v.violations[0].detail.contains("3 unresolved"),
+        "{}",
+        v.violations[0]
+    );
+}
+
+#[test]
+fn no_stall_within_the_quiet_limit_or_with_nothing_unresolved() {
+    let v = answered_at(ms(400)).verdict();
+    assert!(v.passed(), "{:?}", v.violations);
+    // Silent for long after everything resolved: idle, not stalled.
+    let mut f = Fixture::clean(3);
+    f.history.push(
+        ms(4_900),
+        Actor::Producer(0),
+        What::Flushed { unresolved: 0 },
+    );
+    assert!(f.verdict().passed());
+    // A real client's requests are not observed: no quiet limit, no rule.
+    let mut f = answered_at(ms(710));
+    f.facts.quiet_limit = None;
+    assert!(f.verdict().passed());
 }

@@ -6,6 +6,7 @@
 use super::view::{Resolution, RunView};
 use super::{CheckInput, Kind, Violation};
 use crate::history::{Actor, FailKind, What};
+use std::time::Duration;
 
 /// Sends never resolved, resolved late or twice, and closes that never returned.
 pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
@@ -110,4 +111,62 @@ pub(super) fn check_returns(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
             );
         }
     }
+}
+
+/// Producers that held unresolved records and showed no sign of work for
+/// longer than their quiet limit: every wait of a correct producer ends in a
+/// request, an answer or a lost connection within its timers, so a longer
+/// silence is a sender asleep with work to do (a timer it forgot to set).
+pub(super) fn check_stalls(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
+    for (p, facts) in input.producers.iter().enumerate() {
+        let Some(limit) = facts.quiet_limit else {
+            continue;
+        };
+        let mut unresolved = 0usize;
+        let mut last = None;
+        let entries = input.history.entries.iter();
+        for e in entries.filter(|e| e.who == Actor::Producer(p as u32)) {
+            if let Some(since) = last.filter(|_| unresolved > 0) {
+                out.extend(stall(p, unresolved, since, e.at, limit));
+            }
+            last = Some(e.at);
+            match &e.what {
+                What::Send { .. } => unresolved += 1,
+                // A dropped future's record still resolves, unseen: stop
+                // counting it (lenient: a stall then needs another record).
+                What::Acked { .. } | What::Failed { .. } | What::FutureDropped { .. } => {
+                    unresolved = unresolved.saturating_sub(1)
+                }
+                _ => {}
+            }
+        }
+        if let Some(since) = last.filter(|_| unresolved > 0) {
+            out.extend(stall(p, unresolved, since, input.end, limit));
+        }
+    }
+}
+
+/// A stall of producer `p` if it was silent from `since` to `until`.
+fn stall(
+    p: usize,
+    unresolved: usize,
+    since: Duration,
+    until: Duration,
+    limit: Duration,
+) -> Option<Violation> {
+    let quiet = until.saturating_sub(since);
+    (quiet > limit).then(|| {
+        Violation::new(
+            Kind::Stalled,
+            since + limit,
+            format!(
+                "held {unresolved} unresolved records and did nothing for {:.3}s \
+                 (from {:.3}s to {:.3}s; a correct producer acts within {limit:?})",
+                quiet.as_secs_f64(),
+                since.as_secs_f64(),
+                until.as_secs_f64()
+            ),
+        )
+        .producer(p as u32)
+    })
 }

@@ -18,6 +18,7 @@
 //! | `in_flight`       | more produce requests in flight to one broker than `max_in_flight` (5 with idempotence) | [`sequences`] |
 //! | `unresolved`      | a send, flush or close still pending after faults healed + grace  | [`liveness`] |
 //! | `resolved_twice`  | a send resolved more than once                                    | [`liveness`] |
+//! | `stalled`         | holding unresolved records, the producer wrote no request, got no answer and lost no connection for longer than its timers allow | [`liveness`] |
 //! | `lifecycle`       | `flush()`/`close()` returned before the records sent before them resolved, or a send after `close()` did not fail with "producer closed" | [`liveness`] |
 //! | `accounting`      | accounted != encoded, batch or request over its limit, counters not zero at close | [`accounting`] |
 //! | `corrupt`         | a broker rejected a batch as corrupt or invalid                   | [`accounting`] |
@@ -58,6 +59,17 @@ pub struct ProducerFacts {
     /// real client only its sends and outcomes are known: every send then counts
     /// as attempted.
     pub requests_observed: bool,
+    /// The longest a correct producer with unresolved records stays silent
+    /// (every wait it has is bounded by a timer: linger, retry backoff,
+    /// request timeout); `None` when its requests are not observed.
+    pub quiet_limit: Option<Duration>,
+}
+
+/// The quiet limit of a producer with `config`: a request's answer or its
+/// timeout, a backoff, a dial's handshake (bounded by the request timeout)
+/// and a linger, twice over, plus a margin for ticks and latency.
+pub fn quiet_limit(config: &producer_core::Config) -> Duration {
+    2 * (config.request_timeout + config.retry_backoff + config.linger) + Duration::from_millis(100)
 }
 
 /// What the checker is told about the run.
@@ -90,6 +102,7 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
     accounting::check_reports(input, &view, &mut out);
     liveness::check(input, &view, &mut out);
     liveness::check_returns(input, &mut out);
+    liveness::check_stalls(input, &mut out);
     sends::check(input, &view, &mut out);
     accounting::check_too_large(input, &view, &mut out);
     accounting::check_received(input, &mut out);

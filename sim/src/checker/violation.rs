@@ -62,6 +62,9 @@ kinds! {
     /// `flush()` or `close()` returned too early, or a send after `close()`
     /// did not fail with "producer closed".
     Lifecycle => "lifecycle",
+    /// Held unresolved records and did nothing for longer than any of its
+    /// timers allows: no request, answer or connection event.
+    Stalled => "stalled",
 }
 
 impl Kind {

@@ -266,15 +266,13 @@ impl Conns {
             .min()
     }
 
-    /// The earliest end of a backoff.
-    pub fn next_backoff(&self) -> Option<Instant> {
-        self.map
-            .values()
-            .filter_map(|c| match c {
-                ConnState::Backoff { until } => Some(*until),
-                _ => None,
-            })
-            .min()
+    /// When each backoff ends (ended ones included: see
+    /// `SenderState::refresh_timers` for why the caller drops those first).
+    pub fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.map.values().filter_map(|c| match c {
+            ConnState::Backoff { until } => Some(*until),
+            _ => None,
+        })
     }
 
     /// A batch still inside an unanswered produce request.

@@ -81,6 +81,10 @@ impl SenderState {
             )
         });
         self.producer_id.in_flight = true;
+        self.shared.emit(|| Event::ControlRequestSent {
+            broker,
+            api: "InitProducerId",
+        });
     }
 
     /// Installs a granted identity; an error answer asks again later. `Err`:

@@ -126,6 +126,10 @@ impl SenderState {
             )
         });
         self.metadata.refresh.asked();
+        self.shared.emit(|| Event::ControlRequestSent {
+            broker,
+            api: "Metadata",
+        });
     }
 
     /// Decodes a metadata answer; `Err`: unreadable, the connection must go.
@@ -164,6 +168,18 @@ impl SenderState {
                 .topics
                 .entry(t.clone())
                 .or_insert_with(|| parts.clone());
+        }
+        // A leader the answer does not list among its brokers (it was down
+        // when the answer was made) cannot be reached: no leader, as the Java
+        // client's `Cluster.leaderFor` has none for an unknown node. Else the
+        // sender would wait on a broker it has no address for, and no timer
+        // would ask again.
+        for parts in merged.topics.values_mut() {
+            for p in parts.iter_mut() {
+                if p.leader.is_some_and(|id| !merged.brokers.contains_key(&id)) {
+                    p.leader = None;
+                }
+            }
         }
         let leaderless = merged
             .topics

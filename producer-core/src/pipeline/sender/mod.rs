@@ -216,6 +216,10 @@ impl SenderState {
         self.request_producer_id(now);
         self.send_produce(now, accum);
         self.connect_where_needed(now, accum);
+        // Packing and dialling may have found the metadata stale (a partition
+        // without a leader, a leader without an address): ask in this turn, as
+        // nothing else would wake the sender for it.
+        self.request_metadata(now, accum);
         self.answer_flushes(accum);
         self.finished =
             self.closing && self.held.is_empty() && accum.produce_set.buffered_records() == 0;
@@ -297,13 +301,28 @@ impl SenderState {
             .extend(done.into_iter().map(|(_, t)| Action::FlushDone(t)));
     }
 
-    /// Sets every timer slot from the state that owns it. Deadlines at or
-    /// before `now` were handled by this turn and are dropped.
+    /// Sets every timer slot from the state that owns it: each slot is the
+    /// earliest of its deadlines *after* `now`. Deadlines at or before `now`
+    /// were handled by this turn (or wait on something else, which wakes the
+    /// sender itself); taking the minimum before dropping them would let a
+    /// passed deadline hide a later one, and the sender would sleep through it
+    /// (a broker's ended backoff hid another's, and retries waited for the
+    /// delivery timeout: swarm seed 12).
     fn refresh_timers(&mut self, now: Instant, accum: &Accumulator) {
         let delivery = self.config().delivery_timeout;
-        let linger = (!self.force_drain())
-            .then(|| accum.produce_set.next_linger_deadline())
-            .flatten();
+        let bugs = self.config().bugs;
+        let earliest = |deadlines: &mut dyn Iterator<Item = Instant>| {
+            if bugs.passed_deadline_hides_later() {
+                deadlines.min()
+            } else {
+                deadlines.filter(|&t| t > now).min()
+            }
+        };
+        let linger = if self.force_drain() {
+            None
+        } else {
+            earliest(&mut accum.produce_set.linger_deadlines())
+        };
         let oldest = [
             accum.produce_set.oldest_created(),
             self.held.oldest_created(),
@@ -311,18 +330,22 @@ impl SenderState {
         .into_iter()
         .flatten()
         .min();
-        let backoff = self
-            .partitions
-            .values()
-            .filter(|ps| !ps.retry.is_empty())
-            .filter_map(|ps| ps.backoff_until)
-            .min();
+        let backoff = earliest(
+            &mut self
+                .partitions
+                .values()
+                .filter(|ps| !ps.retry.is_empty())
+                .filter_map(|ps| ps.backoff_until),
+        );
         let slots = [
             (Timer::Linger, linger),
             (Timer::DeliveryExpiry, oldest.map(|c| c + delivery)),
             (Timer::RetryBackoff, backoff),
             (Timer::RequestTimeout, self.conns.next_request_deadline()),
-            (Timer::ConnectionBackoff, self.conns.next_backoff()),
+            (
+                Timer::ConnectionBackoff,
+                earliest(&mut self.conns.backoff_ends()),
+            ),
             (Timer::MetadataRetry, self.metadata.refresh.retry_at()),
             (Timer::ProducerIdRetry, self.producer_id.retry_at()),
         ];

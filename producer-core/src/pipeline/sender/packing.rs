@@ -276,6 +276,9 @@ impl SenderState {
             return;
         }
         let Some(addr) = self.addr_of(broker) else {
+            // Metadata names no address for it: ask again (`poll` sends the
+            // request in the same turn).
+            self.metadata.refresh.mark_stale();
             return;
         };
         let generation = self.conns.start_dial(broker);

@@ -294,8 +294,16 @@ impl Harness {
     /// `leaders[p]` (-1: no leader).
     pub fn answer_metadata(&mut self, to: &Sent, leaders: &[i32]) {
         let max = leaders.iter().copied().max().unwrap_or(0).max(0);
-        let brokers = (0..=max)
-            .map(|id| {
+        let brokers: Vec<i32> = (0..=max).collect();
+        self.answer_metadata_listing(to, leaders, &brokers);
+    }
+
+    /// Answers a metadata request listing only `brokers` (a broker that is
+    /// down is left out of Kafka's answer), partition p led by `leaders[p]`.
+    pub fn answer_metadata_listing(&mut self, to: &Sent, leaders: &[i32], brokers: &[i32]) {
+        let brokers = brokers
+            .iter()
+            .map(|&id| {
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(id))
                     .with_host(StrBytes::from_string(format!("broker-{id}")))

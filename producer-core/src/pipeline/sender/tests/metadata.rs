@@ -72,3 +72,38 @@ fn a_broker_that_leaves_the_metadata_loses_its_connection() {
         .collect();
     assert_eq!(lost, [(1, "broker left the metadata".to_string())]);
 }
+
+#[test]
+fn a_leader_missing_from_the_answers_brokers_is_no_leader_and_metadata_is_asked_again() {
+    // Swarm seed 13: the answer still named broker 1 as leader but, broker 1
+    // being down, did not list it. With no address to dial the retry waited,
+    // and nothing asked for metadata again until the delivery timeout.
+    let (mut h, r, meta) = not_leader_then_metadata();
+    h.answer_metadata_listing(&meta, &[1], &[0]);
+    h.pump();
+    let leaders: Vec<_> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MetadataUpdated { leaders } => Some(leaders),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(leaders.last().map(|l| l[0].1), Some(None), "no leader");
+    let mut waited = ms(0);
+    while h.count(ApiKey::Metadata) == 0 && waited < ms(1_000) {
+        let before = h.now;
+        h.advance_to_next_timer();
+        waited += h.now - before;
+    }
+    assert_eq!(h.count(ApiKey::Metadata), 1, "metadata asked again");
+    assert!(waited <= h.shared.config.retry_backoff, "after {waited:?}");
+    let meta = h.take(ApiKey::Metadata);
+    h.answer_metadata(&meta, &[1]);
+    h.pump();
+    let req = h.take(ApiKey::Produce);
+    assert_eq!(req.broker, 1);
+    h.answer_produce(&req, |_| (code::NONE, 8));
+    h.step();
+    assert_eq!(r.offset(), 8);
+}

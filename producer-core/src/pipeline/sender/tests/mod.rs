@@ -11,6 +11,7 @@ mod hostile;
 mod identity;
 mod metadata;
 mod retries;
+pub(crate) mod timers;
 
 use std::time::Duration;
 
