@@ -74,7 +74,7 @@ impl Driver {
     /// Turns until the state has delivered everything after a close.
     pub async fn run(mut self) {
         loop {
-            let now = Instant::now();
+            let now = tokio::time::Instant::now();
             self.state.poll(now, &mut self.shared.accum());
             self.perform();
             if self.state.is_finished() {
@@ -160,7 +160,7 @@ impl Driver {
 
     /// News from a connection task, handed to the state.
     fn on_conn_event(&mut self, ev: ConnEvent) {
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         match ev {
             ConnEvent::Ready {
                 broker,

@@ -63,7 +63,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiters_see_a_published_snapshot_and_time_out_without_one() {
         let cell = Arc::new(MetadataCell::default());
-        let deadline = Instant::now() + Duration::from_secs(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         let waiter = {
             let cell = cell.clone();
             tokio::spawn(async move { cell.wait_for(deadline, |m| m.partition_count("t")).await })

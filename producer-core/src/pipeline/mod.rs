@@ -110,12 +110,15 @@ impl Producer {
             return Err(Error::ProducerClosed);
         }
         shared.limits.check_fits(topic, &record)?;
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let deadline = started + config.max_block;
         let known = shared.metadata.borrow().partition_count(topic);
         let (partitions, now) = match known {
             Some(n) => (n, started),
-            None => (self.partition_count(topic, deadline).await?, Instant::now()),
+            None => (
+                self.partition_count(topic, deadline).await?,
+                tokio::time::Instant::now(),
+            ),
         };
         let timestamp = record.timestamp().unwrap_or_else(|| {
             config.timestamp_origin_ms + (now - shared.start).as_millis() as i64
@@ -193,7 +196,7 @@ impl Producer {
                 Ok(Ok(permit)) => {
                     permit.forget();
                     reserved += more;
-                    now = Instant::now();
+                    now = tokio::time::Instant::now();
                 }
                 Ok(Err(_)) => break Err(Error::ProducerClosed),
                 Err(_) => {

@@ -56,7 +56,7 @@ impl Shared {
             memory: Semaphore::new(config.buffer_memory),
             metadata: MetadataCell::default(),
             observer,
-            start: Instant::now(),
+            start: tokio::time::Instant::now(),
             unresolved: AtomicUsize::new(0),
             in_flight_requests: AtomicUsize::new(0),
             closed: AtomicBool::new(false),

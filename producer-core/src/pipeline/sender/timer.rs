@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn the_earliest_slot_is_the_next_timeout() {
-        let t0 = Instant::now();
+        let t0 = tokio::time::Instant::now();
         let mut table = TimerTable::default();
         assert_eq!(table.next_timeout(), None);
         table.set(Timer::MetadataRetry, Some(t0 + Duration::from_millis(50)));
