@@ -207,6 +207,41 @@ fn failure(s: &Scenario, seed: u64) -> Option<(Kind, BTreeSet<Kind>, Mechanisms)
     Some((first, r.verdict.kinds(), r.mechanisms))
 }
 
+/// What a smaller run must still do: fail at `seed` with `kind`.
+struct Goal {
+    seed: u64,
+    kind: Kind,
+}
+
+impl Goal {
+    /// The rendered scenario if `file` with `faults` still fails with the kind.
+    fn fails(&self, file: &ScenarioFile, faults: &[Fault]) -> Option<String> {
+        let text = render(file, faults)?;
+        let s = Scenario::parse(&text, "shrink.toml").ok()?;
+        let (_, kinds, _) = failure(&s, self.seed)?;
+        kinds.contains(&self.kind).then_some(text)
+    }
+}
+
+/// The run being shrunk: its file and its concrete faults.
+struct Candidate {
+    file: ScenarioFile,
+    faults: Vec<Fault>,
+}
+
+/// One way of making the run smaller; reports each change it keeps.
+type Step = fn(&Goal, &mut Candidate, &mut dyn FnMut(String));
+
+/// Every step, tried in this order until none keeps a change.
+const STEPS: [Step; 6] = [
+    drop_fault_pairs,
+    drop_faults,
+    heal_sooner,
+    fewer_producers,
+    fewer_records,
+    fewer_partitions,
+];
+
 /// Shrinks `scenario` failing at `seed`; `progress` hears each kept step.
 pub fn shrink(
     scenario: &Scenario,
@@ -215,6 +250,7 @@ pub fn shrink(
 ) -> Result<Shrunk, String> {
     let (kind, _, _) = failure(scenario, seed)
         .ok_or_else(|| format!("seed {seed} of {} passes: nothing to shrink", scenario.path))?;
+    let target = Goal { seed, kind };
     let mut faults = scenario.faults.clone();
     if let Some(sw) = &scenario.file.swarm {
         faults.extend(crate::faults::draw_swarm(
@@ -228,13 +264,7 @@ pub fn shrink(
     let mut file = scenario.file.clone();
     file.seeds = Seeds::List(vec![seed]);
     let before = (faults.len(), file.producers.count, file.workload.records);
-    let fails = |file: &ScenarioFile, faults: &[Fault]| -> Option<String> {
-        let text = render(file, faults)?;
-        let s = Scenario::parse(&text, "shrink.toml").ok()?;
-        let (_, kinds, _) = failure(&s, seed)?;
-        kinds.contains(&kind).then_some(text)
-    };
-    if fails(&file, &faults).is_none() {
+    if target.fails(&file, &faults).is_none() {
         return Err(format!(
             "seed {seed} no longer fails with `{}` once its faults are written out",
             kind.name()
@@ -242,105 +272,142 @@ pub fn shrink(
     }
     // Every step again until none makes the run smaller: dropping a fault can
     // let a producer go, and the other way round.
+    let mut run = Candidate { file, faults };
     loop {
         let mut changed = false;
-        let mut kept = |step: &str| {
-            changed = true;
-            progress(step);
-        };
-        // Two faults at once, when one at a time finds nothing.
-        if faults.len() > 3 {
-            'pairs: for i in 0..faults.len() {
-                for j in i + 1..faults.len() {
-                    let mut fewer = faults.clone();
-                    fewer.remove(j);
-                    fewer.remove(i);
-                    if fails(&file, &fewer).is_some() {
-                        kept(&format!("dropped faults {} and {}", i + 1, j + 1));
-                        faults = fewer;
-                        break 'pairs;
-                    }
-                }
-            }
-        }
-        // Drop faults, last first (later faults matter least to earlier ones).
-        let mut i = faults.len();
-        while i > 0 {
-            i -= 1;
-            let mut fewer = faults.clone();
-            let gone = fewer.remove(i);
-            if fails(&file, &fewer).is_some() {
-                kept(&format!("dropped fault {gone}"));
-                faults = fewer;
-            }
-        }
-        // Heal sooner: halve each fault's duration while it still fails.
-        for i in 0..faults.len() {
-            while let Some(heal) = faults[i].heal_at {
-                let span = heal - faults[i].at;
-                if span <= Duration::from_millis(1) {
-                    break;
-                }
-                let mut sooner = faults.clone();
-                sooner[i].heal_at = Some(faults[i].at + span / 2);
-                if fails(&file, &sooner).is_none() {
-                    break;
-                }
-                kept(&format!(
-                    "fault {} heals after {} ms",
-                    i + 1,
-                    (span / 2).as_millis()
-                ));
-                faults = sooner;
-            }
-        }
-        // Fewer producers (faults naming a removed producer make the file invalid).
-        while file.producers.count > 1 {
-            let mut fewer = file.clone();
-            fewer.producers.count -= 1;
-            let n = fewer.producers.count;
-            fewer.producers.overrides.retain(|o| o.get_ref().index < n);
-            if fails(&fewer, &faults).is_none() {
-                break;
-            }
-            kept(&format!("{n} producers"));
-            file = fewer;
-        }
-        // Fewer records.
-        while file.workload.records > 1 {
-            let mut fewer = file.clone();
-            fewer.workload.records /= 2;
-            if fails(&fewer, &faults).is_none() {
-                break;
-            }
-            kept(&format!("{} records per producer", fewer.workload.records));
-            file = fewer;
-        }
-        // Fewer partitions.
-        loop {
-            let mut fewer = file.clone();
-            let Some(t) =
-                fewer.cluster.topics.iter_mut().find(|t| {
-                    t.get_ref().name == fewer.workload.topic && t.get_ref().partitions > 1
-                })
-            else {
-                break;
-            };
-            let p = t.get_ref().partitions / 2;
-            *t = spanned(crate::scenario::TopicFile {
-                partitions: p,
-                ..t.get_ref().clone()
+        for step in STEPS {
+            step(&target, &mut run, &mut |s: String| {
+                changed = true;
+                progress(&s);
             });
-            if fails(&fewer, &faults).is_none() {
-                break;
-            }
-            kept(&format!("{p} partitions"));
-            file = fewer;
         }
         if !changed {
             break;
         }
     }
+    finish(scenario, &target, run, before)
+}
+
+/// Two faults at once, when one at a time finds nothing.
+fn drop_fault_pairs(t: &Goal, run: &mut Candidate, kept: &mut dyn FnMut(String)) {
+    let faults = &run.faults;
+    if faults.len() <= 3 {
+        return;
+    }
+    for i in 0..faults.len() {
+        for j in i + 1..faults.len() {
+            let mut fewer = faults.clone();
+            fewer.remove(j);
+            fewer.remove(i);
+            if t.fails(&run.file, &fewer).is_some() {
+                kept(format!("dropped faults {} and {}", i + 1, j + 1));
+                run.faults = fewer;
+                return;
+            }
+        }
+    }
+}
+
+/// Drop faults, last first (later faults matter least to earlier ones).
+fn drop_faults(t: &Goal, run: &mut Candidate, kept: &mut dyn FnMut(String)) {
+    let mut i = run.faults.len();
+    while i > 0 {
+        i -= 1;
+        let mut fewer = run.faults.clone();
+        let gone = fewer.remove(i);
+        if t.fails(&run.file, &fewer).is_some() {
+            kept(format!("dropped fault {gone}"));
+            run.faults = fewer;
+        }
+    }
+}
+
+/// Heal sooner: halve each fault's duration while it still fails.
+fn heal_sooner(t: &Goal, run: &mut Candidate, kept: &mut dyn FnMut(String)) {
+    for i in 0..run.faults.len() {
+        while let Some(heal) = run.faults[i].heal_at {
+            let span = heal - run.faults[i].at;
+            if span <= Duration::from_millis(1) {
+                break;
+            }
+            let mut sooner = run.faults.clone();
+            sooner[i].heal_at = Some(run.faults[i].at + span / 2);
+            if t.fails(&run.file, &sooner).is_none() {
+                break;
+            }
+            kept(format!(
+                "fault {} heals after {} ms",
+                i + 1,
+                (span / 2).as_millis()
+            ));
+            run.faults = sooner;
+        }
+    }
+}
+
+/// Fewer producers (faults naming a removed producer make the file invalid).
+fn fewer_producers(t: &Goal, run: &mut Candidate, kept: &mut dyn FnMut(String)) {
+    while run.file.producers.count > 1 {
+        let mut fewer = run.file.clone();
+        fewer.producers.count -= 1;
+        let n = fewer.producers.count;
+        fewer.producers.overrides.retain(|o| o.get_ref().index < n);
+        if t.fails(&fewer, &run.faults).is_none() {
+            break;
+        }
+        kept(format!("{n} producers"));
+        run.file = fewer;
+    }
+}
+
+/// Fewer records, halving.
+fn fewer_records(t: &Goal, run: &mut Candidate, kept: &mut dyn FnMut(String)) {
+    while run.file.workload.records > 1 {
+        let mut fewer = run.file.clone();
+        fewer.workload.records /= 2;
+        if t.fails(&fewer, &run.faults).is_none() {
+            break;
+        }
+        kept(format!("{} records per producer", fewer.workload.records));
+        run.file = fewer;
+    }
+}
+
+/// Fewer partitions of the workload's topic, halving.
+fn fewer_partitions(t: &Goal, run: &mut Candidate, kept: &mut dyn FnMut(String)) {
+    loop {
+        let mut fewer = run.file.clone();
+        let topic = fewer.workload.topic.clone();
+        let Some(spec) = fewer
+            .cluster
+            .topics
+            .iter_mut()
+            .find(|x| x.get_ref().name == topic && x.get_ref().partitions > 1)
+        else {
+            return;
+        };
+        let p = spec.get_ref().partitions / 2;
+        *spec = spanned(crate::scenario::TopicFile {
+            partitions: p,
+            ..spec.get_ref().clone()
+        });
+        if t.fails(&fewer, &run.faults).is_none() {
+            return;
+        }
+        kept(format!("{p} partitions"));
+        run.file = fewer;
+    }
+}
+
+/// A shorter duration if it still fails, the mechanisms the shrunk run
+/// reached, and the header saying what it was shrunk from.
+fn finish(
+    scenario: &Scenario,
+    t: &Goal,
+    run: Candidate,
+    before: (usize, u32, usize),
+) -> Result<Shrunk, String> {
+    let Candidate { mut file, faults } = run;
     let last = faults
         .iter()
         .map(Fault::last_change)
@@ -348,32 +415,35 @@ pub fn shrink(
         .unwrap_or_default();
     let mut shorter = file.clone();
     shorter.duration_s = shorter.duration_s.min((last.as_secs() + 30).max(10));
-    if fails(&shorter, &faults).is_some() {
+    if t.fails(&shorter, &faults).is_some() {
         file = shorter;
     }
-    let text = fails(&file, &faults).ok_or("the shrunk scenario no longer fails")?;
+    let text = t
+        .fails(&file, &faults)
+        .ok_or("the shrunk scenario no longer fails")?;
     let s = Scenario::parse(&text, "shrink.toml").map_err(|e| e.to_string())?;
-    let (_, kinds, mechanisms) = failure(&s, seed).ok_or("the shrunk scenario passes")?;
+    let (_, kinds, mechanisms) = failure(&s, t.seed).ok_or("the shrunk scenario passes")?;
     state_mechanisms(&mut file, &mechanisms);
     let body = render(&file, &faults).ok_or("cannot write the shrunk scenario")?;
     let after = (faults.len(), file.producers.count, file.workload.records);
     let header = format!(
-        "# Shrunk by `sim shrink {} --seed {seed}`: {} faults -> {}, {} producers -> {}, {} records -> {}.\n\
+        "# Shrunk by `sim shrink {} --seed {}`: {} faults -> {}, {} producers -> {}, {} records -> {}.\n\
          # Fails with `{}` (all kinds: {}). Once the bug is fixed it passes: keep it in\n\
          # scenarios/ as a regression test.\n",
         scenario.path,
+        t.seed,
         before.0,
         after.0,
         before.1,
         after.1,
         before.2,
         after.2,
-        kind.name(),
+        t.kind.name(),
         kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     );
     Ok(Shrunk {
         text: header + &body,
-        kind,
+        kind: t.kind,
         before,
         after,
         kinds,
