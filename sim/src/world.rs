@@ -168,19 +168,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunReport {
 /// Runs `scenario` with `seed` and options.
 pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunReport {
     let f = &scenario.file;
-    let ms = Duration::from_millis;
     let duration = Duration::from_secs(f.duration_s);
-    let latency = (ms(f.network.min_latency_ms), ms(f.network.max_latency_ms));
-    let mut sim = turmoil::Builder::new()
-        .simulation_duration(duration)
-        .tick_duration(ms(f.tick_ms))
-        .min_message_latency(latency.0)
-        .max_message_latency(latency.1)
-        .rng_seed(seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .enable_random_order()
-        .build();
-
+    let mut sim = build_sim(scenario, seed);
     let cluster: SharedCluster =
         Rc::new(RefCell::new(Cluster::new(scenario.cluster.clone(), |id| {
             (format!("broker-{id}"), BROKER_PORT)
@@ -193,9 +182,6 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         });
     }
     let producers = f.producers.count;
-    let bootstrap: Vec<String> = (0..scenario.cluster.brokers)
-        .map(|b| format!("broker-{b}:{BROKER_PORT}"))
-        .collect();
     let sharing = options.sharing.unwrap_or(f.workload.sharing);
     let records = match &options.records {
         Some(base) => workload::share(base, producers, sharing),
@@ -205,55 +191,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         .iter()
         .map(|rs| rs.iter().map(Record::deep_clone).collect())
         .collect();
-    let mut facts = Vec::new();
-    for p in 0..producers {
-        let config = f
-            .producers
-            .settings(p)
-            .to_config(p, seed, bootstrap.clone());
-        let config = producer_core::Config {
-            bugs: options.bugs,
-            ..config
-        };
-        let grace = if f.grace_ms > 0 {
-            ms(f.grace_ms)
-        } else {
-            config.delivery_timeout
-                + config.request_timeout
-                + config.linger
-                + Duration::from_secs(1)
-        };
-        // The protocol's limit, computed apart from producer-core (see sizes.rs).
-        let batch_limit = crate::sizes::batch_limit(
-            config.max_message_bytes,
-            config.max_request_size,
-            &config.client_id,
-            &f.workload.topic,
-        );
-        facts.push(ProducerFacts {
-            batch_limit,
-            idempotent: config.idempotence,
-            max_in_flight: config.max_in_flight,
-            max_message_bytes: config.max_message_bytes,
-            max_request_size: config.max_request_size,
-            grace,
-            requests_observed: true,
-            quiet_limit: Some(crate::checker::quiet_limit(&config)),
-        });
-        sim.client(
-            format!("producer-{p}"),
-            client::run(ClientPlan {
-                index: p,
-                config,
-                topic: f.workload.topic.clone(),
-                records: records[p as usize].clone(),
-                burst: f.workload.burst,
-                interval: ms(f.workload.interval_ms),
-                lifecycle: f.producers.settings(p).lifecycle(),
-                history: history.clone(),
-            }),
-        );
-    }
+    let facts = spawn_producers(&mut sim, scenario, seed, options, &records, &history);
 
     let mut faults = scenario.faults.clone();
     if let Some(sw) = &f.swarm {
@@ -261,81 +199,26 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         faults.sort_by_key(|x| x.at);
     }
     let mut runner = FaultRunner::new(faults);
-    let mut finished = false;
-    let mut error = None;
-    loop {
-        let now = sim.elapsed();
-        let mut sink = WorldSink {
-            sim: &mut sim,
-            cluster: &cluster,
-            producers,
-            latency,
-        };
-        for applied in runner.apply_due(now, &mut sink) {
-            record(
-                &history,
-                now,
-                Actor::World,
-                What::Fault {
-                    description: applied.description,
-                    change: applied.change,
-                    heal: applied.heal,
-                },
-            );
-        }
-        let elected = cluster.borrow_mut().run_elections(now);
-        if elected > 0 {
-            record(
-                &history,
-                now,
-                Actor::World,
-                What::Fault {
-                    description: format!("{elected} partition(s) elected a new leader"),
-                    change: Change::Election,
-                    heal: false,
-                },
-            );
-        }
-        match sim.step() {
-            // Every producer finished; the brokers run on until the last fault
-            // healed, so a scenario's heals always happen (see docs/scenarios.md).
-            Ok(true) => {
-                finished = true;
-                if !runner.pending() || sim.elapsed() >= duration {
-                    break;
-                }
-            }
-            Ok(false) => {}
-            Err(e) => {
-                if sim.elapsed() < duration {
-                    error = Some(e.to_string());
-                }
-                break;
-            }
-        }
-    }
+    let (finished, error) = drive(
+        &mut sim,
+        &mut runner,
+        &cluster,
+        &history,
+        producers,
+        network_latency(scenario),
+        duration,
+    );
     let end = sim.elapsed();
     drop(sim);
 
     let mut history = std::mem::take(&mut *history.lock().unwrap_or_else(|e| e.into_inner()));
-    for (p, (now, before)) in records.iter().zip(&snapshots).enumerate() {
-        for (index, (a, b)) in now.iter().zip(before).enumerate() {
-            if a != b {
-                history.push(
-                    end,
-                    Actor::Producer(p as u32),
-                    What::RecordMutated { index },
-                );
-            }
-        }
-    }
+    record_mutations(&mut history, &records, &snapshots, end);
     let logs = cluster.borrow().logs();
     let hash = trace_hash(
         &history,
         logs.iter()
             .map(|((t, p), b)| (t.as_str(), *p, b.as_slice())),
     );
-    let last_fault = runner.last_change();
     let faults = runner.faults().to_vec();
     let heals_scheduled = faults.iter().filter(|x| x.heal_at.is_some()).count() as u64;
     let mechanisms = Mechanisms::of(
@@ -350,11 +233,202 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         logs: &logs,
         topic: &f.workload.topic,
         producers: &facts,
-        last_fault,
+        last_fault: runner.last_change(),
         end,
         allowed: &scenario.allowed,
         all_acked: f.expect.all_acked,
     });
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        sim_time: end,
+        brokers: scenario.cluster.brokers,
+        finished,
+        error,
+        trace_hash: hash,
+        producers: summaries(&history, producers),
+        verdict,
+        history,
+        logs,
+        faults,
+        records,
+        mechanisms,
+        unmet,
+    }
+}
+
+/// The scenario's default (min, max) link latency.
+fn network_latency(scenario: &Scenario) -> (Duration, Duration) {
+    let n = &scenario.file.network;
+    (
+        Duration::from_millis(n.min_latency_ms),
+        Duration::from_millis(n.max_latency_ms),
+    )
+}
+
+/// The turmoil world: duration, tick, latency and the seed.
+fn build_sim(scenario: &Scenario, seed: u64) -> turmoil::Sim<'static> {
+    let f = &scenario.file;
+    let latency = network_latency(scenario);
+    turmoil::Builder::new()
+        .simulation_duration(Duration::from_secs(f.duration_s))
+        .tick_duration(Duration::from_millis(f.tick_ms))
+        .min_message_latency(latency.0)
+        .max_message_latency(latency.1)
+        .rng_seed(seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .enable_random_order()
+        .build()
+}
+
+/// One client host per producer, each with its share of `records`; returns
+/// what the checker must know of each.
+fn spawn_producers(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    seed: u64,
+    options: &RunOptions,
+    records: &[Vec<Record>],
+    history: &SharedHistory,
+) -> Vec<ProducerFacts> {
+    let f = &scenario.file;
+    let bootstrap: Vec<String> = (0..scenario.cluster.brokers)
+        .map(|b| format!("broker-{b}:{BROKER_PORT}"))
+        .collect();
+    let mut facts = Vec::new();
+    for p in 0..f.producers.count {
+        let config = f
+            .producers
+            .settings(p)
+            .to_config(p, seed, bootstrap.clone());
+        let config = producer_core::Config {
+            bugs: options.bugs,
+            ..config
+        };
+        facts.push(producer_facts(scenario, &config));
+        sim.client(
+            format!("producer-{p}"),
+            client::run(ClientPlan {
+                index: p,
+                config,
+                topic: f.workload.topic.clone(),
+                records: records[p as usize].clone(),
+                burst: f.workload.burst,
+                interval: Duration::from_millis(f.workload.interval_ms),
+                lifecycle: f.producers.settings(p).lifecycle(),
+                history: history.clone(),
+            }),
+        );
+    }
+    facts
+}
+
+/// What the checker must know of a producer running with `config`.
+fn producer_facts(scenario: &Scenario, config: &producer_core::Config) -> ProducerFacts {
+    let f = &scenario.file;
+    let grace = if f.grace_ms > 0 {
+        Duration::from_millis(f.grace_ms)
+    } else {
+        config.delivery_timeout + config.request_timeout + config.linger + Duration::from_secs(1)
+    };
+    // The protocol's limit, computed apart from producer-core (see sizes.rs).
+    let batch_limit = crate::sizes::batch_limit(
+        config.max_message_bytes,
+        config.max_request_size,
+        &config.client_id,
+        &f.workload.topic,
+    );
+    ProducerFacts {
+        batch_limit,
+        idempotent: config.idempotence,
+        max_in_flight: config.max_in_flight,
+        max_message_bytes: config.max_message_bytes,
+        max_request_size: config.max_request_size,
+        grace,
+        requests_observed: true,
+        quiet_limit: Some(crate::checker::quiet_limit(config)),
+    }
+}
+
+/// Steps the world, applying due faults and elections between steps, until
+/// every producer finished and the last fault healed (or the duration ran
+/// out). Returns (every producer finished, a host's error).
+fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    runner: &mut FaultRunner,
+    cluster: &SharedCluster,
+    history: &SharedHistory,
+    producers: u32,
+    latency: (Duration, Duration),
+    duration: Duration,
+) -> (bool, Option<String>) {
+    let mut finished = false;
+    loop {
+        let now = sim.elapsed();
+        let mut sink = WorldSink {
+            sim,
+            cluster,
+            producers,
+            latency,
+        };
+        for applied in runner.apply_due(now, &mut sink) {
+            let what = What::Fault {
+                description: applied.description,
+                change: applied.change,
+                heal: applied.heal,
+            };
+            record(history, now, Actor::World, what);
+        }
+        let elected = cluster.borrow_mut().run_elections(now);
+        if elected > 0 {
+            let what = What::Fault {
+                description: format!("{elected} partition(s) elected a new leader"),
+                change: Change::Election,
+                heal: false,
+            };
+            record(history, now, Actor::World, what);
+        }
+        match sim.step() {
+            // Every producer finished; the brokers run on until the last fault
+            // healed, so a scenario's heals always happen (see docs/scenarios.md).
+            Ok(true) => {
+                finished = true;
+                if !runner.pending() || sim.elapsed() >= duration {
+                    return (finished, None);
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let error = (sim.elapsed() < duration).then(|| e.to_string());
+                return (finished, error);
+            }
+        }
+    }
+}
+
+/// A `RecordMutated` entry for every record that differs from its snapshot
+/// taken before the run.
+fn record_mutations(
+    history: &mut History,
+    records: &[Vec<Record>],
+    snapshots: &[Vec<Record>],
+    end: Duration,
+) {
+    for (p, (now, before)) in records.iter().zip(snapshots).enumerate() {
+        for (index, (a, b)) in now.iter().zip(before).enumerate() {
+            if a != b {
+                history.push(
+                    end,
+                    Actor::Producer(p as u32),
+                    What::RecordMutated { index },
+                );
+            }
+        }
+    }
+}
+
+/// Per-producer totals from the history.
+fn summaries(history: &History, producers: u32) -> Vec<ProducerSummary> {
     let mut summaries = vec![ProducerSummary::default(); producers as usize];
     for e in &history.entries {
         if let Actor::Producer(p) = e.who {
@@ -370,21 +444,5 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
     for s in &mut summaries {
         s.unresolved = s.sent.saturating_sub(s.acked + s.failed);
     }
-    RunReport {
-        scenario: scenario.name.clone(),
-        seed,
-        sim_time: end,
-        brokers: scenario.cluster.brokers,
-        finished,
-        error,
-        trace_hash: hash,
-        producers: summaries,
-        verdict,
-        history,
-        logs,
-        faults,
-        records,
-        mechanisms,
-        unmet,
-    }
+    summaries
 }
