@@ -523,6 +523,7 @@ fn main() {
         memory(quick);
     }
     if only("ttff") {
-        ttff::time_to_first_failure(quick, &root());
+        let bug = args.iter().find_map(|a| a.strip_prefix("--bug="));
+        ttff::time_to_first_failure(quick, &root(), bug);
     }
 }

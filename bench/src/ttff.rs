@@ -59,7 +59,8 @@ fn cell(runs: Option<u64>, budget: u64) -> String {
 }
 
 /// The table and the `guided speedup:` line.
-pub fn time_to_first_failure(quick: bool, root: &std::path::Path) {
+/// `bug`: only that bug class (and the control), for `--bug=NAME`.
+pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&str>) {
     let (seeds, budget) = if quick { (3, 48) } else { (5, 200) };
     let text = std::fs::read_to_string(root.join("scenarios/swarm.toml")).unwrap();
     let scenario = sim::Scenario::parse(&text, "swarm.toml").unwrap();
@@ -74,7 +75,9 @@ pub fn time_to_first_failure(quick: bool, root: &std::path::Path) {
     let mut ratios = Vec::new();
     let mut wall_ratios = Vec::new();
     let mut neither = Vec::new();
-    let names = std::iter::once("(no bug: control)").chain(Bugs::NAMES.iter().copied());
+    let names = std::iter::once("(no bug: control)")
+        .chain(Bugs::NAMES.iter().copied())
+        .filter(|n| bug.is_none_or(|b| b == *n || n.starts_with('(')));
     for name in names {
         let bugs = Bugs::only(name).unwrap_or_default();
         let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
