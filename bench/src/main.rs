@@ -5,9 +5,12 @@
 //!    partitions), same settings, in the same run;
 //! 2. simulation speed: simulated seconds per wall second and seeds per second;
 //! 3. memory: 8 producers sending the same 100 MB of records, shared vs cloned,
-//!    peak RSS of a child process that holds only the producers.
+//!    peak RSS of a child process that holds only the producers;
+//! 4. time to first failure: random swarm vs guided search per injected bug.
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml [-- --quick]`
+
+mod ttff;
 
 use bytes::Bytes;
 use producer_core::record::Record;
@@ -518,5 +521,9 @@ fn main() {
     }
     if only("memory") {
         memory(quick);
+    }
+    if only("ttff") {
+        let bug = args.iter().find_map(|a| a.strip_prefix("--bug="));
+        ttff::time_to_first_failure(quick, &root(), bug);
     }
 }

@@ -15,6 +15,7 @@ pub mod explore;
 pub mod faults;
 pub mod frames;
 pub mod fuzz;
+pub mod guided;
 pub mod history;
 pub mod log_validator;
 pub mod mechanisms;

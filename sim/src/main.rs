@@ -3,6 +3,8 @@
 //! Wall-clock time is read here only to report speed; it never reaches a
 //! simulated world, so it cannot change a run.
 
+mod guided_cli;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::explore::{explore, ExploreOptions, Shard};
@@ -69,6 +71,19 @@ enum Command {
         /// Also write the report as JSON.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Coverage-guided search: mutate fault schedules that reached new
+        /// protocol situations (docs/guided.md). --seeds is the run budget,
+        /// --start the search seed.
+        #[arg(long)]
+        guided: bool,
+        /// Write a self-contained HTML report (runs random and guided search
+        /// with the same budget, for the coverage chart).
+        #[arg(long, value_name = "REPORT.html")]
+        html: Option<PathBuf>,
+        /// Where guided search writes the scenario file of a failing mutated
+        /// schedule.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        save_dir: PathBuf,
     },
     /// Shrink a failing (scenario, seed) to a small scenario file that still
     /// fails with the same violation kind: a regression test for scenarios/.
@@ -608,9 +623,26 @@ fn main() -> ExitCode {
             quiet,
             shard,
             json,
+            guided,
+            html,
+            save_dir,
         } => {
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            if guided || html.is_some() {
+                return guided_cli::explore_guided(guided_cli::GuidedArgs {
+                    file,
+                    guided,
+                    html,
+                    save_dir,
+                    runs: seeds,
+                    seed: start,
+                    jobs,
+                    keep_going,
+                    quiet,
+                })
+                .unwrap_or_else(|code| code);
+            }
             let opts = ExploreOptions {
                 start,
                 count: seeds,

@@ -192,8 +192,8 @@ fn spanned<T>(v: T) -> Spanned<T> {
     Spanned::new(0..0, v)
 }
 
-/// One candidate: the scenario with these faults, as text that loads.
-fn render(file: &ScenarioFile, faults: &[Fault]) -> Option<String> {
+/// The scenario with these faults (and no `[swarm]`), as file text that loads.
+pub fn render(file: &ScenarioFile, faults: &[Fault]) -> Option<String> {
     let mut f = file.clone();
     f.swarm = None;
     f.faults = faults.iter().map(|x| spanned(fault_file(x))).collect();

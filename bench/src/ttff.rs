@@ -1,0 +1,146 @@
+//! Time to first failure: for each injected bug class (producer-core's
+//! `bug-injection`, switched on at run time), how many runs and wall seconds
+//! random swarm search and guided search take until the checker reports the
+//! first failure, median over several search seeds, side by side. A control
+//! row runs the same searches with no bug: any failure there is a false alarm
+//! (or a real bug of the shipping producer) and is reported, not hidden.
+
+use producer_core::bugs::Bugs;
+use sim::guided::{search, Mode, SearchOptions};
+use std::time::Instant;
+
+/// One search: runs until the first failure (`None`: none within the budget),
+/// wall seconds spent, and the first failure's first line.
+struct Trial {
+    runs: Option<u64>,
+    wall: f64,
+    why: Option<String>,
+}
+
+fn trial(scenario: &sim::Scenario, mode: Mode, seed: u64, budget: u64, bugs: Bugs) -> Trial {
+    let opts = SearchOptions {
+        mode,
+        // Random search: world seeds `seed * 1_000_000 ..`, disjoint per search seed.
+        seed: match mode {
+            Mode::Random => seed * 1_000_000,
+            Mode::Guided => seed,
+        },
+        runs: budget,
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        keep_going: false,
+        bugs,
+    };
+    let started = Instant::now();
+    let r = search(scenario, &opts, |_, _, _| {}).expect("the scenario has a [swarm]");
+    let first = r.failures.first();
+    Trial {
+        runs: first.map(|f| f.run),
+        wall: started.elapsed().as_secs_f64(),
+        why: first.and_then(|f| f.why.first().cloned()),
+    }
+}
+
+/// Median runs (a search that found nothing counts as past the budget) and
+/// median wall seconds of the searches.
+fn medians(trials: &[Trial], budget: u64) -> (Option<u64>, f64) {
+    let mut runs: Vec<u64> = trials
+        .iter()
+        .map(|t| t.runs.unwrap_or(budget + 1))
+        .collect();
+    runs.sort_unstable();
+    let mut wall: Vec<f64> = trials.iter().map(|t| t.wall).collect();
+    wall.sort_by(f64::total_cmp);
+    let m = runs[runs.len() / 2];
+    ((m <= budget).then_some(m), wall[wall.len() / 2])
+}
+
+fn cell(runs: Option<u64>, budget: u64) -> String {
+    runs.map_or(format!(">{budget}"), |r| r.to_string())
+}
+
+/// The table and the `guided speedup:` line.
+/// `bug`: only that bug class (and the control), for `--bug=NAME`.
+pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&str>) {
+    let (seeds, budget) = if quick { (3, 48) } else { (5, 200) };
+    let text = std::fs::read_to_string(root.join("scenarios/swarm.toml")).unwrap();
+    let scenario = sim::Scenario::parse(&text, "swarm.toml").unwrap();
+    println!("## Time to first failure (scenarios/swarm.toml, one injected bug at a time)");
+    println!(
+        "median over {seeds} search seeds; budget {budget} runs per search; random = swarm seeds in order, guided = `explore --guided`"
+    );
+    println!(
+        "{:<36} {:>11} {:>9} {:>11} {:>9} {:>8} {:>8}  first failure (guided, search seed 0)",
+        "bug", "random runs", "random s", "guided runs", "guided s", "runs x", "wall x"
+    );
+    let mut ratios = Vec::new();
+    let mut wall_ratios = Vec::new();
+    let mut neither = Vec::new();
+    let names = std::iter::once("(no bug: control)")
+        .chain(Bugs::NAMES.iter().copied())
+        .filter(|n| bug.is_none_or(|b| b == *n || n.starts_with('(')));
+    for name in names {
+        let bugs = Bugs::only(name).unwrap_or_default();
+        let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
+            (0..seeds)
+                .map(|s| trial(&scenario, mode, s, budget, bugs))
+                .collect::<Vec<_>>()
+        });
+        let (r_runs, r_wall) = medians(&random, budget);
+        let (g_runs, g_wall) = medians(&guided, budget);
+        let control = name.starts_with('(');
+        let (ratio, wall_ratio) = match (r_runs, g_runs) {
+            (Some(r), Some(g)) => {
+                let (x, w) = (r as f64 / g as f64, r_wall / g_wall);
+                if !control {
+                    ratios.push(x);
+                    wall_ratios.push(w);
+                }
+                (format!("{x:.2}"), format!("{w:.2}"))
+            }
+            (None, None) => {
+                if !control {
+                    neither.push(name);
+                }
+                ("-".into(), "-".into())
+            }
+            (None, Some(g)) => (
+                format!(">{:.2}", (budget + 1) as f64 / g as f64),
+                "-".into(),
+            ),
+            (Some(r), None) => (
+                format!("<{:.2}", r as f64 / (budget + 1) as f64),
+                "-".into(),
+            ),
+        };
+        let why = guided[0]
+            .why
+            .as_deref()
+            .or(random[0].why.as_deref())
+            .unwrap_or("none within the budget");
+        println!(
+            "{:<36} {:>11} {:>9.2} {:>11} {:>9.2} {:>8} {:>8}  {}",
+            name,
+            cell(r_runs, budget),
+            r_wall,
+            cell(g_runs, budget),
+            g_wall,
+            ratio,
+            wall_ratio,
+            why.chars().take(90).collect::<String>()
+        );
+    }
+    let geo = |v: &[f64]| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len().max(1) as f64).exp();
+    if !neither.is_empty() {
+        println!(
+            "found by neither within {budget} runs (left out of the mean): {}",
+            neither.join(", ")
+        );
+    }
+    println!(
+        "over the {} bugs both found: runs to first failure, geometric mean of random/guided; wall-clock ratio {:.2}",
+        ratios.len(),
+        geo(&wall_ratios)
+    );
+    println!("guided speedup: {:.2}", geo(&ratios));
+    println!();
+}
