@@ -58,6 +58,52 @@ fn cell(runs: Option<u64>, budget: u64) -> String {
     runs.map_or(format!(">{budget}"), |r| r.to_string())
 }
 
+/// What a row found: both searches (runs ratio, wall ratio), one, or neither.
+enum Found {
+    Both(f64, f64),
+    One,
+    Neither,
+}
+
+/// Runs both searches for one bug class over the seeds and prints its row.
+fn row(scenario: &sim::Scenario, name: &str, seeds: u64, budget: u64) -> Found {
+    let bugs = Bugs::only(name).unwrap_or_default();
+    let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
+        (0..seeds)
+            .map(|s| trial(scenario, mode, s, budget, bugs))
+            .collect::<Vec<_>>()
+    });
+    let (r_runs, r_wall) = medians(&random, budget);
+    let (g_runs, g_wall) = medians(&guided, budget);
+    let past = (budget + 1) as f64;
+    let (found, ratio, wall_ratio) = match (r_runs, g_runs) {
+        (Some(r), Some(g)) => {
+            let (x, w) = (r as f64 / g as f64, r_wall / g_wall);
+            (Found::Both(x, w), format!("{x:.2}"), format!("{w:.2}"))
+        }
+        (None, None) => (Found::Neither, "-".into(), "-".into()),
+        (None, Some(g)) => (Found::One, format!(">{:.2}", past / g as f64), "-".into()),
+        (Some(r), None) => (Found::One, format!("<{:.2}", r as f64 / past), "-".into()),
+    };
+    let why = guided[0]
+        .why
+        .as_deref()
+        .or(random[0].why.as_deref())
+        .unwrap_or("none within the budget");
+    println!(
+        "{:<36} {:>11} {:>9.2} {:>11} {:>9.2} {:>8} {:>8}  {}",
+        name,
+        cell(r_runs, budget),
+        r_wall,
+        cell(g_runs, budget),
+        g_wall,
+        ratio,
+        wall_ratio,
+        why.chars().take(90).collect::<String>()
+    );
+    found
+}
+
 /// The table and the `guided speedup:` line.
 /// `bug`: only that bug class (and the control), for `--bug=NAME`.
 pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&str>) {
@@ -79,55 +125,15 @@ pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&s
         .chain(Bugs::NAMES.iter().copied())
         .filter(|n| bug.is_none_or(|b| b == *n || n.starts_with('(')));
     for name in names {
-        let bugs = Bugs::only(name).unwrap_or_default();
-        let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
-            (0..seeds)
-                .map(|s| trial(&scenario, mode, s, budget, bugs))
-                .collect::<Vec<_>>()
-        });
-        let (r_runs, r_wall) = medians(&random, budget);
-        let (g_runs, g_wall) = medians(&guided, budget);
         let control = name.starts_with('(');
-        let (ratio, wall_ratio) = match (r_runs, g_runs) {
-            (Some(r), Some(g)) => {
-                let (x, w) = (r as f64 / g as f64, r_wall / g_wall);
-                if !control {
-                    ratios.push(x);
-                    wall_ratios.push(w);
-                }
-                (format!("{x:.2}"), format!("{w:.2}"))
+        match row(&scenario, name, seeds, budget) {
+            Found::Both(x, w) if !control => {
+                ratios.push(x);
+                wall_ratios.push(w);
             }
-            (None, None) => {
-                if !control {
-                    neither.push(name);
-                }
-                ("-".into(), "-".into())
-            }
-            (None, Some(g)) => (
-                format!(">{:.2}", (budget + 1) as f64 / g as f64),
-                "-".into(),
-            ),
-            (Some(r), None) => (
-                format!("<{:.2}", r as f64 / (budget + 1) as f64),
-                "-".into(),
-            ),
-        };
-        let why = guided[0]
-            .why
-            .as_deref()
-            .or(random[0].why.as_deref())
-            .unwrap_or("none within the budget");
-        println!(
-            "{:<36} {:>11} {:>9.2} {:>11} {:>9.2} {:>8} {:>8}  {}",
-            name,
-            cell(r_runs, budget),
-            r_wall,
-            cell(g_runs, budget),
-            g_wall,
-            ratio,
-            wall_ratio,
-            why.chars().take(90).collect::<String>()
-        );
+            Found::Neither if !control => neither.push(name),
+            _ => {}
+        }
     }
     let geo = |v: &[f64]| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len().max(1) as f64).exp();
     if !neither.is_empty() {

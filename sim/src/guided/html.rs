@@ -38,27 +38,36 @@ const W: f64 = 860.0;
 const H: f64 = 360.0;
 const PAD: f64 = 50.0;
 
-/// The chart: one polyline and one circle per run for each series.
-fn chart(series: &[Series<'_>]) -> String {
-    let max_x = series
-        .iter()
-        .map(|s| s.result.curve.len())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let max_y = series
-        .iter()
-        .flat_map(|s| s.result.curve.iter().copied())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let x = |i: usize| PAD + (i as f64 + 1.0) / max_x * (W - 2.0 * PAD);
-    let y = |c: usize| H - PAD - c as f64 / max_y * (H - 2.0 * PAD);
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r##"<svg id="coverage-chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="coverage over runs">"##
-    );
+/// Maps run index and coverage to chart coordinates.
+struct Scale {
+    max_x: f64,
+    max_y: f64,
+}
+
+impl Scale {
+    fn of(series: &[Series<'_>]) -> Scale {
+        let longest = series.iter().map(|s| s.result.curve.len()).max();
+        let highest = series
+            .iter()
+            .flat_map(|s| s.result.curve.iter().copied())
+            .max();
+        Scale {
+            max_x: longest.unwrap_or(0).max(1) as f64,
+            max_y: highest.unwrap_or(0).max(1) as f64,
+        }
+    }
+
+    fn x(&self, i: usize) -> f64 {
+        PAD + (i as f64 + 1.0) / self.max_x * (W - 2.0 * PAD)
+    }
+
+    fn y(&self, c: f64) -> f64 {
+        H - PAD - c / self.max_y * (H - 2.0 * PAD)
+    }
+}
+
+/// Axes, ticks and axis labels.
+fn axes(svg: &mut String, sc: &Scale) {
     let _ = write!(
         svg,
         r##"<line x1="{PAD}" y1="{b}" x2="{r}" y2="{b}" stroke="#444"/><line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{b}" stroke="#444"/>"##,
@@ -66,15 +75,15 @@ fn chart(series: &[Series<'_>]) -> String {
         r = W - PAD
     );
     for k in 0..=4 {
-        let (cx, cy) = (max_x * k as f64 / 4.0, max_y * k as f64 / 4.0);
+        let (cx, cy) = (sc.max_x * k as f64 / 4.0, sc.max_y * k as f64 / 4.0);
         let _ = write!(
             svg,
             r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{:.0}</text><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{:.0}</text>"##,
-            PAD + cx / max_x * (W - 2.0 * PAD),
+            PAD + cx / sc.max_x * (W - 2.0 * PAD),
             H - PAD + 16.0,
             cx,
             PAD - 6.0,
-            y(cy as usize) + 4.0,
+            sc.y(cy.floor()) + 4.0,
             cy
         );
     }
@@ -86,37 +95,50 @@ fn chart(series: &[Series<'_>]) -> String {
         H / 2.0,
         H / 2.0
     );
-    for s in series {
-        let c = color(s.mode);
-        let points: Vec<String> = s
-            .result
-            .curve
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v)))
-            .collect();
+}
+
+/// One search's line and its points (failed runs larger).
+fn line(svg: &mut String, sc: &Scale, s: &Series<'_>) {
+    let (c, m) = (color(s.mode), s.mode.name());
+    let points: Vec<String> = s
+        .result
+        .curve
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("{:.1},{:.1}", sc.x(i), sc.y(v as f64)))
+        .collect();
+    let _ = write!(
+        svg,
+        r##"<polyline class="series" data-mode="{m}" fill="none" stroke="{c}" stroke-width="2" points="{}"/>"##,
+        points.join(" ")
+    );
+    let failed: std::collections::BTreeSet<u64> = s.result.failures.iter().map(|f| f.run).collect();
+    for (i, &v) in s.result.curve.iter().enumerate() {
+        let run = i as u64 + 1;
+        let fail = failed.contains(&run);
         let _ = write!(
             svg,
-            r##"<polyline class="series" data-mode="{m}" fill="none" stroke="{c}" stroke-width="2" points="{}"/>"##,
-            points.join(" "),
-            m = s.mode.name()
+            r##"<circle class="point" data-mode="{m}" data-run="{run}" data-coverage="{v}" data-failed="{fail}" cx="{:.1}" cy="{:.1}" r="{r}" fill="{f}" stroke="{c}"><title>{m} run {run}: {v} features{t}</title></circle>"##,
+            sc.x(i),
+            sc.y(v as f64),
+            r = if fail { 5 } else { 2 },
+            f = if fail { "#e7298a" } else { c },
+            t = if fail { " (failed)" } else { "" }
         );
-        let failed: std::collections::BTreeSet<u64> =
-            s.result.failures.iter().map(|f| f.run).collect();
-        for (i, &v) in s.result.curve.iter().enumerate() {
-            let run = i as u64 + 1;
-            let fail = failed.contains(&run);
-            let _ = write!(
-                svg,
-                r##"<circle class="point" data-mode="{m}" data-run="{run}" data-coverage="{v}" data-failed="{fail}" cx="{:.1}" cy="{:.1}" r="{r}" fill="{f}" stroke="{c}"><title>{m} run {run}: {v} features{t}</title></circle>"##,
-                x(i),
-                y(v),
-                m = s.mode.name(),
-                r = if fail { 5 } else { 2 },
-                f = if fail { "#e7298a" } else { c },
-                t = if fail { " (failed)" } else { "" }
-            );
-        }
+    }
+}
+
+/// The chart: one polyline and one circle per run for each series.
+fn chart(series: &[Series<'_>]) -> String {
+    let sc = Scale::of(series);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg id="coverage-chart" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="coverage over runs">"##
+    );
+    axes(&mut svg, &sc);
+    for s in series {
+        line(&mut svg, &sc, s);
     }
     for (k, s) in series.iter().enumerate() {
         let _ = write!(
