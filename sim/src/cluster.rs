@@ -5,6 +5,7 @@
 //! and (optionally) in-memory producer state, but never acknowledged data: the
 //! log of a partition stands for its replicated log (acks=all).
 
+use crate::broker::ledger::{FaultEvent, Ledger};
 use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -132,6 +133,12 @@ pub struct Cluster {
     pub pending_elections: Vec<(Duration, String, i32)>,
     /// Injected answers actually given (a scenario can require some).
     pub injections_hit: u64,
+    /// What the brokers answered and which faults they applied (for the stop
+    /// report and the black-box verdict of `sim serve`).
+    pub ledger: Ledger,
+    /// The latest time the cluster was told (requests, elections, faults):
+    /// the time of faults whose caller gives none (restart, expiry).
+    pub clock: Duration,
 }
 
 impl Cluster {
@@ -175,6 +182,8 @@ impl Cluster {
             injections: BTreeMap::new(),
             pending_elections: Vec::new(),
             injections_hit: 0,
+            ledger: Ledger::default(),
+            clock: Duration::ZERO,
         }
     }
 
@@ -211,9 +220,16 @@ impl Cluster {
             .is_some_and(|b| b.up)
     }
 
+    /// Moves the cluster's clock to `now` (it never goes back).
+    pub fn advance(&mut self, now: Duration) {
+        self.clock = self.clock.max(now);
+    }
+
     /// Marks a broker down; its partitions lose their leader now and get a new
     /// one after the failover delay.
     pub fn crash(&mut self, broker: i32, now: Duration) {
+        self.advance(now);
+        self.ledger.fault(now, FaultEvent::Crash(broker));
         if let Some(b) = usize::try_from(broker)
             .ok()
             .and_then(|i| self.brokers.get_mut(i))
@@ -240,6 +256,7 @@ impl Cluster {
     /// they replicate, so neither a restart nor a failover forgets a producer.
     /// Only expiry does ([`Cluster::expire_producers`]).
     pub fn restart(&mut self, broker: i32) {
+        self.ledger.fault(self.clock, FaultEvent::Restart(broker));
         if let Some(b) = usize::try_from(broker)
             .ok()
             .and_then(|i| self.brokers.get_mut(i))
@@ -254,6 +271,10 @@ impl Cluster {
     /// producer id expires (`producer.id.expiration.ms`) or retention deletes
     /// the segments holding its batches (`removeExpiredProducers`).
     pub fn expire_producers(&mut self, topic: &str, partition: i32) {
+        self.ledger.fault(
+            self.clock,
+            FaultEvent::ExpireProducers((topic.to_string(), partition)),
+        );
         if let Some(p) = self.partition_mut(topic, partition) {
             p.producers.clear();
         }
@@ -262,6 +283,9 @@ impl Cluster {
     /// Takes leadership away from the current leader; a new one is elected after
     /// the failover delay (preferring a different live replica).
     pub fn move_leader(&mut self, topic: &str, partition: i32, now: Duration) {
+        self.advance(now);
+        self.ledger
+            .fault(now, FaultEvent::MoveLeader((topic.to_string(), partition)));
         let due = now + self.spec.failover_delay;
         if let Some(p) = self.partition_mut(topic, partition) {
             p.leader = None;
@@ -273,6 +297,7 @@ impl Cluster {
 
     /// Runs the elections that are due. Returns how many partitions got a leader.
     pub fn run_elections(&mut self, now: Duration) -> usize {
+        self.advance(now);
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_elections)
             .into_iter()
             .partition(|(t, _, _)| *t <= now);

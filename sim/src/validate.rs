@@ -170,6 +170,21 @@ pub fn metadata_request(body: &[u8], version: i16) -> Check {
     Ok(())
 }
 
+/// Checks an InitProducerId request body of `version`.
+pub fn init_producer_id_request(body: &[u8], version: i16) -> Check {
+    let flexible = version >= 2;
+    let mut w = Walker::new(body);
+    w.string(flexible)?; // transactional_id
+    w.skip(4)?; // transaction_timeout_ms
+    if version >= 3 {
+        w.skip(8 + 2)?; // producer_id, producer_epoch
+    }
+    if flexible {
+        w.tagged_fields()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
