@@ -93,6 +93,57 @@ pub struct Partition {
     pub next_offset: i64,
     /// Producer id to its window.
     pub producers: BTreeMap<i64, ProducerWindow>,
+    /// Each batch of `log` as it arrived (sharing the request's buffer, as its
+    /// records do), with the leader epoch it was appended in: what a Fetch
+    /// returns, base offset and leader epoch written in.
+    pub raw: Vec<(Bytes, i32)>,
+}
+
+impl Partition {
+    fn new(replicas: Vec<i32>) -> Partition {
+        Partition {
+            leader: Some(replicas[0]),
+            leader_epoch: 0,
+            replicas,
+            log: Vec::new(),
+            next_offset: 0,
+            producers: BTreeMap::new(),
+            raw: Vec::new(),
+        }
+    }
+}
+
+/// Why a topic cannot be created (Kafka's error codes).
+pub mod topic_error {
+    /// INVALID_TOPIC_EXCEPTION.
+    pub const INVALID_TOPIC: i16 = 17;
+    /// TOPIC_ALREADY_EXISTS.
+    pub const ALREADY_EXISTS: i16 = 36;
+    /// INVALID_PARTITIONS.
+    pub const INVALID_PARTITIONS: i16 = 37;
+    /// INVALID_REPLICATION_FACTOR.
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+}
+
+/// Partitions of a topic created without a count (Kafka's `num.partitions`).
+pub const DEFAULT_PARTITIONS: u32 = 1;
+
+/// Replicas of a topic created without a factor: three where there are three
+/// brokers (Kafka's `default.replication.factor` is 1, but a crash or leader
+/// move needs another replica to fail over to).
+pub fn default_replication(brokers: u32) -> u32 {
+    brokers.clamp(1, 3)
+}
+
+/// True for a name Kafka accepts: 1..=249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// What a broker does with the next produce request for a partition.
@@ -139,6 +190,23 @@ pub struct Cluster {
     /// The latest time the cluster was told (requests, elections, faults):
     /// the time of faults whose caller gives none (restart, expiry).
     pub clock: Duration,
+    /// A Metadata request naming an unknown topic creates it (Kafka's
+    /// `auto.create.topics.enable`; off in simulated worlds, a scenario's
+    /// `cluster.auto_create_topics` for `sim serve`).
+    pub auto_create_topics: bool,
+    /// Consumer groups by id (the group coordinator's state).
+    pub groups: BTreeMap<String, crate::broker::group::Group>,
+}
+
+/// The partitions of topic `t`, the `index`-th topic of a cluster of `n` brokers.
+fn partitions(t: &TopicSpec, index: u32, n: u32) -> Vec<Partition> {
+    let rf = t.replication.clamp(1, n);
+    (0..t.partitions)
+        .map(|p| {
+            let first = (p + index) % n;
+            Partition::new((0..rf).map(|r| ((first + r) % n) as i32).collect())
+        })
+        .collect()
 }
 
 impl Cluster {
@@ -157,22 +225,7 @@ impl Cluster {
             .collect();
         let mut topics = BTreeMap::new();
         for (ti, t) in spec.topics.iter().enumerate() {
-            let rf = t.replication.clamp(1, n);
-            let parts = (0..t.partitions)
-                .map(|p| {
-                    let first = (p + ti as u32) % n;
-                    let replicas: Vec<i32> = (0..rf).map(|r| ((first + r) % n) as i32).collect();
-                    Partition {
-                        leader: Some(replicas[0]),
-                        leader_epoch: 0,
-                        replicas,
-                        log: Vec::new(),
-                        next_offset: 0,
-                        producers: BTreeMap::new(),
-                    }
-                })
-                .collect();
-            topics.insert(t.name.clone(), parts);
+            topics.insert(t.name.clone(), partitions(t, ti as u32, n));
         }
         Cluster {
             spec,
@@ -184,7 +237,49 @@ impl Cluster {
             injections_hit: 0,
             ledger: Ledger::default(),
             clock: Duration::ZERO,
+            auto_create_topics: false,
+            groups: BTreeMap::new(),
         }
+    }
+
+    /// Creates a topic of `partitions` partitions with `replication` replicas
+    /// each, leaders spread round-robin as for the spec's topics.
+    pub fn create_topic(&mut self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
+        self.check_new_topic(name, count, replication)?;
+        let spec = TopicSpec {
+            name: name.to_string(),
+            partitions: count,
+            replication,
+        };
+        let parts = partitions(&spec, self.topics.len() as u32, self.brokers.len() as u32);
+        self.topics.insert(name.to_string(), parts);
+        Ok(())
+    }
+
+    /// Why [`Cluster::create_topic`] would refuse these arguments, if it would.
+    pub fn check_new_topic(&self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
+        if !valid_topic_name(name) {
+            return Err(topic_error::INVALID_TOPIC);
+        }
+        if self.topics.contains_key(name) {
+            return Err(topic_error::ALREADY_EXISTS);
+        }
+        if count == 0 || count > 10_000 {
+            return Err(topic_error::INVALID_PARTITIONS);
+        }
+        let n = self.brokers.len() as u32;
+        if replication == 0 || replication > n {
+            return Err(topic_error::INVALID_REPLICATION_FACTOR);
+        }
+        Ok(())
+    }
+
+    /// The controller: the first broker that is up (-1 when none is).
+    pub fn controller(&self) -> i32 {
+        self.brokers
+            .iter()
+            .position(|b| b.up)
+            .map_or(-1, |i| i as i32)
     }
 
     /// A copy of every partition's log, by (topic, partition).

@@ -563,7 +563,8 @@ fn serve_until_stopped(
             .map_err(|e| {
                 eprintln!("error: cannot listen on {host}:{port}: {e}");
                 ExitCode::from(2)
-            })?;
+            })?
+            .with_auto_create_topics(scenario.file.cluster.auto_create_topics.unwrap_or(true));
         println!(
             "serving {} brokers; bootstrap.servers = {}",
             scenario.cluster.brokers,

@@ -103,16 +103,24 @@ impl Server {
             listeners.push(l);
         }
         let advertised = addrs.clone();
-        let cluster = Cluster::new(spec, |id| {
+        let mut cluster = Cluster::new(spec, |id| {
             let a = advertised[id as usize];
             (a.ip().to_string(), a.port())
         });
+        cluster.auto_create_topics = true;
         Ok(Server {
             cluster: Rc::new(RefCell::new(cluster)),
             budget: FrameBudget::new(DEFAULT_FRAME_BUDGET),
             listeners,
             addrs,
         })
+    }
+
+    /// Whether a Metadata request naming an unknown topic creates it (default:
+    /// yes, as Kafka's `auto.create.topics.enable`).
+    pub fn with_auto_create_topics(self, on: bool) -> Self {
+        self.cluster.borrow_mut().auto_create_topics = on;
+        self
     }
 
     /// The brokers' addresses, broker 0 first.

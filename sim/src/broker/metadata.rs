@@ -1,8 +1,11 @@
 //! Metadata: live brokers, and each topic's partitions with their leader,
 //! leader epoch, replicas and in-sync replicas, from the cluster's current view.
+//! An unknown topic is created first when the cluster auto-creates topics.
 
 use super::{answer, decode, Answer, Request};
-use crate::cluster::Cluster;
+use crate::cluster::{
+    default_replication, topic_error, valid_topic_name, Cluster, DEFAULT_PARTITIONS,
+};
 use bytes::Bytes;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -16,15 +19,42 @@ const LEADER_NOT_AVAILABLE: i16 = 5;
 pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) -> Answer {
     let request = crate::validate::metadata_request(buf, req.version)
         .and_then(|_| decode("Metadata", || MetadataRequest::decode(buf, req.version)))?;
+    auto_create(cluster, &request, req.version);
     let resp = response(cluster, &request, req.version);
     answer(ApiKey::Metadata, req, code::NONE, &resp)
+}
+
+/// Creates the unknown topics a request names, with the default partitions
+/// and replication, when the cluster auto-creates topics and the request
+/// allows it (v4+ says so; before v4 the broker's setting alone decides).
+fn auto_create(cluster: &mut Cluster, req: &MetadataRequest, version: i16) {
+    if !cluster.auto_create_topics || (version >= 4 && !req.allow_auto_topic_creation) {
+        return;
+    }
+    let names: Vec<String> = req
+        .topics
+        .iter()
+        .flatten()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .filter(|n| !cluster.topics.contains_key(n))
+        .collect();
+    let replication = default_replication(cluster.brokers.len() as u32);
+    for name in names {
+        // An invalid name stays unknown: answered below as INVALID_TOPIC_EXCEPTION.
+        let _ = cluster.create_topic(&name, DEFAULT_PARTITIONS, replication);
+    }
 }
 
 fn topic(cluster: &Cluster, name: String) -> MetadataResponseTopic {
     let topic = MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(name.clone()))));
     let Some(parts) = cluster.topics.get(&name) else {
-        return topic.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
+        let error = if valid_topic_name(&name) {
+            code::UNKNOWN_TOPIC_OR_PARTITION
+        } else {
+            topic_error::INVALID_TOPIC
+        };
+        return topic.with_error_code(error);
     };
     topic.with_partitions(
         parts

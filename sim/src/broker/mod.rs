@@ -1,6 +1,9 @@
 //! The simulated Kafka broker: a subset of the wire protocol answered from the
 //! [`Cluster`] state, one file per API (each parses, applies, encodes):
-//! [`api_versions`], [`metadata`], [`init_producer_id`], [`produce`].
+//! [`api_versions`], [`metadata`], [`init_producer_id`], [`produce`] for
+//! producers; [`list_offsets`], [`fetch`] for consumers; [`create_topics`];
+//! and a minimal group coordinator ([`group`]: FindCoordinator, JoinGroup,
+//! SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch).
 //!
 //! [`handle_frame`] is pure: bytes in, reply out, state changed; no I/O and no
 //! clock. [`serve_connection`] runs it over any byte stream, so the same broker
@@ -13,8 +16,12 @@
 //! it, so no input can crash the broker.
 
 mod api_versions;
+mod create_topics;
+mod fetch;
+pub mod group;
 mod init_producer_id;
 pub mod ledger;
+mod list_offsets;
 mod metadata;
 mod produce;
 
@@ -25,6 +32,7 @@ use crate::frames::{self, FrameBudget};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
+use producer_core::error::code;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -37,15 +45,25 @@ pub type SharedCluster = Rc<RefCell<Cluster>>;
 
 pub use crate::frames::MAX_REQUEST_FRAME;
 
-/// The API versions this broker answers, and advertises in ApiVersions.
-/// Fetch is listed only because clients infer record-batch v2 support from it
-/// (librdkafka's MsgVer2 feature needs Produce v3 and Fetch v4); this broker
-/// serves producers, and closes a connection that actually sends a Fetch.
-pub const SUPPORTED: [(ApiKey, i16, i16); 5] = [
+/// The API versions this broker answers, and advertises in ApiVersions; any
+/// other API or version closes the connection, as Kafka does (ApiVersions
+/// itself answers a newer version with UNSUPPORTED_VERSION, KIP-511). Lower
+/// bounds are `kafka-protocol`'s: record-batch v2 (Produce v3, Fetch v4) and
+/// what the supported clients send.
+pub const SUPPORTED: [(ApiKey, i16, i16); 14] = [
     (ApiKey::Produce, 3, 12),
     (ApiKey::Fetch, 4, 11),
+    (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 7),
+    (ApiKey::OffsetFetch, 1, 5),
+    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::JoinGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 3),
+    (ApiKey::LeaveGroup, 0, 3),
+    (ApiKey::SyncGroup, 0, 3),
     (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 4),
     (ApiKey::InitProducerId, 0, 4),
 ];
 
@@ -58,6 +76,13 @@ pub enum Reply {
     Silent,
     /// Close the connection (bad input, broker down, or a lost response).
     Close(String),
+    /// Nothing to answer yet (a Fetch below its `min_bytes`, a JoinGroup or
+    /// SyncGroup waiting for the group): handle the same frame again, with the
+    /// time it was first received, at the latest at `until`.
+    Wait {
+        /// When the request must be answered, whatever there is.
+        until: Duration,
+    },
 }
 
 /// One request as its handler sees it.
@@ -106,8 +131,43 @@ pub(crate) fn respond<M: Encodable>(api: ApiKey, req: &Request<'_>, body: &M) ->
     Reply::Respond(buf)
 }
 
+/// Why a partition request (Fetch, ListOffsets) cannot be served by `broker`:
+/// unknown partition, a leader epoch older or newer than the partition's
+/// (KIP-320, when the client sent one), or not its leader.
+pub(crate) fn leader_error(
+    cluster: &Cluster,
+    broker: i32,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: Option<i32>,
+) -> Option<i16> {
+    const FENCED_LEADER_EPOCH: i16 = 74;
+    const UNKNOWN_LEADER_EPOCH: i16 = 75;
+    let Some(p) = cluster.partition(topic, partition) else {
+        return Some(code::UNKNOWN_TOPIC_OR_PARTITION);
+    };
+    match current_leader_epoch.filter(|e| *e >= 0) {
+        Some(e) if e < p.leader_epoch => return Some(FENCED_LEADER_EPOCH),
+        Some(e) if e > p.leader_epoch => return Some(UNKNOWN_LEADER_EPOCH),
+        _ => {}
+    }
+    (p.leader != Some(broker)).then_some(code::NOT_LEADER_OR_FOLLOWER)
+}
+
 /// Handles one request frame (size prefix stripped) as broker `broker`.
 pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: Duration) -> Reply {
+    handle_frame_at(cluster, broker, frame_body, now, now)
+}
+
+/// Handles a request frame first received at `received` (earlier than `now`
+/// when it is handled again after a [`Reply::Wait`]).
+pub fn handle_frame_at(
+    cluster: &mut Cluster,
+    broker: i32,
+    frame_body: Bytes,
+    now: Duration,
+    received: Duration,
+) -> Reply {
     if !cluster.is_up(broker) {
         return Reply::Close("broker is down".into());
     }
@@ -135,9 +195,6 @@ pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: 
     if version < min || version > max {
         return Reply::Close(format!("{api:?} v{version} outside {min}..={max}"));
     }
-    if api == ApiKey::Fetch {
-        return Reply::Close("Fetch is not served: the simulated broker serves producers".into());
-    }
     let frame_len = frame_body.len() + 4;
     let mut buf = frame_body;
     let header: RequestHeader = match decode("request header", || {
@@ -155,20 +212,34 @@ pub fn handle_frame(cluster: &mut Cluster, broker: i32, frame_body: Bytes, now: 
         frame_len,
         now,
     };
-    if api == ApiKey::Produce {
-        // Counted per producer id and partition by the handler.
-        return produce::handle(cluster, &req, &mut buf);
+    // These count their requests themselves: per producer id and partition
+    // (Produce), once when answered and not while waiting (the others).
+    match api {
+        ApiKey::Produce => return produce::handle(cluster, &req, &mut buf),
+        ApiKey::Fetch => return fetch::handle(cluster, &req, &mut buf, received),
+        ApiKey::JoinGroup | ApiKey::SyncGroup => {
+            return group::handle_waiting(cluster, &req, api, &mut buf, received)
+        }
+        _ => {}
     }
     cluster.ledger.request(&client_id, -1, api as i16);
     let answer = match api {
         ApiKey::ApiVersions => api_versions::handle(&req),
         ApiKey::Metadata => metadata::handle(cluster, &req, &mut buf),
         ApiKey::InitProducerId => init_producer_id::handle(cluster, &req, &mut buf),
+        ApiKey::ListOffsets => list_offsets::handle(cluster, &req, &mut buf),
+        ApiKey::CreateTopics => create_topics::handle(cluster, &req, &mut buf),
+        ApiKey::FindCoordinator
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch => group::handle(cluster, &req, api, &mut buf),
         _ => unreachable!("filtered by SUPPORTED"),
     };
     match answer {
         Ok((code, reply)) => {
             match &reply {
+                Reply::Wait { .. } => {}
                 Reply::Close(_) => cluster.ledger.closed(&client_id, -1, api as i16),
                 _ => cluster.ledger.code(&client_id, -1, api as i16, code),
             }
@@ -208,10 +279,22 @@ where
             Ok(None) => return "closed by the client".into(),
             Err(e) => return e,
         };
-        let reply = {
+        let received = clock();
+        let mut reply = {
             let mut c = cluster.borrow_mut();
-            handle_frame(&mut c, broker, frame.body.clone(), clock())
+            handle_frame_at(&mut c, broker, frame.body.clone(), received, received)
         };
+        // A waiting request is handled again every few milliseconds until it
+        // is answered; the connection reads nothing else meanwhile (Kafka
+        // mutes a connection while one of its requests is in progress).
+        while let Reply::Wait { until } = reply {
+            let now = clock();
+            let step = until.saturating_sub(now).min(WAIT_STEP);
+            tokio::time::sleep(step.max(Duration::from_millis(1))).await;
+            let now = clock();
+            let mut c = cluster.borrow_mut();
+            reply = handle_frame_at(&mut c, broker, frame.body.clone(), now, received);
+        }
         drop(frame);
         match reply {
             Reply::Respond(frame) => {
@@ -221,9 +304,13 @@ where
             }
             Reply::Silent => {}
             Reply::Close(why) => return why,
+            Reply::Wait { .. } => unreachable!("waited above"),
         }
     }
 }
+
+/// How often a waiting request is looked at again.
+const WAIT_STEP: Duration = Duration::from_millis(5);
 
 /// Splits a response frame (with size prefix) into its body, for tests.
 pub fn strip_size_prefix(mut frame: Bytes) -> Bytes {

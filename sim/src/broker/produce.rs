@@ -244,6 +244,8 @@ fn partition(
         })
         .collect();
     partition.next_offset += count as i64;
+    let epoch_now = partition.leader_epoch;
+    partition.raw.push((bytes.clone(), epoch_now));
     partition.log.push(LogBatch {
         base_offset,
         client_id: req.client_id.clone(),
