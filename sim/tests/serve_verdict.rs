@@ -190,3 +190,31 @@ fn a_produce_to_a_broker_that_is_not_the_leader_is_misrouted_unless_a_leader_mov
     assert!(report.passed(), "{:?}", report.verdict.violations);
     assert_eq!(report.verdict.expected.len(), 1);
 }
+
+#[test]
+fn a_sequence_reused_for_other_records_is_a_violation_even_after_a_fault() {
+    // The retry of a batch whose response was lost is a true duplicate: passes.
+    let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+    c.inject("events", 0, Injection::LoseResponse, 1);
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["a", "b"]), 1);
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["a", "b"]), 2);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    assert!(report.passed(), "{:?}", report.verdict.violations);
+
+    // Other records under the stored sequence: Kafka answers it as a
+    // duplicate (success), the records are lost; the fault explains nothing.
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["x", "y"]), 3);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    let kinds: Vec<Kind> = report.verdict.violations.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, vec![Kind::SequenceReused]);
+    let detail = &report.verdict.violations[0].detail;
+    assert!(detail.contains("stored at offset 0"), "{detail}");
+    assert_eq!(
+        c.logs()
+            .values()
+            .flatten()
+            .map(|b| b.records.len())
+            .sum::<usize>(),
+        2
+    );
+}

@@ -49,7 +49,8 @@ pub struct Anomaly {
     pub tp: Tp,
     /// The broker that answered.
     pub broker: i32,
-    /// The code answered: 45, 47, 59 or 6.
+    /// The code answered: 45, 47, 59 or 6; 46 for a sequence reused for
+    /// other records (answered NONE, as a duplicate).
     pub code: i16,
     /// What the broker knew: the sequence it expected, the epoch it holds, or
     /// the partition's leader.

@@ -129,6 +129,43 @@ fn anomaly(
     });
 }
 
+/// The code an anomaly of a reused sequence is kept under (the batch itself
+/// is answered NONE with the stored batch's offset, as Kafka does).
+pub const DUPLICATE: i16 = code::DUPLICATE_SEQUENCE_NUMBER;
+
+/// Why `batch`, answered as the duplicate of the batch stored at `base_offset`,
+/// is not one: the records differ (count, key, value or headers). Kafka
+/// compares sequence numbers only, so a client that reuses a sequence for
+/// other records is told they were written when they were not.
+fn other_records(
+    cluster: &Cluster,
+    tp: (&str, i32),
+    base_offset: i64,
+    batch: &ValidBatch,
+) -> Option<String> {
+    let partition = cluster.partition(tp.0, tp.1)?;
+    let i = partition
+        .log
+        .partition_point(|b| b.base_offset < base_offset);
+    let stored = partition
+        .log
+        .get(i)
+        .filter(|b| b.base_offset == base_offset)?;
+    let same = stored.records.len() == batch.records.len()
+        && stored
+            .records
+            .iter()
+            .zip(&batch.records)
+            .all(|(s, b)| s.key == b.key && s.value == b.value && s.headers == b.headers);
+    (!same).then(|| {
+        format!(
+            "answered as the duplicate of the batch stored at offset {base_offset} ({} records), but its {} records differ: acknowledged, not stored",
+            stored.records.len(),
+            batch.records.len()
+        )
+    })
+}
+
 fn partition(
     cluster: &mut Cluster,
     req: &Request<'_>,
@@ -202,11 +239,21 @@ fn partition(
         match producer_state::check(version, window, epoch, first_seq, count) {
             Decision::Append => {}
             Decision::Duplicate(base_offset) => {
+                if let Some(context) = other_records(cluster, (topic, index), base_offset, &batch) {
+                    anomaly(
+                        cluster,
+                        req,
+                        (topic, index),
+                        Some(&batch),
+                        DUPLICATE,
+                        context,
+                    );
+                }
                 return PartitionResult {
                     code: code::NONE,
                     base_offset,
                     lose_response,
-                }
+                };
             }
             // A lost response is lost whatever the answer was.
             Decision::Reject(c) => {

@@ -70,6 +70,10 @@ kinds! {
     /// A produce reached a broker that does not lead the partition, with no
     /// leader change to explain it.
     Misrouted => "misrouted",
+    /// The broker answered a batch as the duplicate of one it stored under the
+    /// same producer id, epoch and sequence, but with other records: they are
+    /// acknowledged and never stored (judged from the wire, `sim serve`).
+    SequenceReused => "sequence_reused",
 }
 
 impl Kind {

@@ -144,6 +144,7 @@ pub fn judge_wire(logs: &BTreeMap<Tp, Vec<LogBatch>>, ledger: &Ledger) -> WireRe
         let kind = match a.code {
             code::INVALID_PRODUCER_EPOCH => Kind::FencedAnswer,
             code::NOT_LEADER_OR_FOLLOWER => Kind::Misrouted,
+            code::DUPLICATE_SEQUENCE_NUMBER => Kind::SequenceReused,
             _ => Kind::OutOfOrderAnswer,
         };
         let stamp = if a.producer_id >= 0 {
@@ -154,19 +155,27 @@ pub fn judge_wire(logs: &BTreeMap<Tp, Vec<LogBatch>>, ledger: &Ledger) -> WireRe
         } else {
             "a batch without producer id".to_string()
         };
+        let answered = if kind == Kind::SequenceReused {
+            "NONE (a duplicate)".to_string()
+        } else {
+            format!("{} ({})", a.code, code::name(a.code))
+        };
         let detail = format!(
-            "client `{}`: broker-{} answered {} ({}) to {stamp}: {}",
-            a.client_id,
-            a.broker,
-            a.code,
-            code::name(a.code),
-            a.context
+            "client `{}`: broker-{} answered {answered} to {stamp}: {}",
+            a.client_id, a.broker, a.context
         );
         let v = Violation::new(kind, a.at, detail)
             .producer(producer_of(&a.client_id))
             .tp(a.tp.clone());
         let pid = (a.producer_id >= 0).then_some(a.producer_id);
-        all.push(((a.client_id.to_string(), pid), explain(v, &ledger.faults)));
+        // No fault makes a correct client send other records under a
+        // sequence it already used: never explained.
+        let v = if kind == Kind::SequenceReused {
+            v
+        } else {
+            explain(v, &ledger.faults)
+        };
+        all.push(((a.client_id.to_string(), pid), v));
     }
     all.sort_by_key(|(_, v)| v.at);
     for ((client, pid), v) in &all {
