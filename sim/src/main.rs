@@ -112,8 +112,9 @@ enum Command {
         /// violations, faults) as JSON, for CI.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
-        /// Print records/s per client every N seconds while serving (0: never).
-        #[arg(long, default_value_t = 5, value_name = "N")]
+        /// Print records/s per client on stderr every N seconds while serving
+        /// (0: never).
+        #[arg(long, default_value_t = 1, value_name = "N")]
         progress_secs: u64,
     },
     /// Run one seed and print its event log: sends, batches, requests, faults, verdict.
@@ -580,16 +581,23 @@ fn serve_until_stopped(
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let stop = tx.clone();
         tokio::task::spawn_local(async move {
-            match for_secs {
-                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
+            // Ctrl-C stops it too when --for-secs is given: both print the report.
+            let limit = async {
+                match for_secs {
+                    Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                    None => std::future::pending().await,
                 }
+            };
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => eprintln!("Ctrl-C: stopping"),
+                _ = limit => {}
             }
             let _ = stop.send(sim::serve::Control::Stop);
         });
         if every > 0 {
-            tokio::task::spawn_local(progress(tx, Duration::from_secs(every)));
+            // At most once a second, on stderr (stdout keeps the report).
+            tokio::task::spawn_local(progress(tx, Duration::from_secs(every.max(1))));
         }
         Ok::<_, ExitCode>(server.serve(faults, rx).await)
     })
@@ -624,7 +632,7 @@ async fn progress(
                 format!("{client}: {n} records ({rate:.0}/s)")
             })
             .collect();
-        println!("[{:>5}s] {}", elapsed.as_secs(), parts.join(", "));
+        eprintln!("[{:>5}s] {}", elapsed.as_secs(), parts.join(", "));
         last = now;
     }
 }
