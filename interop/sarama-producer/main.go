@@ -24,7 +24,7 @@
 // not closed by the deadline are left as they are. Exits 1 on a configuration or
 // connection error.
 //
-// Usage: sarama-producer -topic T -records N [-share] [-deadline D] BOOTSTRAP...
+// Usage: sarama-producer -topic T -records N [-share] [-deadline D] [-client-id ID] BOOTSTRAP...
 package main
 
 import (
@@ -54,9 +54,12 @@ func message(topic string, i int) *sarama.ProducerMessage {
 	return msg
 }
 
-func config(producer int) *sarama.Config {
+func config(producer int, clientID string) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = fmt.Sprintf("producer-%d", producer) // the name prodsim's checker knows
+	if clientID != "" {
+		cfg.ClientID = clientID // one for every producer, as in the report
+	}
 	cfg.Version = sarama.V0_11_0_0
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -74,6 +77,7 @@ func main() {
 	records := flag.Int("records", 1000, "records per producer")
 	share := flag.Bool("share", false, "hand every producer the same *ProducerMessage")
 	deadline := flag.Duration("deadline", 30*time.Second, "how long sending and closing may take")
+	clientID := flag.String("client-id", "", "one client id for every producer (default producer-<n>)")
 	flag.Parse()
 	bootstraps := flag.Args()
 	if len(bootstraps) == 0 {
@@ -90,7 +94,7 @@ func main() {
 
 	producers := make([]sarama.AsyncProducer, len(bootstraps))
 	for p, bootstrap := range bootstraps {
-		producer, err := sarama.NewAsyncProducer(strings.Split(bootstrap, ","), config(p))
+		producer, err := sarama.NewAsyncProducer(strings.Split(bootstrap, ","), config(p, *clientID))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "producer %d (%s): %v\n", p, bootstrap, err)
 			os.Exit(1)
