@@ -24,7 +24,7 @@
 // not closed by the deadline are left as they are. Exits 1 on a configuration or
 // connection error.
 //
-// Usage: sarama-producer -topic T -records N [-share] [-deadline D] BOOTSTRAP...
+// Usage: sarama-producer -topic T -records N [-share] [-deadline D] [-client-id ID] BOOTSTRAP...
 package main
 
 import (
@@ -54,9 +54,12 @@ func message(topic string, i int) *sarama.ProducerMessage {
 	return msg
 }
 
-func config(producer int) *sarama.Config {
+func config(producer int, clientID string) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = fmt.Sprintf("producer-%d", producer) // the name prodsim's checker knows
+	if clientID != "" {
+		cfg.ClientID = clientID // one for every producer, as in the report
+	}
 	cfg.Version = sarama.V0_11_0_0
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -74,6 +77,8 @@ func main() {
 	records := flag.Int("records", 1000, "records per producer")
 	share := flag.Bool("share", false, "hand every producer the same *ProducerMessage")
 	deadline := flag.Duration("deadline", 30*time.Second, "how long sending and closing may take")
+	clientID := flag.String("client-id", "", "one client id for every producer (default producer-<n>)")
+	verify := flag.Bool("verify", false, "after closing, read every partition back with Sarama's consumer and check the acknowledged offsets")
 	flag.Parse()
 	bootstraps := flag.Args()
 	if len(bootstraps) == 0 {
@@ -82,6 +87,7 @@ func main() {
 	}
 
 	var out sync.Mutex
+	var acks []ack // under out
 	emit := func(format string, args ...interface{}) {
 		out.Lock()
 		fmt.Printf(format+"\n", args...)
@@ -90,7 +96,7 @@ func main() {
 
 	producers := make([]sarama.AsyncProducer, len(bootstraps))
 	for p, bootstrap := range bootstraps {
-		producer, err := sarama.NewAsyncProducer(strings.Split(bootstrap, ","), config(p))
+		producer, err := sarama.NewAsyncProducer(strings.Split(bootstrap, ","), config(p, *clientID))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "producer %d (%s): %v\n", p, bootstrap, err)
 			os.Exit(1)
@@ -108,6 +114,11 @@ func main() {
 			defer drained.Done()
 			for msg := range producer.Successes() {
 				emit("ACK %d %s %d %d", p, record(msg), msg.Partition, msg.Offset)
+				if i, ok := msg.Metadata.(int); ok {
+					out.Lock()
+					acks = append(acks, ack{p, i, msg.Partition, msg.Offset})
+					out.Unlock()
+				}
 			}
 		}(p, producer)
 		go func(p int, producer sarama.AsyncProducer) {
@@ -152,7 +163,123 @@ func main() {
 	case <-all:
 	case <-time.After(*deadline):
 		fmt.Fprintf(os.Stderr, "deadline of %v passed before every producer closed\n", *deadline)
+		if *verify {
+			fmt.Println("VERIFY: FAIL the producers did not close before the deadline")
+		}
+		return
 	}
+	if *verify {
+		out.Lock()
+		defer out.Unlock()
+		fmt.Println(readBack(bootstraps, *topic, *records, acks))
+	}
+}
+
+// ack is one acknowledged record: producer, record index, partition, offset.
+type ack struct {
+	producer, record int
+	partition        int32
+	offset           int64
+}
+
+// readBack consumes every partition of topic on each distinct cluster from the
+// oldest offset to the high watermark and checks that each acknowledged
+// record is at its offset and that no value is stored more often than the
+// producers writing to that cluster sent it.
+func readBack(bootstraps []string, topic string, records int, acks []ack) string {
+	byCluster := map[string][]int{} // bootstrap -> producers writing to it
+	for p, b := range bootstraps {
+		byCluster[b] = append(byCluster[b], p)
+	}
+	read := 0
+	for bootstrap, producers := range byCluster {
+		stored, err := consumeAll(bootstrap, topic)
+		if err != nil {
+			return "VERIFY: FAIL reading back: " + err.Error()
+		}
+		counts := map[string]int{}
+		for _, values := range stored {
+			for _, v := range values {
+				counts[v]++
+				read++
+			}
+		}
+		mine := map[int]bool{}
+		for _, p := range producers {
+			mine[p] = true
+		}
+		for _, a := range acks {
+			if !mine[a.producer] {
+				continue
+			}
+			want, _ := message(topic, a.record).Value.Encode()
+			got, ok := stored[a.partition][a.offset]
+			if !ok || got != string(want) {
+				return fmt.Sprintf("VERIFY: FAIL producer %d record %d acknowledged at %d/%d, which holds %q", a.producer, a.record, a.partition, a.offset, got)
+			}
+		}
+		for v, n := range counts {
+			if n > len(producers) {
+				return fmt.Sprintf("VERIFY: FAIL value %.40q stored %d times by %d producers", v, n, len(producers))
+			}
+		}
+	}
+	return fmt.Sprintf("VERIFY: OK %d acknowledged records at their offsets; %d records read back", len(acks), read)
+}
+
+// consumeAll returns partition -> offset -> value of every record of topic.
+func consumeAll(bootstrap, topic string) (map[int32]map[int64]string, error) {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "sarama-verify"
+	cfg.Version = sarama.V0_11_0_0
+	client, err := sarama.NewClient(strings.Split(bootstrap, ","), cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	partitions, err := client.Partitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	stored := map[int32]map[int64]string{}
+	for _, part := range partitions {
+		end, err := client.GetOffset(topic, part, sarama.OffsetNewest)
+		if err != nil {
+			return nil, err
+		}
+		stored[part] = map[int64]string{}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, part, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		timeout := time.After(30 * time.Second)
+	loop:
+		for {
+			select {
+			case m := <-pc.Messages():
+				stored[part][m.Offset] = string(m.Value)
+				if m.Offset+1 >= end {
+					break loop
+				}
+			case e := <-pc.Errors():
+				pc.Close()
+				return nil, e
+			case <-timeout:
+				pc.Close()
+				return nil, fmt.Errorf("partition %d: read %d records, end offset %d", part, len(stored[part]), end)
+			}
+		}
+		pc.Close()
+	}
+	return stored, nil
 }
 
 // record is the index of the record msg carries, or "-" when it carries none.

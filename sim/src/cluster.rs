@@ -5,6 +5,7 @@
 //! and (optionally) in-memory producer state, but never acknowledged data: the
 //! log of a partition stands for its replicated log (acks=all).
 
+use crate::broker::ledger::{FaultEvent, Ledger};
 use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -94,6 +95,58 @@ pub struct Partition {
     pub producers: BTreeMap<i64, ProducerWindow>,
     /// The leader before the current one (what a stale Metadata answer names).
     pub former_leader: Option<i32>,
+    /// Each batch of `log` as it arrived (sharing the request's buffer, as its
+    /// records do), with the leader epoch it was appended in: what a Fetch
+    /// returns, base offset and leader epoch written in.
+    pub raw: Vec<(Bytes, i32)>,
+}
+
+impl Partition {
+    fn new(replicas: Vec<i32>) -> Partition {
+        Partition {
+            leader: Some(replicas[0]),
+            leader_epoch: 0,
+            replicas,
+            log: Vec::new(),
+            next_offset: 0,
+            producers: BTreeMap::new(),
+            raw: Vec::new(),
+            former_leader: None,
+        }
+    }
+}
+
+/// Why a topic cannot be created (Kafka's error codes).
+pub mod topic_error {
+    /// INVALID_TOPIC_EXCEPTION.
+    pub const INVALID_TOPIC: i16 = 17;
+    /// TOPIC_ALREADY_EXISTS.
+    pub const ALREADY_EXISTS: i16 = 36;
+    /// INVALID_PARTITIONS.
+    pub const INVALID_PARTITIONS: i16 = 37;
+    /// INVALID_REPLICATION_FACTOR.
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+}
+
+/// Partitions of a topic created without a count (Kafka's `num.partitions`).
+pub const DEFAULT_PARTITIONS: u32 = 1;
+
+/// Replicas of a topic created without a factor: three where there are three
+/// brokers (Kafka's `default.replication.factor` is 1, but a crash or leader
+/// move needs another replica to fail over to).
+pub fn default_replication(brokers: u32) -> u32 {
+    brokers.clamp(1, 3)
+}
+
+/// True for a name Kafka accepts: 1..=249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// What a broker does with the next produce request for a partition.
@@ -166,6 +219,18 @@ pub struct Cluster {
     pub stale_metadata: u32,
     /// Answers written by any connection (held answers wait for one more).
     pub answered: std::rc::Rc<AnswerSignal>,
+    /// What the brokers answered and which faults they applied (for the stop
+    /// report and the black-box verdict of `sim serve`).
+    pub ledger: Ledger,
+    /// The latest time the cluster was told (requests, elections, faults):
+    /// the time of faults whose caller gives none (restart, expiry).
+    pub clock: Duration,
+    /// A Metadata request naming an unknown topic creates it (Kafka's
+    /// `auto.create.topics.enable`; off in simulated worlds, a scenario's
+    /// `cluster.auto_create_topics` for `sim serve`).
+    pub auto_create_topics: bool,
+    /// Consumer groups by id (the group coordinator's state).
+    pub groups: BTreeMap<String, crate::broker::group::Group>,
 }
 
 /// Counts answers written by every connection and wakes held answers.
@@ -185,6 +250,17 @@ impl AnswerSignal {
     }
 }
 
+/// The partitions of topic `t`, the `index`-th topic of a cluster of `n` brokers.
+fn partitions(t: &TopicSpec, index: u32, n: u32) -> Vec<Partition> {
+    let rf = t.replication.clamp(1, n);
+    (0..t.partitions)
+        .map(|p| {
+            let first = (p + index) % n;
+            Partition::new((0..rf).map(|r| ((first + r) % n) as i32).collect())
+        })
+        .collect()
+}
+
 impl Cluster {
     /// A cluster with leaders spread round-robin, advertised as `host_of(id)`.
     pub fn new(spec: ClusterSpec, host_of: impl Fn(u32) -> (String, u16)) -> Self {
@@ -201,23 +277,7 @@ impl Cluster {
             .collect();
         let mut topics = BTreeMap::new();
         for (ti, t) in spec.topics.iter().enumerate() {
-            let rf = t.replication.clamp(1, n);
-            let parts = (0..t.partitions)
-                .map(|p| {
-                    let first = (p + ti as u32) % n;
-                    let replicas: Vec<i32> = (0..rf).map(|r| ((first + r) % n) as i32).collect();
-                    Partition {
-                        leader: Some(replicas[0]),
-                        leader_epoch: 0,
-                        replicas,
-                        log: Vec::new(),
-                        next_offset: 0,
-                        producers: BTreeMap::new(),
-                        former_leader: None,
-                    }
-                })
-                .collect();
-            topics.insert(t.name.clone(), parts);
+            topics.insert(t.name.clone(), partitions(t, ti as u32, n));
         }
         Cluster {
             spec,
@@ -232,7 +292,51 @@ impl Cluster {
             crash_requests: Vec::new(),
             stale_metadata: 0,
             answered: Default::default(),
+            ledger: Ledger::default(),
+            clock: Duration::ZERO,
+            auto_create_topics: false,
+            groups: BTreeMap::new(),
         }
+    }
+
+    /// Creates a topic of `partitions` partitions with `replication` replicas
+    /// each, leaders spread round-robin as for the spec's topics.
+    pub fn create_topic(&mut self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
+        self.check_new_topic(name, count, replication)?;
+        let spec = TopicSpec {
+            name: name.to_string(),
+            partitions: count,
+            replication,
+        };
+        let parts = partitions(&spec, self.topics.len() as u32, self.brokers.len() as u32);
+        self.topics.insert(name.to_string(), parts);
+        Ok(())
+    }
+
+    /// Why [`Cluster::create_topic`] would refuse these arguments, if it would.
+    pub fn check_new_topic(&self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
+        if !valid_topic_name(name) {
+            return Err(topic_error::INVALID_TOPIC);
+        }
+        if self.topics.contains_key(name) {
+            return Err(topic_error::ALREADY_EXISTS);
+        }
+        if count == 0 || count > 10_000 {
+            return Err(topic_error::INVALID_PARTITIONS);
+        }
+        let n = self.brokers.len() as u32;
+        if replication == 0 || replication > n {
+            return Err(topic_error::INVALID_REPLICATION_FACTOR);
+        }
+        Ok(())
+    }
+
+    /// The controller: the first broker that is up (-1 when none is).
+    pub fn controller(&self) -> i32 {
+        self.brokers
+            .iter()
+            .position(|b| b.up)
+            .map_or(-1, |i| i as i32)
     }
 
     /// A copy of every partition's log, by (topic, partition).
@@ -268,9 +372,16 @@ impl Cluster {
             .is_some_and(|b| b.up)
     }
 
+    /// Moves the cluster's clock to `now` (it never goes back).
+    pub fn advance(&mut self, now: Duration) {
+        self.clock = self.clock.max(now);
+    }
+
     /// Marks a broker down; its partitions lose their leader now and get a new
     /// one after the failover delay.
     pub fn crash(&mut self, broker: i32, now: Duration) {
+        self.advance(now);
+        self.ledger.fault(now, FaultEvent::Crash(broker));
         if let Some(b) = usize::try_from(broker)
             .ok()
             .and_then(|i| self.brokers.get_mut(i))
@@ -297,6 +408,7 @@ impl Cluster {
     /// they replicate, so neither a restart nor a failover forgets a producer.
     /// Only expiry does ([`Cluster::expire_producers`]).
     pub fn restart(&mut self, broker: i32) {
+        self.ledger.fault(self.clock, FaultEvent::Restart(broker));
         if let Some(b) = usize::try_from(broker)
             .ok()
             .and_then(|i| self.brokers.get_mut(i))
@@ -311,6 +423,10 @@ impl Cluster {
     /// producer id expires (`producer.id.expiration.ms`) or retention deletes
     /// the segments holding its batches (`removeExpiredProducers`).
     pub fn expire_producers(&mut self, topic: &str, partition: i32) {
+        self.ledger.fault(
+            self.clock,
+            FaultEvent::ExpireProducers((topic.to_string(), partition)),
+        );
         if let Some(p) = self.partition_mut(topic, partition) {
             p.producers.clear();
         }
@@ -319,6 +435,9 @@ impl Cluster {
     /// Takes leadership away from the current leader; a new one is elected after
     /// the failover delay (preferring a different live replica).
     pub fn move_leader(&mut self, topic: &str, partition: i32, now: Duration) {
+        self.advance(now);
+        self.ledger
+            .fault(now, FaultEvent::MoveLeader((topic.to_string(), partition)));
         let due = now + self.spec.failover_delay;
         if let Some(p) = self.partition_mut(topic, partition) {
             p.former_leader = p.leader.take().or(p.former_leader);
@@ -330,6 +449,7 @@ impl Cluster {
 
     /// Runs the elections that are due. Returns how many partitions got a leader.
     pub fn run_elections(&mut self, now: Duration) -> usize {
+        self.advance(now);
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_elections)
             .into_iter()
             .partition(|(t, _, _)| *t <= now);

@@ -123,6 +123,14 @@ enum Command {
         /// judges the run, not only the logs.
         #[arg(long, value_name = "FILE")]
         outcomes: Option<PathBuf>,
+        /// Also write the stop report (rows per client and producer id,
+        /// violations, faults) as JSON, for CI.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Print records/s per client on stderr every N seconds while serving
+        /// (0: never).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        progress_secs: u64,
     },
     /// Run one seed and print its event log: sends, batches, requests, faults, verdict.
     Replay {
@@ -445,14 +453,19 @@ fn merge_reports(files: &[PathBuf]) -> Result<ExitCode, ExitCode> {
     })
 }
 
-fn serve(
+/// What `sim serve` was asked to do, from its command line.
+struct ServeArgs {
     file: Option<PathBuf>,
-    host: &str,
+    host: String,
     port: u16,
     for_secs: Option<u64>,
     outcomes: Option<PathBuf>,
-) -> Result<ExitCode, ExitCode> {
-    let scenario = match &file {
+    json: Option<PathBuf>,
+    progress_secs: u64,
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, ExitCode> {
+    let scenario = match &args.file {
         Some(f) => load(f)?,
         None => Scenario::parse("", "default").expect("the default scenario is valid"),
     };
@@ -469,6 +482,88 @@ fn serve(
         eprintln!("error: {e}");
         return Err(ExitCode::from(2));
     }
+    let served = serve_until_stopped(&scenario, faults, &args)?;
+    let logs = &served.logs;
+    let report = sim::checker::judge_wire(logs, &served.ledger);
+    print!("{}", report.table());
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    let (violations, expected, judged) = match &args.outcomes {
+        None => (
+            report.verdict.violations.clone(),
+            report.verdict.expected.clone(),
+            "judged from the wire: sequences and answers per producer id and epoch",
+        ),
+        Some(path) => {
+            let (mut violations, mut expected) = judge_outcomes(path, &scenario, logs)?;
+            // What only the wire shows: the broker's own anomalous answers.
+            let wire_only = |v: &sim::checker::Violation| {
+                matches!(
+                    v.kind,
+                    sim::checker::Kind::OutOfOrderAnswer
+                        | sim::checker::Kind::FencedAnswer
+                        | sim::checker::Kind::Misrouted
+                )
+            };
+            violations.extend(
+                report
+                    .verdict
+                    .violations
+                    .iter()
+                    .filter(|v| wire_only(v))
+                    .cloned(),
+            );
+            expected.extend(
+                report
+                    .verdict
+                    .expected
+                    .iter()
+                    .filter(|v| wire_only(v))
+                    .cloned(),
+            );
+            (
+                violations,
+                expected,
+                "the whole checker, on the logs and the client's outcomes, and the broker's answers",
+            )
+        }
+    };
+    print_limited("expected anomaly:", &expected, 5);
+    print_limited("VIOLATION", &violations, 50);
+    if let Some(path) = &args.json {
+        let json = serde_json::to_vec_pretty(&report.to_json()).expect("a report serialises");
+        std::fs::write(path, json).map_err(|e| {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::from(2)
+        })?;
+        println!("report written to {}", path.display());
+    }
+    if violations.is_empty() {
+        println!("verdict: PASS ({judged})");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("verdict: FAIL ({} violations; {judged})", violations.len());
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// Prints the first `limit` of `items`, then how many more there are.
+fn print_limited(label: &str, items: &[sim::checker::Violation], limit: usize) {
+    for v in items.iter().take(limit) {
+        println!("{label} {v}");
+    }
+    if items.len() > limit {
+        println!("... {} more", items.len() - limit);
+    }
+}
+
+/// Serves until Ctrl-C or `--for-secs`, printing records/s per client.
+fn serve_until_stopped(
+    scenario: &Scenario,
+    faults: Vec<sim::faults::Fault>,
+    args: &ServeArgs,
+) -> Result<sim::serve::Served, ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -477,13 +572,15 @@ fn serve(
             ExitCode::from(2)
         })?;
     let local = tokio::task::LocalSet::new();
-    let logs = local.block_on(&runtime, async {
+    let (host, port, for_secs, every) = (&args.host, args.port, args.for_secs, args.progress_secs);
+    local.block_on(&runtime, async {
         let server = sim::serve::Server::bind(scenario.cluster.clone(), host, port)
             .await
             .map_err(|e| {
                 eprintln!("error: cannot listen on {host}:{port}: {e}");
                 ExitCode::from(2)
-            })?;
+            })?
+            .with_auto_create_topics(scenario.file.cluster.auto_create_topics.unwrap_or(true));
         println!(
             "serving {} brokers; bootstrap.servers = {}",
             scenario.cluster.brokers,
@@ -497,54 +594,73 @@ fn serve(
             faults.len()
         );
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stop = tx.clone();
         tokio::task::spawn_local(async move {
-            match for_secs {
-                Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
+            // Ctrl-C stops it too when --for-secs is given: both print the report.
+            let limit = async {
+                match for_secs {
+                    Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+                    None => std::future::pending().await,
                 }
+            };
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => eprintln!("Ctrl-C: stopping"),
+                _ = limit => {}
             }
-            let _ = tx.send(sim::serve::Control::Stop);
+            let _ = stop.send(sim::serve::Control::Stop);
         });
-        Ok::<_, ExitCode>(server.run(faults, rx).await)
-    })?;
-    let mut clients: std::collections::BTreeMap<&str, usize> = Default::default();
-    for b in logs.values().flatten() {
-        *clients.entry(&b.client_id).or_default() += b.records.len();
-    }
-    println!("{:<24} {:>10}", "client", "records");
-    for (c, n) in &clients {
-        println!("{c:<24} {n:>10}");
-    }
-    let (violations, judged) = match &outcomes {
-        None => (
-            sim::checker::check_logs(&logs),
-            "log-only checks: sequences per producer id and epoch, one copy of each record per client and partition",
-        ),
-        Some(path) => (
-            judge_outcomes(path, &scenario, &logs)?,
-            "the whole checker, on the logs and the client's outcomes",
-        ),
-    };
-    for v in &violations {
-        println!("VIOLATION {v}");
-    }
-    if violations.is_empty() {
-        println!("verdict: PASS ({judged})");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("verdict: FAIL ({} violations; {judged})", violations.len());
-        Ok(ExitCode::from(1))
+        if every > 0 {
+            // At most once a second, on stderr (stdout keeps the report).
+            tokio::task::spawn_local(progress(tx, Duration::from_secs(every.max(1))));
+        }
+        Ok::<_, ExitCode>(server.serve(faults, rx).await)
+    })
+}
+
+/// Every `every`, one line: records stored per client and their rate.
+async fn progress(
+    control: tokio::sync::mpsc::UnboundedSender<sim::serve::Control>,
+    every: Duration,
+) {
+    let mut last: std::collections::BTreeMap<std::sync::Arc<str>, u64> = Default::default();
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let mut elapsed = Duration::ZERO;
+    loop {
+        tick.tick().await;
+        elapsed += every;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if control.send(sim::serve::Control::Ledger(tx)).is_err() {
+            return;
+        }
+        let Ok(ledger) = rx.await else { return };
+        let now = ledger.records_by_client();
+        if now.is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = now
+            .iter()
+            .map(|(client, n)| {
+                let rate =
+                    (n - last.get(client).copied().unwrap_or(0)) as f64 / every.as_secs_f64();
+                format!("{client}: {n} records ({rate:.0}/s)")
+            })
+            .collect();
+        eprintln!("[{:>5}s] {}", elapsed.as_secs(), parts.join(", "));
+        last = now;
     }
 }
 
-/// The checker's violations for what a real client reported in `path` against
-/// the final logs of `sim serve`.
+type Judged = (Vec<sim::checker::Violation>, Vec<sim::checker::Violation>);
+
+/// The checker's violations and expected anomalies for what a real client
+/// reported in `path` against the final logs of `sim serve`.
 fn judge_outcomes(
     path: &Path,
     scenario: &Scenario,
     logs: &sim::serve::Logs,
-) -> Result<Vec<sim::checker::Violation>, ExitCode> {
+) -> Result<Judged, ExitCode> {
     let fail = |message: String| {
         eprintln!("error: {}: {message}", path.display());
         ExitCode::from(2)
@@ -576,10 +692,7 @@ fn judge_outcomes(
             all_acked: scenario.file.expect.all_acked,
         },
     );
-    for v in &verdict.expected {
-        println!("expected anomaly: {v}");
-    }
-    Ok(verdict.violations)
+    Ok((verdict.violations, verdict.expected))
 }
 
 fn main() -> ExitCode {
@@ -605,7 +718,17 @@ fn main() -> ExitCode {
             port,
             for_secs,
             outcomes,
-        } => serve(file, &host, port, for_secs, outcomes),
+            json,
+            progress_secs,
+        } => serve(ServeArgs {
+            file,
+            host,
+            port,
+            for_secs,
+            outcomes,
+            json,
+            progress_secs,
+        }),
         Command::Replay {
             file,
             seed,

@@ -7,7 +7,7 @@
 //!
 //! Everything runs on one thread inside a `tokio::task::LocalSet`, like a world.
 
-use crate::broker::{serve_connection, SharedCluster};
+use crate::broker::{serve_connection, Ledger, SharedCluster};
 use crate::cluster::{Cluster, ClusterSpec, Injection, LogBatch};
 use crate::faults::{Action, Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::frames::FrameBudget;
@@ -44,6 +44,8 @@ pub enum Control {
     Logs(oneshot::Sender<Logs>),
     /// Send back how many injections are still queued (not yet consumed).
     PendingInjections(oneshot::Sender<usize>),
+    /// Send back a copy of what the brokers answered and the faults applied.
+    Ledger(oneshot::Sender<Ledger>),
     /// Stop serving.
     Stop,
 }
@@ -101,16 +103,24 @@ impl Server {
             listeners.push(l);
         }
         let advertised = addrs.clone();
-        let cluster = Cluster::new(spec, |id| {
+        let mut cluster = Cluster::new(spec, |id| {
             let a = advertised[id as usize];
             (a.ip().to_string(), a.port())
         });
+        cluster.auto_create_topics = true;
         Ok(Server {
             cluster: Rc::new(RefCell::new(cluster)),
             budget: FrameBudget::new(DEFAULT_FRAME_BUDGET),
             listeners,
             addrs,
         })
+    }
+
+    /// Whether a Metadata request naming an unknown topic creates it (default:
+    /// yes, as Kafka's `auto.create.topics.enable`).
+    pub fn with_auto_create_topics(self, on: bool) -> Self {
+        self.cluster.borrow_mut().auto_create_topics = on;
+        self
     }
 
     /// The brokers' addresses, broker 0 first.
@@ -130,11 +140,17 @@ impl Server {
     /// Serves until [`Control::Stop`] (or the control channel closes), applying
     /// `faults` at their times from now. Must run inside a `LocalSet`. Returns the
     /// final logs.
-    pub async fn run(
+    pub async fn run(self, faults: Vec<Fault>, control: mpsc::UnboundedReceiver<Control>) -> Logs {
+        self.serve(faults, control).await.logs
+    }
+
+    /// As [`Server::run`], returning the logs and the ledger: what the brokers
+    /// answered and the faults they applied.
+    pub async fn serve(
         self,
         faults: Vec<Fault>,
         mut control: mpsc::UnboundedReceiver<Control>,
-    ) -> Logs {
+    ) -> Served {
         let start = tokio::time::Instant::now();
         let clock = move || start.elapsed();
         for (id, listener) in self.listeners.into_iter().enumerate() {
@@ -178,6 +194,9 @@ impl Server {
                     Some(Control::Logs(reply)) => {
                         let _ = reply.send(snapshot(&self.cluster));
                     }
+                    Some(Control::Ledger(reply)) => {
+                        let _ = reply.send(self.cluster.borrow().ledger.clone());
+                    }
                     Some(Control::PendingInjections(reply)) => {
                         let _ = reply.send(self.cluster.borrow().injections.values().map(|q| q.len()).sum());
                     }
@@ -190,8 +209,20 @@ impl Server {
                 }
             }
         }
-        snapshot(&self.cluster)
+        let c = self.cluster.borrow();
+        Served {
+            logs: c.logs(),
+            ledger: c.ledger.clone(),
+        }
     }
+}
+
+/// What a stopped server leaves: the logs and the ledger.
+pub struct Served {
+    /// Final partition logs.
+    pub logs: Logs,
+    /// What the brokers answered, and the faults they applied.
+    pub ledger: Ledger,
 }
 
 /// The real-TCP cluster as faults see it: the cluster state only. A crashed

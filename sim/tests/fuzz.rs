@@ -77,6 +77,8 @@ fn produce_codes(frame: &[u8], version: i16) -> Vec<i16> {
 fn broker_requests_broken_one_field_at_a_time() {
     let mut c = cluster();
     let mut codes = std::collections::BTreeSet::new();
+    let mut answered = std::collections::BTreeSet::new();
+    let mut refused = std::collections::BTreeSet::new();
     campaign("broker requests", 1, |gen, i| {
         if i % 1000 == 0 {
             c = cluster(); // keep the logs small over a million inputs
@@ -98,10 +100,16 @@ fn broker_requests_broken_one_field_at_a_time() {
                 if api == 0 {
                     codes.extend(produce_codes(&r, version));
                 }
+                answered.insert(api);
+            }
+            Reply::Wait { .. } => {
+                answered.insert(api);
             }
             Reply::Silent => {}
             Reply::Close(why) if why.is_empty() => return Err("closed without a reason".into()),
-            Reply::Close(_) => {}
+            Reply::Close(_) => {
+                refused.insert(api);
+            }
         }
         Ok(())
     });
@@ -113,6 +121,13 @@ fn broker_requests_broken_one_field_at_a_time() {
         );
     }
     println!("produce answers seen: {codes:?}");
+    // Every consume, admin and group API was reached, answered when valid and
+    // refused (the connection closed) when broken.
+    for api in sim::fuzz::CONSUME_APIS {
+        let key = api as i16;
+        assert!(answered.contains(&key), "{api:?} never answered");
+        assert!(refused.contains(&key), "{api:?} never refused");
+    }
 }
 
 #[test]

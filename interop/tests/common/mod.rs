@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub mod judge;
 pub mod sarama;
+pub mod serve;
 
 pub const TOPIC: &str = "events";
 

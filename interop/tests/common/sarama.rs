@@ -191,3 +191,8 @@ fn go_build(dir: &str, race: bool) -> PathBuf {
     );
     binary
 }
+
+/// The `sarama-producer` binary (race detector on), built once per process.
+pub fn producer_binary() -> PathBuf {
+    build("sarama-producer", true)
+}

@@ -23,6 +23,9 @@
 //! | `accounting`      | accounted != encoded, batch or request over its limit, counters not zero at close | [`accounting`] |
 //! | `corrupt`         | a broker rejected a batch as corrupt or invalid                   | [`accounting`] |
 //! | `failed_but_written` | in the log, although the producer reported it definitely not written (too large, a broker's refusal, expired unsent, producer closed) | [`logs`] |
+//! | `out_of_order_answer` | the broker answered OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID with no fault to explain it (`sim serve`) | [`wire`] |
+//! | `fenced_answer`   | the broker answered INVALID_PRODUCER_EPOCH with no fault to explain it (`sim serve`) | [`wire`] |
+//! | `misrouted`       | a produce reached a broker that does not lead the partition, no leader change to explain it (`sim serve`) | [`wire`] |
 
 mod accounting;
 mod liveness;
@@ -31,9 +34,11 @@ mod sends;
 mod sequences;
 mod view;
 mod violation;
+mod wire;
 
 pub use logs::check_logs;
 pub use violation::{Expected, Kind, Verdict, Violation};
+pub use wire::{judge_wire, Row, WireReport, EXPLAINS_FOR};
 
 use crate::cluster::LogBatch;
 use crate::history::{History, Tp};

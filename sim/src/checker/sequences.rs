@@ -118,22 +118,62 @@ pub(super) fn check_requests(input: &CheckInput<'_>, view: &RunView, out: &mut V
     }
 }
 
-/// Sequence violations in the stored batches alone.
+/// Sequence violations in the stored batches alone, and the duplicates they
+/// prove: under one producer id and epoch, a sequence number stored twice in a
+/// partition is one record written twice (whatever its content; equal
+/// payloads under different sequences prove nothing).
 pub(super) fn check_log(tp: &Tp, batches: &[LogBatch], out: &mut Vec<Violation>) {
     let mut tracker = SequenceTracker::default();
+    // (producer id, epoch) -> stored sequence ranges: first -> (last, base offset).
+    let mut stored: BTreeMap<(i64, i16), BTreeMap<i64, (i64, i64)>> = BTreeMap::new();
     for b in batches.iter().filter(|b| b.producer_id >= 0) {
         let stamp = (b.producer_id, b.producer_epoch, b.base_sequence);
+        let v = |kind, detail: String| {
+            Violation::new(
+                kind,
+                b.appended_at,
+                format!("client `{}`: {detail}", b.client_id),
+            )
+            .producer(super::view::producer_of(&b.client_id))
+            .tp(tp.clone())
+            .offset(b.base_offset)
+        };
+        let ranges = stored.entry((b.producer_id, b.producer_epoch)).or_default();
+        let (first, last) = (
+            b.base_sequence as i64,
+            b.base_sequence as i64 + b.records.len().max(1) as i64 - 1,
+        );
+        // Sequences wrap after i32::MAX: the part past it starts again at 0.
+        let wrap = i32::MAX as i64 + 1;
+        let parts = if last >= wrap {
+            vec![(first, wrap - 1), (0, last - wrap)]
+        } else {
+            vec![(first, last)]
+        };
+        let mut twice = None;
+        for &(f, l) in &parts {
+            let before = ranges.range(..=l).next_back();
+            if let Some((&sf, &(sl, offset))) = before.filter(|(_, (sl, _))| *sl >= f) {
+                twice = Some((sf.max(f), sl.min(l), offset));
+            }
+        }
+        if let Some((f, l, offset)) = twice {
+            out.push(v(
+                Kind::Duplicate,
+                format!(
+                    "sequences {f}..={l} under producer id {} epoch {} stored again (first in the batch at offset {offset})",
+                    b.producer_id, b.producer_epoch
+                ),
+            ));
+        }
+        for (f, l) in parts {
+            ranges.entry(f).or_insert((l, b.base_offset));
+        }
+        if twice.is_some() {
+            continue; // the sequences it repeats were judged with their first copy
+        }
         if let Some(detail) = tracker.observe(tp, stamp, b.records.len(), None) {
-            out.push(
-                Violation::new(
-                    Kind::Sequence,
-                    b.appended_at,
-                    format!("client `{}`: {detail}", b.client_id),
-                )
-                .producer(super::view::producer_of(&b.client_id))
-                .tp(tp.clone())
-                .offset(b.base_offset),
-            );
+            out.push(v(Kind::Sequence, detail));
         }
     }
 }

@@ -65,6 +65,18 @@ kinds! {
     /// Held unresolved records and did nothing for longer than any of its
     /// timers allows: no request, answer or connection event.
     Stalled => "stalled",
+    /// The broker answered OUT_OF_ORDER_SEQUENCE_NUMBER (or UNKNOWN_PRODUCER_ID)
+    /// with no fault to explain it (judged from the wire, `sim serve`).
+    OutOfOrderAnswer => "out_of_order_answer",
+    /// The broker answered INVALID_PRODUCER_EPOCH with no fault to explain it.
+    FencedAnswer => "fenced_answer",
+    /// A produce reached a broker that does not lead the partition, with no
+    /// leader change to explain it.
+    Misrouted => "misrouted",
+    /// The broker answered a batch as the duplicate of one it stored under the
+    /// same producer id, epoch and sequence, but with other records: they are
+    /// acknowledged and never stored (judged from the wire, `sim serve`).
+    SequenceReused => "sequence_reused",
 }
 
 impl Kind {
@@ -84,12 +96,16 @@ pub enum Expected {
     /// A producer without idempotence retried the batch: Kafka promises at
     /// least once, so the copy is allowed.
     RetriedWithoutIdempotence,
+    /// A broker-side fault shortly before it (a crash, restart, leader move,
+    /// producer-state expiry, injected error or lost response) explains it.
+    BrokerFault,
 }
 
 impl fmt::Display for Expected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expected::RetriedWithoutIdempotence => f.write_str("idempotence off, retried"),
+            Expected::BrokerFault => f.write_str("a broker-side fault explains it"),
         }
     }
 }

@@ -377,6 +377,10 @@ pub struct ClusterFile {
     /// Kafka; the `expire_producers` fault forgets it).
     #[serde(default)]
     pub lose_producer_state_on_restart: Option<bool>,
+    /// `sim serve` only: a Metadata request naming an unknown topic creates
+    /// it (Kafka's `auto.create.topics.enable`; default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_create_topics: Option<bool>,
 }
 
 impl Default for ClusterFile {

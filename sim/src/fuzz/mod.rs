@@ -11,6 +11,10 @@
 //! runs a few thousand per target in `cargo test` and a million in its long
 //! mode (`PRODSIM_FUZZ_INPUTS`).
 
+mod consume;
+
+pub use consume::APIS as CONSUME_APIS;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -116,6 +120,9 @@ impl Inputs {
         let mut layout = Layout {
             batches: Vec::new(),
         };
+        if self.rng.gen_range(0..14) < 4 {
+            return (consume::frame(&mut self.rng), layout);
+        }
         let (api, version): (i16, i16) = match self.rng.gen_range(0..10) {
             0 => (18, self.rng.gen_range(0..=3)),
             1 | 2 => (3, self.rng.gen_range(0..=8)),

@@ -1,0 +1,146 @@
+//! Fetch: the stored batches' bytes, as they arrived, with the offset and
+//! leader epoch they were given written in (a consumer reads them at the
+//! offsets the producer was told). Per partition at most `partition_max_bytes`
+//! and in all at most `max_bytes`, except that the first batch is returned
+//! whole (KIP-74); with less than `min_bytes` to return, the answer waits up to
+//! `max_wait_ms` ([`super::Reply::Wait`]). Answered by the leader only, with
+//! KIP-320's leader epoch checks (v9+). No fetch sessions (KIP-227): every
+//! answer is a full one, with session id 0.
+
+use super::{decode, leader_error, respond, Reply, Request};
+use crate::cluster::{Cluster, Partition};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::protocol::Decodable;
+use producer_core::error::code;
+use std::time::Duration;
+
+const API: i16 = ApiKey::Fetch as i16;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+
+/// Handles a fetch first received at `received`.
+pub(super) fn handle(
+    cluster: &mut Cluster,
+    req: &Request<'_>,
+    buf: &mut Bytes,
+    received: Duration,
+) -> Reply {
+    let version = req.version;
+    let request = crate::validate::fetch_request(buf, version)
+        .and_then(|_| decode("Fetch", || FetchRequest::decode(buf, version)));
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            cluster.ledger.request(req.client_id, -1, API);
+            cluster.ledger.closed(req.client_id, -1, API);
+            return Reply::Close(e);
+        }
+    };
+    if version >= 7 && request.session_id != 0 {
+        let resp = FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
+        return counted(cluster, req, FETCH_SESSION_ID_NOT_FOUND, &resp);
+    }
+    let mut budget = request.max_bytes.max(0) as usize;
+    let mut total = 0;
+    let mut first_error = code::NONE;
+    let mut topics = Vec::new();
+    for t in &request.topics {
+        let name = t.topic.0.as_str();
+        let mut partitions = Vec::new();
+        for p in &t.partitions {
+            let epoch = (version >= 9).then_some(p.current_leader_epoch);
+            let out = PartitionData::default().with_partition_index(p.partition);
+            let data = match leader_error(cluster, req.broker, name, p.partition, epoch) {
+                Some(e) => Err((e, -1)),
+                None => {
+                    let part = cluster.partition(name, p.partition).expect("checked");
+                    read(
+                        part,
+                        p.fetch_offset,
+                        p.partition_max_bytes,
+                        &mut budget,
+                        total == 0,
+                    )
+                    .map(|records| (part.next_offset, records))
+                    .map_err(|e| (e, part.next_offset))
+                }
+            };
+            partitions.push(match data {
+                Ok((high_watermark, records)) => {
+                    total += records.len();
+                    out.with_high_watermark(high_watermark)
+                        .with_last_stable_offset(high_watermark)
+                        .with_log_start_offset(if version >= 5 { 0 } else { -1 })
+                        .with_records(Some(records))
+                }
+                Err((e, high_watermark)) => {
+                    if first_error == code::NONE {
+                        first_error = e;
+                    }
+                    out.with_error_code(e).with_high_watermark(high_watermark)
+                }
+            });
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions),
+        );
+    }
+    let deadline = received + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    if first_error == code::NONE && total < request.min_bytes.max(0) as usize && req.now < deadline
+    {
+        return Reply::Wait { until: deadline };
+    }
+    let resp = FetchResponse::default().with_responses(topics);
+    counted(cluster, req, first_error, &resp)
+}
+
+fn counted(cluster: &mut Cluster, req: &Request<'_>, code: i16, resp: &FetchResponse) -> Reply {
+    cluster.ledger.request(req.client_id, -1, API);
+    let reply = respond(ApiKey::Fetch, req, resp);
+    match reply {
+        Reply::Close(_) => cluster.ledger.closed(req.client_id, -1, API),
+        _ => cluster.ledger.code(req.client_id, -1, API, code),
+    }
+    reply
+}
+
+/// The batches of `p` from the one holding `offset` on, within `max` bytes
+/// and the response's `budget` (the first batch of the response whole).
+fn read(
+    p: &Partition,
+    offset: i64,
+    max: i32,
+    budget: &mut usize,
+    first_of_response: bool,
+) -> Result<Bytes, i16> {
+    if offset < 0 || offset > p.next_offset {
+        return Err(OFFSET_OUT_OF_RANGE);
+    }
+    let start = p
+        .log
+        .partition_point(|b| b.base_offset + b.records.len() as i64 <= offset);
+    let mut out = BytesMut::new();
+    let max = max.max(0) as usize;
+    for (batch, (raw, leader_epoch)) in p.log[start..].iter().zip(&p.raw[start..]) {
+        let len = raw
+            .get(8..12)
+            .map_or(raw.len(), |l| {
+                12 + i32::from_be_bytes(l.try_into().expect("4 bytes")) as usize
+            })
+            .min(raw.len());
+        let whole = first_of_response && out.is_empty();
+        if !whole && (out.len() + len > max || len > *budget) {
+            break;
+        }
+        let at = out.len();
+        out.extend_from_slice(&raw[..len]);
+        out[at..at + 8].copy_from_slice(&batch.base_offset.to_be_bytes());
+        out[at + 12..at + 16].copy_from_slice(&leader_epoch.to_be_bytes());
+        *budget = budget.saturating_sub(len);
+    }
+    Ok(out.freeze())
+}

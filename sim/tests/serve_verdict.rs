@@ -1,0 +1,220 @@
+//! The black-box verdict of `sim serve` (no outcomes file): identity by
+//! producer id and epoch, so two correct producers sharing one client id and
+//! equal payloads pass; the broker's own anomalous answers (out of order,
+//! fenced, misrouted) fail when no broker-side fault explains them, and are
+//! expected anomalies when one does.
+
+use bytes::Bytes;
+use producer_core::batch::{BatchBuilder, ProducerStamp};
+use producer_core::record::Record;
+use producer_core::wire::produce::{self, PartitionBatch};
+use producer_core::{Config, Producer, TokioNetwork};
+use sim::broker::{handle_frame, Reply};
+use sim::checker::{judge_wire, Kind};
+use sim::cluster::{Cluster, ClusterSpec, Injection, TopicSpec};
+use sim::serve::{Control, Server};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+fn spec(brokers: u32) -> ClusterSpec {
+    ClusterSpec {
+        brokers,
+        topics: vec![TopicSpec {
+            name: "events".into(),
+            partitions: 3,
+            replication: brokers,
+        }],
+        max_message_bytes: 1_048_588,
+        failover_delay: Duration::from_millis(100),
+        broker_version: Default::default(),
+    }
+}
+
+fn batch(pid: i64, seq: i32, values: &[&str]) -> Bytes {
+    let mut b = BatchBuilder::new(0);
+    for v in values {
+        b.push(&Record::new(v.to_string()), 1_700_000_000_000);
+    }
+    b.seal(ProducerStamp {
+        producer_id: pid,
+        producer_epoch: 0,
+        base_sequence: seq,
+    })
+    .unwrap()
+}
+
+/// Produces `records` to partition `p` through broker `broker`, as client `client`.
+fn produce_at(c: &mut Cluster, broker: i32, client: &str, p: i32, records: Bytes, at_ms: u64) {
+    let frame = produce::encode_request(
+        3,
+        1,
+        client,
+        5_000,
+        &[PartitionBatch {
+            topic: "events",
+            partition: p,
+            records,
+        }],
+    );
+    let body = Bytes::from(frame.to_vec()).slice(4..);
+    match handle_frame(c, broker, body, Duration::from_millis(at_ms)) {
+        Reply::Respond(_) | Reply::Hold(_) | Reply::Close(_) => {}
+        Reply::Silent | Reply::Wait { .. } => panic!("acks=-1 is answered at once"),
+    }
+}
+
+#[test]
+fn two_correct_producers_with_one_client_id_and_equal_payloads_pass() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let served = local.block_on(&rt, async {
+        let server = Server::bind(spec(1), "127.0.0.1", 0).await.unwrap();
+        let bootstrap = server.bootstrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let serving = tokio::task::spawn_local(server.serve(Vec::new(), rx));
+        let mut producers = Vec::new();
+        for _ in 0..2 {
+            let config = Config {
+                bootstrap: vec![bootstrap.clone()],
+                client_id: "one-client-id".into(),
+                idempotence: true,
+                ..Config::default()
+            };
+            producers.push(Producer::new(config, Arc::new(TokioNetwork)).unwrap());
+        }
+        let mut acks = Vec::new();
+        for i in 0..300 {
+            for p in &producers {
+                let r = Record::new(format!("same-{}", i % 10)).with_key(format!("k{}", i % 3));
+                acks.push(p.send("events", r).await);
+            }
+        }
+        for a in acks {
+            a.await.expect("acknowledged");
+        }
+        for p in &producers {
+            p.close().await;
+        }
+        tx.send(Control::Stop).unwrap();
+        serving.await.unwrap()
+    });
+    let report = judge_wire(&served.logs, &served.ledger);
+    assert!(report.passed(), "{:?}", report.verdict.violations);
+    let producing: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.producer_id.is_some())
+        .collect();
+    assert_eq!(
+        producing.len(),
+        2,
+        "one row per producer id:\n{}",
+        report.table()
+    );
+    assert!(producing
+        .iter()
+        .all(|r| r.records == 300 && r.client_id == "one-client-id"));
+    assert!(report.table().contains("one-client-id"));
+}
+
+#[test]
+fn an_out_of_order_answer_with_no_fault_fails_and_names_the_answer() {
+    let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+    produce_at(&mut c, 0, "sarama", 0, batch(1000, 0, &["a", "b"]), 1);
+    produce_at(&mut c, 0, "sarama", 0, batch(1000, 5, &["c"]), 2);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    assert!(!report.passed());
+    let v = &report.verdict.violations[0];
+    assert_eq!(v.kind, Kind::OutOfOrderAnswer, "{v}");
+    for needle in [
+        "client `sarama`",
+        "answered 45 (OUT_OF_ORDER_SEQUENCE_NUMBER)",
+        "producer id 1000 epoch 0 sequence 5",
+        "expected sequence 2",
+    ] {
+        assert!(v.detail.contains(needle), "`{needle}` missing in {v}");
+    }
+    let row = report
+        .rows
+        .iter()
+        .find(|r| r.producer_id == Some(1000))
+        .unwrap();
+    assert_eq!((row.requests, row.batches, row.records), (2, 1, 2));
+    assert_eq!(row.answers.get(&45), Some(&1));
+    assert_eq!(row.violations.get("out_of_order_answer"), Some(&1));
+}
+
+#[test]
+fn the_same_answer_after_a_lost_response_is_an_expected_anomaly() {
+    let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+    c.inject("events", 1, Injection::LoseResponse, 1);
+    produce_at(&mut c, 0, "c", 1, batch(1000, 0, &["a"]), 1);
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["a", "b"]), 2);
+    produce_at(&mut c, 0, "c", 0, batch(1000, 5, &["c"]), 3);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    assert!(report.passed(), "{:?}", report.verdict.violations);
+    assert_eq!(report.verdict.expected.len(), 1);
+    assert!(
+        report.verdict.expected[0]
+            .detail
+            .contains("after the injected lost response on events/1"),
+        "{}",
+        report.verdict.expected[0]
+    );
+}
+
+#[test]
+fn a_produce_to_a_broker_that_is_not_the_leader_is_misrouted_unless_a_leader_moved() {
+    let mut c = Cluster::new(spec(2), |_| ("localhost".into(), 9092));
+    let leader = c.partition("events", 0).unwrap().leader.unwrap();
+    let other = 1 - leader;
+    produce_at(&mut c, other, "c", 0, batch(1000, 0, &["a"]), 1);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    let kinds: Vec<Kind> = report.verdict.violations.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, vec![Kind::Misrouted]);
+    assert!(report.verdict.violations[0]
+        .detail
+        .contains(&format!("broker-{leader} leads it")));
+
+    // After a leader move, a client's stale metadata explains it.
+    let mut c = Cluster::new(spec(2), |_| ("localhost".into(), 9092));
+    c.move_leader("events", 0, Duration::from_millis(1));
+    c.run_elections(Duration::from_millis(200));
+    let leader = c.partition("events", 0).unwrap().leader.unwrap();
+    produce_at(&mut c, 1 - leader, "c", 0, batch(1000, 0, &["a"]), 300);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    assert!(report.passed(), "{:?}", report.verdict.violations);
+    assert_eq!(report.verdict.expected.len(), 1);
+}
+
+#[test]
+fn a_sequence_reused_for_other_records_is_a_violation_even_after_a_fault() {
+    // The retry of a batch whose response was lost is a true duplicate: passes.
+    let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+    c.inject("events", 0, Injection::LoseResponse, 1);
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["a", "b"]), 1);
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["a", "b"]), 2);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    assert!(report.passed(), "{:?}", report.verdict.violations);
+
+    // Other records under the stored sequence: Kafka answers it as a
+    // duplicate (success), the records are lost; the fault explains nothing.
+    produce_at(&mut c, 0, "c", 0, batch(1000, 0, &["x", "y"]), 3);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    let kinds: Vec<Kind> = report.verdict.violations.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, vec![Kind::SequenceReused]);
+    let detail = &report.verdict.violations[0].detail;
+    assert!(detail.contains("stored at offset 0"), "{detail}");
+    assert_eq!(
+        c.logs()
+            .values()
+            .flatten()
+            .map(|b| b.records.len())
+            .sum::<usize>(),
+        2
+    );
+}
