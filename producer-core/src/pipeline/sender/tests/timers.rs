@@ -33,15 +33,7 @@ fn a_retry_waiting_for_its_broker_goes_when_that_brokers_backoff_ends() {
     // The shape of swarm seed 12: broker 0's backoff ended long ago (nothing
     // needed it again), a retry on partition 1 has passed its own backoff and
     // waits for broker 1, whose connection is backing off.
-    let mut h = Harness::started(config(), &[0, 1]);
-    h.warm_up(0);
-    h.warm_up(1);
-    let gen0 = produce_once(&mut h, 0, code::NONE);
-    h.close_connection(0, gen0);
-    h.step();
-    answer_metadata(&mut h, &[1, 1]);
-    h.advance(ms(200));
-
+    let mut h = ended_backoff(config(), ms(200));
     h.send(1, "retried");
     h.advance(h.shared.config.linger);
     let req = h.take(ApiKey::Produce);
@@ -68,9 +60,10 @@ fn a_retry_waiting_for_its_broker_goes_when_that_brokers_backoff_ends() {
     );
 }
 
-/// Broker 0's backoff ended long ago; broker 1's connection was just lost
-/// and backs off from now.
-pub(crate) fn ended_and_running_backoffs(config: crate::Config) -> Harness {
+/// Both partitions first on brokers 0 and 1, then broker 0's connection is
+/// lost, both partitions move to broker 1, and `later` passes: broker 0's
+/// backoff has ended and nothing needs it again.
+fn ended_backoff(config: crate::Config, later: std::time::Duration) -> Harness {
     let mut h = Harness::started(config, &[0, 1]);
     h.warm_up(0);
     h.warm_up(1);
@@ -78,7 +71,14 @@ pub(crate) fn ended_and_running_backoffs(config: crate::Config) -> Harness {
     h.close_connection(0, gen0);
     h.step();
     answer_metadata(&mut h, &[1, 1]);
-    h.advance(ms(500));
+    h.advance(later);
+    h
+}
+
+/// Broker 0's backoff ended long ago; broker 1's connection was just lost
+/// and backs off from now.
+pub(crate) fn ended_and_running_backoffs(config: crate::Config) -> Harness {
+    let mut h = ended_backoff(config, ms(500));
     let gen1 = produce_once(&mut h, 1, code::NONE);
     h.close_connection(1, gen1);
     h.step();
