@@ -239,10 +239,14 @@ fn kafkajs_group_consumer_without_faults() {
 /// the next batch reuses its sequence for other records, which the broker
 /// answers as a duplicate and `sim serve` fails as `sequence_reused`. Which
 /// one happens depends on where the crash meets the client. The client's own
-/// read-back finds the records missing either way. This characterises the
-/// client bug: it fails once kafkajs is fixed.
+/// read-back finds the records missing either way. Whether the crash meets a
+/// send depends on wall-clock timing over real TCP: the loss showed in 8 of 8
+/// runs on a quiet machine and not at all in one run of CI's clean clone, so
+/// this test does not require the bug; it requires a verdict that fits what
+/// happened: no false alarm when kafkajs delivered everything, and when it lost
+/// records, nothing but the loss (the client) and reused sequences (the wire).
 #[test]
-fn kafkajs_2_2_4_loses_acknowledged_records_when_a_leader_crashes_mid_send() {
+fn kafkajs_under_a_leader_crash_is_judged_for_what_happened() {
     let (out, served) = run("kjs-faults", Some(faults()), |b| {
         kafkajs(
             b,
@@ -259,15 +263,30 @@ fn kafkajs_2_2_4_loses_acknowledged_records_when_a_leader_crashes_mid_send() {
         )
     });
     let result = result(&out);
+    let kinds = served.violation_kinds();
+    if result.starts_with("RESULT: OK") {
+        println!("kafkajs delivered every record this time: {result}");
+        assert!(
+            kinds.is_empty(),
+            "a false alarm on a correct run: {kinds:?}\n{}",
+            served.stdout
+        );
+        assert!(
+            served.records() >= 6_000,
+            "only {} records reached the broker",
+            served.records()
+        );
+        return;
+    }
+    println!("kafkajs lost acknowledged records (its bug): {result}");
     assert!(
         result.starts_with("RESULT: FAIL") && result.contains("acknowledged values not read back"),
-        "kafkajs survived a leader crash mid-send: {result}"
+        "kafkajs failed otherwise: {result}"
     );
     assert!(
         !result.contains("stored twice") && !result.contains("out of"),
         "{result}"
     );
-    let kinds = served.violation_kinds();
     assert!(
         kinds.iter().all(|(k, _)| k == "sequence_reused"),
         "sim serve found more than the reused sequences: {kinds:?}\n{}",
