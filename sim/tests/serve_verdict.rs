@@ -5,44 +5,19 @@
 //! expected anomalies when one does.
 
 use bytes::Bytes;
-use producer_core::batch::{BatchBuilder, ProducerStamp};
 use producer_core::record::Record;
 use producer_core::wire::produce::{self, PartitionBatch};
 use producer_core::{Config, Producer, TokioNetwork};
 use sim::broker::{handle_frame, Reply};
 use sim::checker::{judge_wire, Kind};
-use sim::cluster::{Cluster, ClusterSpec, Injection, TopicSpec};
+use sim::cluster::{Cluster, Injection};
 use sim::serve::{Control, Server};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-fn spec(brokers: u32) -> ClusterSpec {
-    ClusterSpec {
-        brokers,
-        topics: vec![TopicSpec {
-            name: "events".into(),
-            partitions: 3,
-            replication: brokers,
-        }],
-        max_message_bytes: 1_048_588,
-        failover_delay: Duration::from_millis(100),
-        broker_version: Default::default(),
-    }
-}
-
-fn batch(pid: i64, seq: i32, values: &[&str]) -> Bytes {
-    let mut b = BatchBuilder::new(0);
-    for v in values {
-        b.push(&Record::new(v.to_string()), 1_700_000_000_000);
-    }
-    b.seal(ProducerStamp {
-        producer_id: pid,
-        producer_epoch: 0,
-        base_sequence: seq,
-    })
-    .unwrap()
-}
+mod support;
+use support::{batch, spec};
 
 /// Produces `records` to partition `p` through broker `broker`, as client `client`.
 fn produce_at(c: &mut Cluster, broker: i32, client: &str, p: i32, records: Bytes, at_ms: u64) {

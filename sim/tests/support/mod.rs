@@ -13,22 +13,24 @@ use sim::broker::{handle_frame_at, Reply};
 use sim::cluster::{Cluster, ClusterSpec, TopicSpec};
 use std::time::Duration;
 
-/// A cluster of `brokers` brokers with topic `events` of 3 partitions.
+/// `brokers` brokers with topic `events` of 3 partitions, each on every broker.
+pub fn spec(brokers: u32) -> ClusterSpec {
+    ClusterSpec {
+        brokers,
+        topics: vec![TopicSpec {
+            name: "events".into(),
+            partitions: 3,
+            replication: brokers,
+        }],
+        max_message_bytes: 1_048_588,
+        failover_delay: Duration::from_millis(100),
+        broker_version: Default::default(),
+    }
+}
+
+/// A cluster of [`spec`].
 pub fn cluster(brokers: u32) -> Cluster {
-    Cluster::new(
-        ClusterSpec {
-            brokers,
-            topics: vec![TopicSpec {
-                name: "events".into(),
-                partitions: 3,
-                replication: brokers,
-            }],
-            max_message_bytes: 1_048_588,
-            failover_delay: Duration::from_millis(100),
-            broker_version: Default::default(),
-        },
-        |id| (format!("broker-{id}"), 9092),
-    )
+    Cluster::new(spec(brokers), |id| (format!("broker-{id}"), 9092))
 }
 
 pub fn ms(v: u64) -> Duration {
