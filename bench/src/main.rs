@@ -10,6 +10,7 @@
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml [-- --quick]`
 
+mod floor;
 mod ttff;
 
 use bytes::Bytes;
@@ -286,9 +287,18 @@ const SPARSE: &str = "seeds = 3\nduration_s = 120\n[producers]\ncount = 3\n[work
 fn sim_speed(quick: bool) {
     println!("## Simulation speed (one world per thread, each world single-threaded)");
     println!("tick: turmoil's step; every host is polled once per tick, so the tick sets the cost of idle time");
+    println!("idle floor: the same hosts doing nothing for the same simulated time (see floor.rs); no prodsim change can beat it");
     println!(
-        "{:<12} {:>6} {:>7} {:>6} {:>10} {:>16} {:>10}",
-        "scenario", "tick", "seeds", "jobs", "wall s", "sim s / wall s", "seeds/s"
+        "{:<12} {:>6} {:>7} {:>6} {:>10} {:>16} {:>10} {:>12} {:>8}",
+        "scenario",
+        "tick",
+        "seeds",
+        "jobs",
+        "wall s",
+        "sim s / wall s",
+        "seeds/s",
+        "idle floor",
+        "% floor"
     );
     let file = |name: &str| std::fs::read_to_string(root().join("scenarios").join(name)).unwrap();
     let worlds = [
@@ -324,15 +334,27 @@ fn sim_speed(quick: bool) {
                     "{name} tick {tick}: failing seeds {:?}",
                     summary.failures.iter().map(|f| f.seed).collect::<Vec<_>>()
                 );
+                let per_seed = summary.sim_time / seeds as u32;
+                let floor = floor::idle_seeds_per_s(
+                    scenario.cluster.brokers,
+                    scenario.file.producers.count,
+                    per_seed,
+                    Duration::from_millis(tick),
+                    seeds,
+                    jobs,
+                );
+                let rate = seeds as f64 / wall;
                 println!(
-                    "{:<12} {:>4}ms {:>7} {:>6} {:>10.2} {:>16.0} {:>10.1}",
+                    "{:<12} {:>4}ms {:>7} {:>6} {:>10.2} {:>16.0} {:>10.1} {:>12.1} {:>7.0}%",
                     name,
                     tick,
                     seeds,
                     jobs,
                     wall,
                     summary.sim_time.as_secs_f64() / wall,
-                    seeds as f64 / wall
+                    rate,
+                    floor,
+                    100.0 * rate / floor
                 );
             }
         }
