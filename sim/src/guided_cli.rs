@@ -52,7 +52,8 @@ fn replay_of(args: &GuidedArgs, mode: Mode, f: &Found) -> Result<Vec<String>, Ex
         args.seed,
         f.run
     ));
-    std::fs::write(&path, text)
+    std::fs::create_dir_all(&args.save_dir)
+        .and_then(|()| std::fs::write(&path, text))
         .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
     let s = Scenario::load(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
     let r = sim::run(&s, f.seed);

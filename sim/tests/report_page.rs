@@ -38,6 +38,8 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn a_guided_failure_prints_the_command_that_replays_it() {
     let dir = temp_dir("guided-cli");
+    // A save directory that does not exist yet is made.
+    let save = dir.join("not-yet/made");
     let (code, out, err) = sim(&[
         "explore",
         BROKEN,
@@ -46,7 +48,7 @@ fn a_guided_failure_prints_the_command_that_replays_it() {
         "200",
         "--quiet",
         "--save-dir",
-        dir.to_str().unwrap(),
+        save.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "a failure exits 1\n{out}{err}");
     let replay = out
@@ -61,6 +63,9 @@ fn a_guided_failure_prints_the_command_that_replays_it() {
         .split(' ')
         .collect();
     assert!(args[0] == "replay" || args[0] == "run", "{replay}");
+    if args[1].ends_with(".toml") && !args[1].starts_with("sim/") {
+        assert!(args[1].starts_with(save.to_str().unwrap()), "{replay}");
+    }
     let (code, again, err) = sim(&args);
     assert_eq!(code, 1, "the replay fails too\n{again}{err}");
     assert!(again.contains("[not_acked]"), "{again}");
