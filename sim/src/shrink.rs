@@ -52,125 +52,82 @@ fn fault_file(f: &Fault) -> FaultFile {
         times: None,
     };
     let pair = |a: &Target, b: &Target| Some([a.to_string(), b.to_string()]);
-    let (action, rest): (&str, FaultFile) = match &f.action {
-        Action::Crash(t) => (
-            "crash",
-            FaultFile {
-                target: Some(t.to_string()),
-                ..out.clone()
-            },
-        ),
-        Action::Restart(t) => (
-            "restart",
-            FaultFile {
-                target: Some(t.to_string()),
-                ..out.clone()
-            },
-        ),
-        Action::Partition(a, b) => (
-            "partition",
-            FaultFile {
-                between: pair(a, b),
-                ..out.clone()
-            },
-        ),
-        Action::Repair(a, b) => (
-            "repair",
-            FaultFile {
-                between: pair(a, b),
-                ..out.clone()
-            },
-        ),
-        Action::PartitionOneway(a, b) => (
-            "partition_oneway",
-            FaultFile {
-                from: Some(a.to_string()),
-                to: Some(b.to_string()),
-                ..out.clone()
-            },
-        ),
+    let action = match &f.action {
+        Action::Crash(t) => {
+            out.target = Some(t.to_string());
+            "crash"
+        }
+        Action::Restart(t) => {
+            out.target = Some(t.to_string());
+            "restart"
+        }
+        Action::Partition(a, b) => {
+            out.between = pair(a, b);
+            "partition"
+        }
         // Schedules never hold a one-way repair (heals are effects); a repair
         // of both directions undoes it.
-        Action::RepairOneway(a, b) => (
-            "repair",
-            FaultFile {
-                between: pair(a, b),
-                ..out.clone()
-            },
-        ),
-        Action::Hold(a, b) => (
-            "hold",
-            FaultFile {
-                between: pair(a, b),
-                ..out.clone()
-            },
-        ),
-        Action::Release(a, b) => (
-            "release",
-            FaultFile {
-                between: pair(a, b),
-                ..out.clone()
-            },
-        ),
-        Action::Latency(a, b, d) => (
-            "latency",
-            FaultFile {
-                between: pair(a, b),
-                latency_ms: Some(d.as_millis() as u64),
-                ..out.clone()
-            },
-        ),
-        Action::DropRate(a, b, r) => (
-            "drop_rate",
-            FaultFile {
-                between: pair(a, b),
-                rate: Some(*r),
-                ..out.clone()
-            },
-        ),
-        Action::MoveLeader(t, p) => (
-            "move_leader",
-            FaultFile {
-                partition: Some(format!("{t}/{p}")),
-                ..out.clone()
-            },
-        ),
-        Action::StaleMetadata(n) => (
-            "stale_metadata",
-            FaultFile {
-                times: Some(*n),
-                ..out.clone()
-            },
-        ),
-        Action::ExpireProducers(t, p) => (
-            "expire_producers",
-            FaultFile {
-                partition: Some(format!("{t}/{p}")),
-                ..out.clone()
-            },
-        ),
-        Action::Inject(t, p, what, times) => (
-            "inject",
-            FaultFile {
-                partition: Some(format!("{t}/{p}")),
-                error: Some(match what {
-                    Injection::Error(c) => ErrorFile::Code(*c),
-                    Injection::LoseResponse => ErrorFile::Name("lost_response".into()),
-                    Injection::HoldResponse => ErrorFile::Name("hold_response".into()),
-                    Injection::CrashAfterAppend(_) => ErrorFile::Name("crash_after_append".into()),
-                }),
-                heal_after_ms: match what {
-                    Injection::CrashAfterAppend(restart) => *restart,
-                    _ => out.heal_after_ms,
-                },
-                times: Some(*times),
-                ..out.clone()
-            },
-        ),
+        Action::Repair(a, b) | Action::RepairOneway(a, b) => {
+            out.between = pair(a, b);
+            "repair"
+        }
+        Action::PartitionOneway(a, b) => {
+            out.from = Some(a.to_string());
+            out.to = Some(b.to_string());
+            "partition_oneway"
+        }
+        Action::Hold(a, b) => {
+            out.between = pair(a, b);
+            "hold"
+        }
+        Action::Release(a, b) => {
+            out.between = pair(a, b);
+            "release"
+        }
+        Action::Latency(a, b, d) => {
+            out.between = pair(a, b);
+            out.latency_ms = Some(d.as_millis() as u64);
+            "latency"
+        }
+        Action::DropRate(a, b, r) => {
+            out.between = pair(a, b);
+            out.rate = Some(*r);
+            "drop_rate"
+        }
+        Action::MoveLeader(t, p) => {
+            out.partition = Some(format!("{t}/{p}"));
+            "move_leader"
+        }
+        Action::StaleMetadata(n) => {
+            out.times = Some(*n);
+            "stale_metadata"
+        }
+        Action::ExpireProducers(t, p) => {
+            out.partition = Some(format!("{t}/{p}"));
+            "expire_producers"
+        }
+        Action::Inject(t, p, what, times) => {
+            out.partition = Some(format!("{t}/{p}"));
+            out.error = Some(injection_file(what));
+            if let Injection::CrashAfterAppend(restart) = what {
+                out.heal_after_ms = *restart;
+            }
+            out.times = Some(*times);
+            "inject"
+        }
     };
-    out = rest;
     out.action = action.to_string();
     out
+}
+
+/// An injection as the `error` field of a scenario file writes it.
+fn injection_file(what: &Injection) -> ErrorFile {
+    match what {
+        Injection::Error(c) => ErrorFile::Code(*c),
+        Injection::LoseResponse => ErrorFile::Name("lost_response".into()),
+        Injection::HoldResponse => ErrorFile::Name("hold_response".into()),
+        Injection::CrashAfterAppend(_) => ErrorFile::Name("crash_after_append".into()),
+    }
 }
 
 /// A trigger as a scenario file writes it.
@@ -472,4 +429,85 @@ fn state_mechanisms(file: &mut ScenarioFile, m: &Mechanisms) {
     e.splits = None;
     e.triggers_fired = None;
     e.faults_healed = false;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::TriggerApi;
+    use std::time::Duration;
+
+    /// One fault of every action, as scenario files can state them.
+    fn every_action() -> Vec<Fault> {
+        let ms = Duration::from_millis;
+        let (b, p) = (Target::Broker(1), Target::Producer(0));
+        let leader = Target::Leader("events".into(), 2);
+        let healed = |at, a| Fault::healed(ms(at), a, ms(at + 50));
+        vec![
+            healed(10, Action::Crash(leader)),
+            Fault::once(ms(11), Action::Restart(Target::Broker(2))),
+            healed(12, Action::Partition(p.clone(), b.clone())),
+            Fault::once(ms(13), Action::Repair(p.clone(), b.clone())),
+            healed(14, Action::PartitionOneway(b.clone(), p.clone())),
+            healed(15, Action::Hold(p.clone(), Target::AllBrokers)),
+            Fault::once(ms(16), Action::Release(p.clone(), Target::AllBrokers)),
+            healed(
+                17,
+                Action::Latency(Target::AllProducers, b.clone(), ms(120)),
+            ),
+            healed(18, Action::DropRate(p.clone(), b.clone(), 0.25)),
+            Fault::once(ms(19), Action::MoveLeader("events".into(), 3)),
+            Fault::once(ms(20), Action::StaleMetadata(2)),
+            Fault::once(ms(21), Action::ExpireProducers("events".into(), 0)),
+            Fault::once(
+                ms(22),
+                Action::Inject("events".into(), 1, Injection::Error(46), 2),
+            ),
+            Fault::once(
+                ms(23),
+                Action::Inject("events".into(), 1, Injection::LoseResponse, 1),
+            ),
+            Fault::once(
+                ms(24),
+                Action::Inject("events".into(), 4, Injection::HoldResponse, 1),
+            ),
+            Fault::once(
+                ms(25),
+                Action::Inject(
+                    "events".into(),
+                    5,
+                    Injection::CrashAfterAppend(Some(300)),
+                    1,
+                ),
+            ),
+            Fault {
+                when: Some(Trigger {
+                    api: TriggerApi::Produce,
+                    count: 3,
+                    producer: Some(1),
+                    partition: Some(("events".into(), 2)),
+                    broker: None,
+                    sequence: None,
+                }),
+                ..healed(26, Action::Crash(Target::Leader("events".into(), 2)))
+            },
+        ]
+    }
+
+    #[test]
+    fn every_action_written_out_reads_back_as_the_same_fault() {
+        let base = Scenario::parse(
+            "[producers]\ncount = 2\n[[cluster.topics]]\nname = \"events\"\npartitions = 6\nreplication = 3\n",
+            "base.toml",
+        )
+        .expect("the base scenario loads");
+        let faults = every_action();
+        let text = render(&base.file, &faults).expect("it renders");
+        let back = Scenario::parse(&text, "written.toml")
+            .unwrap_or_else(|e| panic!("the written file loads: {e}\n{text}"));
+        assert_eq!(back.faults.len(), faults.len(), "{text}");
+        for (want, got) in faults.iter().zip(&back.faults) {
+            assert_eq!(want, got, "{text}");
+        }
+    }
 }

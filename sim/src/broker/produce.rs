@@ -173,6 +173,8 @@ fn other_records(
     })
 }
 
+/// One partition's batch of a produce request: checked, injected faults
+/// applied, deduplicated against the producer's window, appended.
 fn partition(
     cluster: &mut Cluster,
     req: &Request<'_>,
@@ -180,9 +182,51 @@ fn partition(
     index: i32,
     records: Option<&Bytes>,
 ) -> PartitionResult {
+    let (bytes, batch) = match accepted_batch(cluster, req, (topic, index), records) {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    if cluster.recording {
+        if let Some(seen) = cluster.seen.last_mut() {
+            seen.batches.push((
+                (topic.to_string(), index),
+                batch.base_sequence,
+                batch.records.len(),
+            ));
+        }
+    }
+    let effects = match injected(cluster, req, (topic, index)) {
+        Ok(e) => e,
+        Err(refused) => return refused,
+    };
+    if let Some(answer) = idempotence_answer(cluster, req, (topic, index), &batch, &effects) {
+        return answer;
+    }
+    let base_offset = append(cluster, req, (topic, index), bytes, batch);
+    PartitionResult {
+        lose_response: effects.lose_response,
+        hold: effects.hold,
+        ..match effects.append_then_answer {
+            Some(c) => PartitionResult::error(c),
+            None => PartitionResult {
+                base_offset,
+                ..PartitionResult::error(code::NONE)
+            },
+        }
+    }
+}
+
+/// The batch, if this broker leads the partition and the batch is valid and
+/// within `max_message_bytes`; else the answer that refuses it.
+fn accepted_batch<'b>(
+    cluster: &mut Cluster,
+    req: &Request<'_>,
+    (topic, index): (&str, i32),
+    records: Option<&'b Bytes>,
+) -> Result<(&'b Bytes, ValidBatch), PartitionResult> {
     let version = cluster.spec.broker_version;
     let Some(partition) = cluster.partition(topic, index) else {
-        return PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION);
+        return Err(PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION));
     };
     if partition.leader != Some(req.broker) {
         if let Some(leader) = partition.leader {
@@ -197,30 +241,40 @@ fn partition(
                 context,
             );
         }
-        return PartitionResult::error(code::NOT_LEADER_OR_FOLLOWER);
+        return Err(PartitionResult::error(code::NOT_LEADER_OR_FOLLOWER));
     }
     let Some(bytes) = records.filter(|b| !b.is_empty()) else {
-        return PartitionResult::error(version.invalid_record());
+        return Err(PartitionResult::error(version.invalid_record()));
     };
     if bytes.len() > cluster.spec.max_message_bytes {
-        return PartitionResult::error(code::MESSAGE_TOO_LARGE);
+        return Err(PartitionResult::error(code::MESSAGE_TOO_LARGE));
     }
-    let batch = match log_validator::validate(bytes) {
-        Ok(b) => b,
+    match log_validator::validate(bytes) {
+        Ok(b) => Ok((bytes, b)),
         Err(r) if r.code == code::INVALID_RECORD => {
-            return PartitionResult::error(version.invalid_record())
+            Err(PartitionResult::error(version.invalid_record()))
         }
-        Err(r) => return PartitionResult::error(r.code),
-    };
-    if cluster.recording {
-        if let Some(seen) = cluster.seen.last_mut() {
-            seen.batches.push((
-                (topic.to_string(), index),
-                batch.base_sequence,
-                batch.records.len(),
-            ));
-        }
+        Err(r) => Err(PartitionResult::error(r.code)),
     }
+}
+
+/// What an injected fault does to an appended batch's answer.
+struct Effects {
+    /// Answer with this code after appending.
+    append_then_answer: Option<i16>,
+    /// Append, then send no answer.
+    lose_response: bool,
+    /// Append, then hold the answer.
+    hold: bool,
+}
+
+/// Takes the partition's next injection, if any: an error that refuses the
+/// batch is the answer; the others say what follows the append.
+fn injected(
+    cluster: &mut Cluster,
+    req: &Request<'_>,
+    (topic, index): (&str, i32),
+) -> Result<Effects, PartitionResult> {
     let injection = cluster
         .injections
         .get_mut(&(topic.to_string(), index))
@@ -242,64 +296,87 @@ fn partition(
         {
             Some(c)
         }
-        Some(Injection::Error(c)) => return PartitionResult::error(c),
+        Some(Injection::Error(c)) => return Err(PartitionResult::error(c)),
         _ => None,
     };
-    let lose_response = matches!(
-        injection,
-        Some(Injection::LoseResponse | Injection::CrashAfterAppend(_))
-    );
-    let hold = injection == Some(Injection::HoldResponse);
     if let Some(Injection::CrashAfterAppend(restart_ms)) = injection {
         cluster.crash_requests.push((req.broker, restart_ms));
     }
-    let count = batch.records.len();
+    Ok(Effects {
+        append_then_answer,
+        lose_response: matches!(
+            injection,
+            Some(Injection::LoseResponse | Injection::CrashAfterAppend(_))
+        ),
+        hold: injection == Some(Injection::HoldResponse),
+    })
+}
+
+/// The answer of the producer's idempotence window when it does not append:
+/// a duplicate (acknowledged at the stored offset) or a refused sequence or
+/// epoch. `None`: append.
+fn idempotence_answer(
+    cluster: &mut Cluster,
+    req: &Request<'_>,
+    tp: (&str, i32),
+    batch: &ValidBatch,
+    effects: &Effects,
+) -> Option<PartitionResult> {
     let (pid, epoch, first_seq) = (batch.producer_id, batch.producer_epoch, batch.base_sequence);
-    if pid >= 0 {
-        let window = cluster
-            .partition(topic, index)
-            .and_then(|p| p.producers.get(&pid));
-        match producer_state::check(version, window, epoch, first_seq, count) {
-            Decision::Append => {}
-            Decision::Duplicate(base_offset) => {
-                if let Some(context) = other_records(cluster, (topic, index), base_offset, &batch) {
-                    anomaly(
-                        cluster,
-                        req,
-                        (topic, index),
-                        Some(&batch),
-                        DUPLICATE,
-                        context,
-                    );
-                }
-                return PartitionResult {
-                    code: code::NONE,
-                    base_offset,
-                    lose_response,
-                    hold,
-                };
+    if pid < 0 {
+        return None;
+    }
+    let version = cluster.spec.broker_version;
+    let window = cluster
+        .partition(tp.0, tp.1)
+        .and_then(|p| p.producers.get(&pid));
+    match producer_state::check(version, window, epoch, first_seq, batch.records.len()) {
+        Decision::Append => None,
+        Decision::Duplicate(base_offset) => {
+            if let Some(context) = other_records(cluster, tp, base_offset, batch) {
+                anomaly(cluster, req, tp, Some(batch), DUPLICATE, context);
             }
-            // A lost response is lost whatever the answer was.
-            Decision::Reject(c) => {
-                if matches!(
-                    c,
-                    code::OUT_OF_ORDER_SEQUENCE_NUMBER
-                        | code::INVALID_PRODUCER_EPOCH
-                        | code::UNKNOWN_PRODUCER_ID
-                ) {
-                    let context = match window {
-                        None => "the broker holds no state of this producer id".to_string(),
-                        Some(w) => window_context(w, epoch),
-                    };
-                    anomaly(cluster, req, (topic, index), Some(&batch), c, context);
-                }
-                return PartitionResult {
-                    lose_response,
-                    ..PartitionResult::error(c)
+            Some(PartitionResult {
+                code: code::NONE,
+                base_offset,
+                lose_response: effects.lose_response,
+                hold: effects.hold,
+            })
+        }
+        // A lost response is lost whatever the answer was.
+        Decision::Reject(c) => {
+            if matches!(
+                c,
+                code::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    | code::INVALID_PRODUCER_EPOCH
+                    | code::UNKNOWN_PRODUCER_ID
+            ) {
+                let context = match window {
+                    None => "the broker holds no state of this producer id".to_string(),
+                    Some(w) => window_context(w, epoch),
                 };
+                anomaly(cluster, req, tp, Some(batch), c, context);
             }
+            Some(PartitionResult {
+                lose_response: effects.lose_response,
+                ..PartitionResult::error(c)
+            })
         }
     }
+}
+
+/// Appends the batch to the partition's log and the producer's window;
+/// returns its base offset.
+fn append(
+    cluster: &mut Cluster,
+    req: &Request<'_>,
+    (topic, index): (&str, i32),
+    bytes: &Bytes,
+    batch: ValidBatch,
+) -> i64 {
+    let version = cluster.spec.broker_version;
+    let count = batch.records.len();
+    let (pid, epoch, first_seq) = (batch.producer_id, batch.producer_epoch, batch.base_sequence);
     let partition = cluster.partition_mut(topic, index).expect("checked above");
     let base_offset = partition.next_offset;
     let timestamp = batch.base_timestamp;
@@ -340,19 +417,7 @@ fn partition(
         producer_state::record(version, state, epoch, first_seq, count, base_offset);
     }
     cluster.ledger.appended(req.client_id, pid, count);
-    match append_then_answer {
-        Some(c) => PartitionResult {
-            lose_response,
-            hold,
-            ..PartitionResult::error(c)
-        },
-        None => PartitionResult {
-            code: code::NONE,
-            base_offset,
-            lose_response,
-            hold,
-        },
-    }
+    base_offset
 }
 
 /// What the broker's window held when it refused a batch.
