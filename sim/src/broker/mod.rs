@@ -175,29 +175,10 @@ pub fn handle_frame_at(
         return Reply::Close("broker is down".into());
     }
     cluster.advance(now);
-    if frame_body.len() < 8 {
-        return Reply::Close(format!(
-            "{}-byte frame has no request header",
-            frame_body.len()
-        ));
-    }
-    let api_raw = i16::from_be_bytes([frame_body[0], frame_body[1]]);
-    let version = i16::from_be_bytes([frame_body[2], frame_body[3]]);
-    let correlation_id =
-        i32::from_be_bytes([frame_body[4], frame_body[5], frame_body[6], frame_body[7]]);
-    let Ok(api) = ApiKey::try_from(api_raw) else {
-        return Reply::Close(format!("unknown api key {api_raw}"));
+    let (api, version, correlation_id) = match frame_head(&frame_body) {
+        Ok(head) => head,
+        Err(reply) => return reply,
     };
-    let Some(&(_, min, max)) = SUPPORTED.iter().find(|(k, _, _)| *k == api) else {
-        return Reply::Close(format!("{api:?} is not supported"));
-    };
-    if api == ApiKey::ApiVersions && version > max {
-        // KIP-511: answer with v0 and UNSUPPORTED_VERSION so the client retries lower.
-        return api_versions::unsupported(correlation_id);
-    }
-    if version < min || version > max {
-        return Reply::Close(format!("{api:?} v{version} outside {min}..={max}"));
-    }
     let frame_len = frame_body.len() + 4;
     let mut buf = frame_body;
     let header: RequestHeader = match decode("request header", || {
@@ -225,41 +206,84 @@ pub fn handle_frame_at(
         frame_len,
         now,
     };
+    dispatch(cluster, &req, api, &mut buf, received)
+}
+
+/// The api, version and correlation id of a frame, if the broker serves that
+/// api at that version; else the reply that refuses it.
+fn frame_head(frame_body: &Bytes) -> Result<(ApiKey, i16, i32), Reply> {
+    if frame_body.len() < 8 {
+        return Err(Reply::Close(format!(
+            "{}-byte frame has no request header",
+            frame_body.len()
+        )));
+    }
+    let api_raw = i16::from_be_bytes([frame_body[0], frame_body[1]]);
+    let version = i16::from_be_bytes([frame_body[2], frame_body[3]]);
+    let correlation_id =
+        i32::from_be_bytes([frame_body[4], frame_body[5], frame_body[6], frame_body[7]]);
+    let Ok(api) = ApiKey::try_from(api_raw) else {
+        return Err(Reply::Close(format!("unknown api key {api_raw}")));
+    };
+    let Some(&(_, min, max)) = SUPPORTED.iter().find(|(k, _, _)| *k == api) else {
+        return Err(Reply::Close(format!("{api:?} is not supported")));
+    };
+    if api == ApiKey::ApiVersions && version > max {
+        // KIP-511: answer with v0 and UNSUPPORTED_VERSION so the client retries lower.
+        return Err(api_versions::unsupported(correlation_id));
+    }
+    if version < min || version > max {
+        return Err(Reply::Close(format!(
+            "{api:?} v{version} outside {min}..={max}"
+        )));
+    }
+    Ok((api, version, correlation_id))
+}
+
+/// Hands the request body to its api's handler and counts the answer.
+fn dispatch(
+    cluster: &mut Cluster,
+    req: &Request<'_>,
+    api: ApiKey,
+    buf: &mut Bytes,
+    received: Duration,
+) -> Reply {
     // These count their requests themselves: per producer id and partition
     // (Produce), once when answered and not while waiting (the others).
     match api {
-        ApiKey::Produce => return produce::handle(cluster, &req, &mut buf),
-        ApiKey::Fetch => return fetch::handle(cluster, &req, &mut buf, received),
+        ApiKey::Produce => return produce::handle(cluster, req, buf),
+        ApiKey::Fetch => return fetch::handle(cluster, req, buf, received),
         ApiKey::JoinGroup | ApiKey::SyncGroup => {
-            return group::handle_waiting(cluster, &req, api, &mut buf, received)
+            return group::handle_waiting(cluster, req, api, buf, received)
         }
         _ => {}
     }
-    cluster.ledger.request(&client_id, -1, api as i16);
+    let client_id = req.client_id;
+    cluster.ledger.request(client_id, -1, api as i16);
     let answer = match api {
-        ApiKey::ApiVersions => api_versions::handle(&req),
-        ApiKey::Metadata => metadata::handle(cluster, &req, &mut buf),
-        ApiKey::InitProducerId => init_producer_id::handle(cluster, &req, &mut buf),
-        ApiKey::ListOffsets => list_offsets::handle(cluster, &req, &mut buf),
-        ApiKey::CreateTopics => create_topics::handle(cluster, &req, &mut buf),
+        ApiKey::ApiVersions => api_versions::handle(req),
+        ApiKey::Metadata => metadata::handle(cluster, req, buf),
+        ApiKey::InitProducerId => init_producer_id::handle(cluster, req, buf),
+        ApiKey::ListOffsets => list_offsets::handle(cluster, req, buf),
+        ApiKey::CreateTopics => create_topics::handle(cluster, req, buf),
         ApiKey::FindCoordinator
         | ApiKey::Heartbeat
         | ApiKey::LeaveGroup
         | ApiKey::OffsetCommit
-        | ApiKey::OffsetFetch => group::handle(cluster, &req, api, &mut buf),
+        | ApiKey::OffsetFetch => group::handle(cluster, req, api, buf),
         _ => unreachable!("filtered by SUPPORTED"),
     };
     match answer {
         Ok((code, reply)) => {
             match &reply {
                 Reply::Wait { .. } => {}
-                Reply::Close(_) => cluster.ledger.closed(&client_id, -1, api as i16),
-                _ => cluster.ledger.code(&client_id, -1, api as i16, code),
+                Reply::Close(_) => cluster.ledger.closed(client_id, -1, api as i16),
+                _ => cluster.ledger.code(client_id, -1, api as i16, code),
             }
             reply
         }
         Err(why) => {
-            cluster.ledger.closed(&client_id, -1, api as i16);
+            cluster.ledger.closed(client_id, -1, api as i16);
             Reply::Close(why)
         }
     }

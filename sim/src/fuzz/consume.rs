@@ -72,9 +72,16 @@ pub fn frame(rng: &mut ChaCha8Rng) -> Vec<u8> {
     } else {
         "consumer-0-1"
     };
-    let group = || GroupId(s("g"));
     match api {
         ApiKey::Fetch => encode(api, v, corr, fetch_request(rng, v, part)),
+        ApiKey::ListOffsets | ApiKey::CreateTopics => admin_frame(rng, api, v, corr, part),
+        _ => group_frame(rng, (api, v, corr), part, member),
+    }
+}
+
+/// ListOffsets (for `ApiKey::ListOffsets`) or CreateTopics (any other).
+fn admin_frame(rng: &mut ChaCha8Rng, api: ApiKey, v: i16, corr: i32, part: i32) -> Vec<u8> {
+    match api {
         ApiKey::ListOffsets => encode(
             api,
             v,
@@ -85,7 +92,7 @@ pub fn frame(rng: &mut ChaCha8Rng) -> Vec<u8> {
                     .with_partition_index(part)
                     .with_timestamp(rng.gen_range(-3..2))])]),
         ),
-        ApiKey::CreateTopics => encode(
+        _ => encode(
             api,
             v,
             corr,
@@ -97,6 +104,19 @@ pub fn frame(rng: &mut ChaCha8Rng) -> Vec<u8> {
                     .with_name(s("retention.ms"))
                     .with_value(Some(s("1000")))])]),
         ),
+    }
+}
+
+/// A group coordinator request (FindCoordinator, Join/Sync/Heartbeat/Leave,
+/// OffsetCommit/Fetch) of `member`.
+fn group_frame(
+    rng: &mut ChaCha8Rng,
+    (api, v, corr): (ApiKey, i16, i32),
+    part: i32,
+    member: &str,
+) -> Vec<u8> {
+    let group = || GroupId(s("g"));
+    match api {
         ApiKey::FindCoordinator => encode(
             api,
             v,

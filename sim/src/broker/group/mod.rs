@@ -92,6 +92,9 @@ pub struct Committed {
     pub metadata: String,
 }
 
+/// A join waiting for its group: (client id, correlation id, time received).
+type Ticket = (Arc<str>, i32, Duration);
+
 /// A consumer group.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -111,7 +114,7 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// Joins in progress that came without a member id, by (client id,
     /// correlation id, time received): the id given to them.
-    tickets: BTreeMap<(Arc<str>, i32, Duration), String>,
+    tickets: BTreeMap<Ticket, String>,
     /// Member ids handed out so far.
     given: u64,
 }

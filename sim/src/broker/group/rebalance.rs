@@ -2,8 +2,8 @@
 //! ([`crate::broker::Reply::Wait`]) for the rest of the group.
 
 use super::{
-    group_of, s, GroupState, Member, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
-    INVALID_SESSION_TIMEOUT, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+    group_of, s, Group, GroupState, Member, Ticket, ILLEGAL_GENERATION,
+    INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
 };
 use crate::broker::{decode, respond, Reply, Request};
 use crate::cluster::Cluster;
@@ -98,45 +98,22 @@ fn join(
         return join_error(req, INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
     }
     let ticket = (req.client_id.clone(), req.correlation_id, received);
-    let first_look = req.now == received;
-    let id = if r.member_id.is_empty() {
-        match g.tickets.get(&ticket) {
-            Some(id) => id.clone(),
-            None => {
-                g.given += 1;
-                let id = format!("{}-{}", req.client_id, g.given);
-                g.tickets.insert(ticket.clone(), id.clone());
-                id
-            }
-        }
-    } else {
-        r.member_id.to_string()
-    };
-    if first_look {
+    let id = member_id(g, r, ticket.clone());
+    // A join is handled when it arrives and again each time its wait ends.
+    if req.now == received {
         let known = g.members.get(&id);
         if known.is_none() && !r.member_id.is_empty() {
             return join_error(req, UNKNOWN_MEMBER_ID, &r.member_id);
         }
-        let changed = known.is_none_or(|m| m.protocols != protocols);
-        if changed || g.state == GroupState::Empty || g.state == GroupState::Stable {
-            g.prepare(req.now);
-        }
-        if g.state == GroupState::Empty || g.state == GroupState::Completing {
-            g.state = GroupState::Preparing(req.now + rebalance);
-        }
-        g.protocol_type = r.protocol_type.to_string();
-        g.members.insert(
-            id.clone(),
-            Member {
-                protocols,
-                session_timeout: session,
-                rebalance_timeout: rebalance,
-                last_seen: req.now,
-                joined: true,
-                assignment: None,
-            },
-        );
-        g.complete(req.now);
+        let member = Member {
+            protocols,
+            session_timeout: session,
+            rebalance_timeout: rebalance,
+            last_seen: req.now,
+            joined: true,
+            assignment: None,
+        };
+        enter(g, req.now, &id, member, r.protocol_type.as_str());
     }
     let Some(m) = g.members.get_mut(&id) else {
         // Dropped from the group while it waited (its rebalance timed out).
@@ -148,6 +125,43 @@ fn join(
         return Waiting::Until(deadline);
     }
     g.tickets.remove(&ticket);
+    Waiting::Done(code::NONE, joined(g, req, &id))
+}
+
+/// The member id of a join: its own, or the one given to this request (the
+/// same on every look at it while it waits).
+fn member_id(g: &mut Group, r: &JoinGroupRequest, ticket: Ticket) -> String {
+    if !r.member_id.is_empty() {
+        return r.member_id.to_string();
+    }
+    if let Some(id) = g.tickets.get(&ticket) {
+        return id.clone();
+    }
+    g.given += 1;
+    let id = format!("{}-{}", ticket.0, g.given);
+    g.tickets.insert(ticket, id.clone());
+    id
+}
+
+/// A member joins (or rejoins) the group: a new member or changed protocols
+/// start a rebalance, as does any join of an empty or stable group.
+fn enter(g: &mut Group, now: Duration, id: &str, member: Member, protocol_type: &str) {
+    let known = g.members.get(id);
+    let changed = known.is_none_or(|m| m.protocols != member.protocols);
+    if changed || g.state == GroupState::Empty || g.state == GroupState::Stable {
+        g.prepare(now);
+    }
+    if g.state == GroupState::Empty || g.state == GroupState::Completing {
+        g.state = GroupState::Preparing(now + member.rebalance_timeout);
+    }
+    g.protocol_type = protocol_type.to_string();
+    g.members.insert(id.to_string(), member);
+    g.complete(now);
+}
+
+/// The answer to a completed join: the generation, and for the leader every
+/// member's metadata for the chosen protocol.
+fn joined(g: &Group, req: &Request<'_>, id: &str) -> Reply {
     let members = if id == g.leader {
         g.members
             .iter()
@@ -169,9 +183,9 @@ fn join(
         .with_generation_id(g.generation)
         .with_protocol_name(Some(s(&g.protocol)))
         .with_leader(s(&g.leader))
-        .with_member_id(s(&id))
+        .with_member_id(s(id))
         .with_members(members);
-    Waiting::Done(code::NONE, respond(ApiKey::JoinGroup, req, &resp))
+    respond(ApiKey::JoinGroup, req, &resp)
 }
 
 fn sync(
