@@ -22,7 +22,6 @@ fn unresolved_send_and_missing_close() {
 #[test]
 fn resolution_after_the_grace_period_is_a_liveness_violation() {
     let mut f = Fixture::clean(2);
-    f.move_ack(1, 1);
     let late = f
         .history
         .entries

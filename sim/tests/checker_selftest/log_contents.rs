@@ -1,8 +1,8 @@
 //! What the log holds against what was sent: `duplicate`, `phantom` and `reorder`.
 
 use crate::fixtures::{
-    ack, attempt, check_with, closed, digest, ended, facts, log_record, ms, only, plain_batch,
-    request, send, tp, Fixture, Logs,
+    ack, attempt, check_with, closed, ended, facts, log_record, ms, only, plain_batch, request,
+    send, tp, Fixture, Logs,
 };
 use bytes::Bytes;
 use sim::checker::{Kind, ProducerFacts};
@@ -75,10 +75,6 @@ fn phantom_record_from_an_unknown_client() {
     let mut f = Fixture::clean(1);
     f.log.clear();
     f.edit(|w| matches!(w, What::Acked { .. }), None);
-    f.edit(
-        |w| matches!(w, What::Send { .. }),
-        Some(send(0, digest(0), 80)),
-    );
     f.history.push(
         ms(20),
         Actor::Producer(0),
