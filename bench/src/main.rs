@@ -546,6 +546,10 @@ fn main() {
     }
     if only("ttff") {
         let bug = args.iter().find_map(|a| a.strip_prefix("--bug="));
-        ttff::time_to_first_failure(quick, &root(), bug);
+        let files: Vec<&str> = match args.iter().find_map(|a| a.strip_prefix("--scenario=")) {
+            Some(file) => vec![file],
+            None => ttff::SCENARIOS.to_vec(),
+        };
+        ttff::time_to_first_failure(quick, &root(), bug, &files);
     }
 }

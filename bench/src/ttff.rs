@@ -104,13 +104,27 @@ fn row(scenario: &sim::Scenario, name: &str, seeds: u64, budget: u64) -> Found {
     found
 }
 
-/// The table and the `guided speedup:` line.
-/// `bug`: only that bug class (and the control), for `--bug=NAME`.
-pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&str>) {
+/// The swarm scenarios searched by default: swarm.toml, and swarm-edges.toml
+/// whose workload reaches the classes swarm.toml's cannot (null keys, full
+/// batches, an early close).
+pub const SCENARIOS: [&str; 2] = ["scenarios/swarm.toml", "scenarios/swarm-edges.toml"];
+
+/// Ratios (runs, wall) of one scenario's rows that both searches found.
+#[derive(Default)]
+struct Ratios {
+    runs: Vec<f64>,
+    wall: Vec<f64>,
+}
+
+fn geo(v: &[f64]) -> f64 {
+    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len().max(1) as f64).exp()
+}
+
+/// One scenario's table; its ratios are added to `all`.
+fn table(quick: bool, root: &std::path::Path, bug: Option<&str>, file: &str, all: &mut Ratios) {
     let (seeds, budget) = if quick { (3, 48) } else { (5, 200) };
-    let text = std::fs::read_to_string(root.join("scenarios/swarm.toml")).unwrap();
-    let scenario = sim::Scenario::parse(&text, "swarm.toml").unwrap();
-    println!("## Time to first failure (scenarios/swarm.toml, one injected bug at a time)");
+    let scenario = sim::Scenario::load(&root.join(file)).unwrap();
+    println!("## Time to first failure ({file}, one injected bug at a time)");
     println!(
         "median over {seeds} search seeds; budget {budget} runs per search; random = swarm seeds in order, guided = `explore --guided`"
     );
@@ -118,8 +132,7 @@ pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&s
         "{:<36} {:>11} {:>9} {:>11} {:>9} {:>8} {:>8}  first failure (guided, search seed 0)",
         "bug", "random runs", "random s", "guided runs", "guided s", "runs x", "wall x"
     );
-    let mut ratios = Vec::new();
-    let mut wall_ratios = Vec::new();
+    let mut mine = Ratios::default();
     let mut neither = Vec::new();
     let names = std::iter::once("(no bug: control)")
         .chain(Bugs::NAMES.iter().copied())
@@ -128,14 +141,13 @@ pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&s
         let control = name.starts_with('(');
         match row(&scenario, name, seeds, budget) {
             Found::Both(x, w) if !control => {
-                ratios.push(x);
-                wall_ratios.push(w);
+                mine.runs.push(x);
+                mine.wall.push(w);
             }
             Found::Neither if !control => neither.push(name),
             _ => {}
         }
     }
-    let geo = |v: &[f64]| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len().max(1) as f64).exp();
     if !neither.is_empty() {
         println!(
             "found by neither within {budget} runs (left out of the mean): {}",
@@ -143,10 +155,36 @@ pub fn time_to_first_failure(quick: bool, root: &std::path::Path, bug: Option<&s
         );
     }
     println!(
-        "over the {} bugs both found: runs to first failure, geometric mean of random/guided; wall-clock ratio {:.2}",
-        ratios.len(),
-        geo(&wall_ratios)
+        "{file}: over the {} bugs both found, runs ratio {:.2}, wall-clock ratio {:.2}",
+        mine.runs.len(),
+        geo(&mine.runs),
+        geo(&mine.wall)
     );
-    println!("guided speedup: {:.2}", geo(&ratios));
+    println!();
+    all.runs.extend(mine.runs);
+    all.wall.extend(mine.wall);
+}
+
+/// The tables and the `guided speedup:` line: the geometric mean of
+/// random/guided runs to first failure over every (scenario, bug) row both
+/// searches found.
+/// `bug`: only that bug class (and the control), for `--bug=NAME`;
+/// `files`: the swarm scenarios, relative to the repository.
+pub fn time_to_first_failure(
+    quick: bool,
+    root: &std::path::Path,
+    bug: Option<&str>,
+    files: &[&str],
+) {
+    let mut all = Ratios::default();
+    for file in files {
+        table(quick, root, bug, file, &mut all);
+    }
+    println!(
+        "over the {} (scenario, bug) rows both found: runs to first failure, geometric mean of random/guided; wall-clock ratio {:.2}",
+        all.runs.len(),
+        geo(&all.wall)
+    );
+    println!("guided speedup: {:.2}", geo(&all.runs));
     println!();
 }
