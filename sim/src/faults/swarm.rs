@@ -1,7 +1,7 @@
 //! Swarm testing: a fault schedule drawn from the seed, within a window, every
 //! fault healed before the window ends.
 
-use super::{Action, Fault, Target, Trigger, TriggerApi, SWARM_KINDS};
+use super::{Action, Fault, Target, Trigger, TriggerApi, SWARM_DEFAULT_KINDS, SWARM_KINDS};
 use crate::cluster::{ClusterSpec, Injection};
 use crate::scenario::{Reporter, ScenarioError};
 use rand::{Rng, SeedableRng};
@@ -48,7 +48,7 @@ pub fn check_swarm(s: &Spanned<SwarmFile>, r: &Reporter<'_>) -> Result<(), Scena
 pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u64) -> Vec<Fault> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d00_0000);
     let kinds: Vec<&str> = if sw.kinds.is_empty() {
-        SWARM_KINDS.to_vec()
+        SWARM_DEFAULT_KINDS.to_vec()
     } else {
         sw.kinds.iter().map(String::as_str).collect()
     };
@@ -102,6 +102,15 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
                     1,
                 ),
             ),
+            "too_large" => Fault::once(
+                at,
+                Action::Inject(
+                    topic.name.clone(),
+                    part,
+                    Injection::Error(producer_core::error::code::MESSAGE_TOO_LARGE),
+                    rng.gen_range(1..3),
+                ),
+            ),
             "triggered_crash" => Fault {
                 when: Some(Trigger {
                     api: TriggerApi::Produce,
@@ -135,4 +144,35 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
     }
     out.sort_by_key(|f| f.at);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn too_large_faults(kinds: &[&str], seeds: u64) -> usize {
+        let s = crate::Scenario::parse("[swarm]\nfaults = 6\nwindow_ms = [10, 700]\n", "s.toml")
+            .expect("a swarm scenario");
+        let sw = SwarmFile {
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            ..s.file.swarm.expect("a swarm").into_inner()
+        };
+        (0..seeds)
+            .flat_map(|seed| draw_swarm(&sw, &s.cluster, 2, seed))
+            .filter(|f| matches!(f.action, Action::Inject(_, _, Injection::Error(10), _)))
+            .count()
+    }
+
+    #[test]
+    fn too_large_is_drawn_only_when_a_scenario_names_it() {
+        assert_eq!(
+            too_large_faults(&[], 500),
+            0,
+            "the default kinds never inject 10"
+        );
+        let drawn = too_large_faults(&SWARM_KINDS, 500);
+        // 6 faults x 500 seeds, 1 kind in 13: about 230.
+        assert!((150..320).contains(&drawn), "{drawn} too_large faults");
+        assert_eq!(too_large_faults(&["too_large"], 10), 60);
+    }
 }
