@@ -126,6 +126,10 @@ pub fn apply(
             faults.remove(i);
         }
         Op::Shift => shift(&mut faults[i], space.window(), rng),
+        // Half the time onto a partition another fault of the schedule acts on:
+        // faults that meet on one partition are what combination bugs need
+        // (a lost response, then a refusal of the same batch's retry).
+        Op::Retarget if rng.gen_bool(0.5) && align(faults, i, rng) => {}
         Op::Retarget => faults[i].action = retarget(&faults[i].action, space, rng),
         Op::Trigger => faults[i].when = trigger(faults[i].when.take(), space, rng),
         Op::Add | Op::Reseed => unreachable!("handled above"),
@@ -192,6 +196,43 @@ fn retarget(a: &Action, space: &Space<'_>, rng: &mut ChaCha8Rng) -> Action {
         Action::StaleMetadata(_) => Action::StaleMetadata(rng.gen_range(1..4)),
         other => other.clone(),
     }
+}
+
+/// The partition a fault acts on, if it acts on one.
+fn partition_of(a: &Action) -> Option<(String, i32)> {
+    match a {
+        Action::Inject(t, p, ..)
+        | Action::MoveLeader(t, p)
+        | Action::ExpireProducers(t, p)
+        | Action::Crash(Target::Leader(t, p)) => Some((t.clone(), *p)),
+        _ => None,
+    }
+}
+
+/// Points fault `i` at the partition of another fault of the schedule; `false`
+/// if it acts on no partition, or no other fault does on another one.
+fn align(faults: &mut [Fault], i: usize, rng: &mut ChaCha8Rng) -> bool {
+    let Some(own) = partition_of(&faults[i].action) else {
+        return false;
+    };
+    let others: Vec<(String, i32)> = faults
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .filter_map(|(_, f)| partition_of(&f.action))
+        .filter(|tp| *tp != own)
+        .collect();
+    if others.is_empty() {
+        return false;
+    }
+    let (t, p) = others[rng.gen_range(0..others.len())].clone();
+    faults[i].action = match &faults[i].action {
+        Action::Inject(_, _, what, n) => Action::Inject(t, p, *what, *n),
+        Action::MoveLeader(..) => Action::MoveLeader(t, p),
+        Action::ExpireProducers(..) => Action::ExpireProducers(t, p),
+        _ => Action::Crash(Target::Leader(t, p)),
+    };
+    true
 }
 
 /// A new trigger, a changed one, or none (the fault fires at its time again).
@@ -276,5 +317,39 @@ mod tests {
             changed > 300,
             "only {changed} of 400 mutations changed the schedule"
         );
+    }
+
+    #[test]
+    fn align_puts_a_fault_on_the_partition_of_another() {
+        let ms = Duration::from_millis;
+        let lose = Action::Inject(
+            "events".into(),
+            1,
+            crate::cluster::Injection::LoseResponse,
+            1,
+        );
+        let refuse = Action::Inject("events".into(), 4, crate::cluster::Injection::Error(10), 1);
+        let mut faults = vec![
+            Fault::once(ms(10), lose),
+            Fault::once(ms(20), Action::StaleMetadata(1)),
+            Fault::once(ms(30), refuse),
+        ];
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        assert!(
+            !align(&mut faults, 1, &mut rng),
+            "stale metadata acts on no partition"
+        );
+        assert!(align(&mut faults, 2, &mut rng));
+        assert_eq!(partition_of(&faults[2].action), Some(("events".into(), 1)));
+        assert!(
+            matches!(
+                faults[2].action,
+                Action::Inject(_, _, crate::cluster::Injection::Error(10), 1)
+            ),
+            "only the partition changes: {}",
+            faults[2].action
+        );
+        // Nothing to align with once both faults meet.
+        assert!(!align(&mut faults, 0, &mut rng));
     }
 }
