@@ -23,6 +23,20 @@ pub struct SwarmFile {
     pub window_ms: [u64; 2],
 }
 
+/// What the `inject` kind draws from (a lost response twice as often).
+const INJECT_CHOICES: [Injection; 10] = [
+    Injection::Error(6),
+    Injection::Error(7),
+    Injection::Error(19),
+    Injection::Error(20),
+    Injection::Error(45),
+    Injection::Error(46),
+    Injection::Error(47),
+    Injection::Error(59),
+    Injection::LoseResponse,
+    Injection::LoseResponse,
+];
+
 /// Checks a `[swarm]` section.
 pub fn check_swarm(s: &Spanned<SwarmFile>, r: &Reporter<'_>) -> Result<(), ScenarioError> {
     let sw = s.get_ref();
@@ -64,6 +78,8 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
         let topic = &cluster.topics[rng.gen_range(0..cluster.topics.len())];
         let part = rng.gen_range(0..topic.partitions) as i32;
         let healed = |a: Action| Fault::healed(at, a, heal);
+        let inject =
+            |what, times| Fault::once(at, Action::Inject(topic.name.clone(), part, what, times));
         let fault = match kinds[rng.gen_range(0..kinds.len())] {
             "partition" => healed(Action::Partition(producer, broker)),
             "partition_oneway" => {
@@ -84,32 +100,14 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
             "crash" => healed(Action::Crash(broker)),
             "move_leader" => Fault::once(at, Action::MoveLeader(topic.name.clone(), part)),
             "stale_metadata" => Fault::once(at, Action::StaleMetadata(rng.gen_range(1..4))),
-            "hold_response" => Fault::once(
-                at,
-                Action::Inject(
-                    topic.name.clone(),
-                    part,
-                    Injection::HoldResponse,
-                    rng.gen_range(1..4),
-                ),
+            "hold_response" => inject(Injection::HoldResponse, rng.gen_range(1..4)),
+            "crash_after_append" => inject(
+                Injection::CrashAfterAppend(Some((heal - at).as_millis() as u64)),
+                1,
             ),
-            "crash_after_append" => Fault::once(
-                at,
-                Action::Inject(
-                    topic.name.clone(),
-                    part,
-                    Injection::CrashAfterAppend(Some((heal - at).as_millis() as u64)),
-                    1,
-                ),
-            ),
-            "too_large" => Fault::once(
-                at,
-                Action::Inject(
-                    topic.name.clone(),
-                    part,
-                    Injection::Error(producer_core::error::code::MESSAGE_TOO_LARGE),
-                    rng.gen_range(1..3),
-                ),
+            "too_large" => inject(
+                Injection::Error(producer_core::error::code::MESSAGE_TOO_LARGE),
+                rng.gen_range(1..3),
             ),
             "triggered_crash" => Fault {
                 when: Some(Trigger {
@@ -123,21 +121,8 @@ pub fn draw_swarm(sw: &SwarmFile, cluster: &ClusterSpec, producers: u32, seed: u
                 ..healed(Action::Crash(Target::Leader(topic.name.clone(), part)))
             },
             _ => {
-                let choices: [Injection; 10] = [
-                    Injection::Error(6),
-                    Injection::Error(7),
-                    Injection::Error(19),
-                    Injection::Error(20),
-                    Injection::Error(45),
-                    Injection::Error(46),
-                    Injection::Error(47),
-                    Injection::Error(59),
-                    Injection::LoseResponse,
-                    Injection::LoseResponse,
-                ];
-                let what = choices[rng.gen_range(0..choices.len())];
-                let times = rng.gen_range(1..4);
-                Fault::once(at, Action::Inject(topic.name.clone(), part, what, times))
+                let what = INJECT_CHOICES[rng.gen_range(0..INJECT_CHOICES.len())];
+                inject(what, rng.gen_range(1..4))
             }
         };
         out.push(fault);
