@@ -13,6 +13,8 @@ use sim::broker::{handle_frame_at, Reply};
 use sim::cluster::{Cluster, ClusterSpec, TopicSpec};
 use std::time::Duration;
 
+pub mod cli;
+
 /// `brokers` brokers with topic `events` of 3 partitions, each on every broker.
 pub fn spec(brokers: u32) -> ClusterSpec {
     ClusterSpec {
