@@ -83,8 +83,13 @@ pub struct LogBatch {
 pub struct Partition {
     /// Current leader, `None` during failover.
     pub leader: Option<i32>,
-    /// Bumped at every leader change.
+    /// Bumped at every leader change, and once more when a partition that had
+    /// no live replica gets a leader again (as Kafka's controller does: the
+    /// leader goes to none, then to the restarted broker).
     pub leader_epoch: i32,
+    /// Lost its leader with no other live replica to take over: whoever leads
+    /// it next restarted since, with only its producer snapshot.
+    pub offline: bool,
     /// Brokers holding a replica, preferred leader first.
     pub replicas: Vec<i32>,
     /// The log.
@@ -106,6 +111,7 @@ impl Partition {
         Partition {
             leader: Some(replicas[0]),
             leader_epoch: 0,
+            offline: false,
             replicas,
             log: Vec::new(),
             next_offset: 0,
@@ -127,6 +133,118 @@ pub mod topic_error {
     /// INVALID_REPLICATION_FACTOR.
     pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 }
+
+/// A topic's configuration (the `configs` of CreateTopics), as Kafka's
+/// `LogConfig` reads the keys the produce path depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// The topic's id (Metadata v10+): derived from its name and creation order,
+    /// so a run is a function of its seed.
+    pub id: uuid::Uuid,
+    /// `max.message.bytes`; `None`: the broker's.
+    pub max_message_bytes: Option<usize>,
+    /// `cleanup.policy` includes `compact`: records need a key.
+    pub compact: bool,
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps its clock.
+    pub log_append_time: bool,
+    /// `message.timestamp.after.max.ms` (Kafka 4.0+: 1 hour).
+    pub timestamp_after_max_ms: i64,
+    /// `message.timestamp.before.max.ms` (unlimited).
+    pub timestamp_before_max_ms: i64,
+}
+
+impl TopicConfig {
+    /// Kafka's defaults, for the `n`-th topic, named `name`.
+    pub fn new(name: &str, n: usize) -> TopicConfig {
+        let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        TopicConfig {
+            id: uuid::Uuid::from_u64_pair(h, n as u64 + 1),
+            max_message_bytes: None,
+            compact: false,
+            log_append_time: false,
+            timestamp_after_max_ms: 3_600_000,
+            timestamp_before_max_ms: i64::MAX,
+        }
+    }
+
+    /// Applies one `configs` entry; `Err`: Kafka's INVALID_CONFIG (40) with why.
+    pub fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), String> {
+        let Some(value) = value else {
+            return Err(format!("`{key}` has no value"));
+        };
+        let number = |v: &str| -> Result<i64, String> {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("`{key}` must be a number, got {v:?}"))
+        };
+        match key {
+            "max.message.bytes" => {
+                let n = number(value)?;
+                if n < 0 {
+                    return Err(format!("`{key}` must be at least 0, got {n}"));
+                }
+                self.max_message_bytes = Some(n as usize);
+            }
+            "cleanup.policy" => {
+                let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+                if policies.iter().any(|p| !["compact", "delete"].contains(p)) {
+                    return Err(format!(
+                        "`{key}` must be delete and/or compact, got {value:?}"
+                    ));
+                }
+                self.compact = policies.contains(&"compact");
+            }
+            "message.timestamp.type" => match value {
+                "CreateTime" => self.log_append_time = false,
+                "LogAppendTime" => self.log_append_time = true,
+                v => {
+                    return Err(format!(
+                        "`{key}` must be CreateTime or LogAppendTime, got {v:?}"
+                    ))
+                }
+            },
+            "message.timestamp.after.max.ms" => self.timestamp_after_max_ms = number(value)?.max(0),
+            "message.timestamp.before.max.ms" => {
+                self.timestamp_before_max_ms = number(value)?.max(0)
+            }
+            // Accepted and without effect on what the simulation models.
+            "retention.ms"
+            | "retention.bytes"
+            | "segment.bytes"
+            | "segment.ms"
+            | "min.insync.replicas"
+            | "unclean.leader.election.enable"
+            | "compression.type"
+            | "min.compaction.lag.ms"
+            | "delete.retention.ms"
+            | "flush.messages"
+            | "flush.ms"
+            | "index.interval.bytes"
+            | "message.downconversion.enable"
+            | "preallocate"
+            | "file.delete.delay.ms"
+            | "max.compaction.lag.ms"
+            | "min.cleanable.dirty.ratio"
+            | "segment.index.bytes"
+            | "segment.jitter.ms"
+            | "local.retention.ms"
+            | "local.retention.bytes"
+            | "remote.storage.enable"
+            | "follower.replication.throttled.replicas"
+            | "leader.replication.throttled.replicas"
+            | "message.timestamp.difference.max.ms" => {}
+            k => return Err(format!("unknown topic config `{k}`")),
+        }
+        Ok(())
+    }
+}
+
+/// The Unix time (ms) at simulated time zero: a world's brokers read their
+/// clock from here and its producers stamp records from here (turmoil's
+/// epoch is the same instant).
+pub const SIM_EPOCH_MS: i64 = 1_700_000_000_000;
 
 /// Partitions of a topic created without a count (Kafka's `num.partitions`).
 pub const DEFAULT_PARTITIONS: u32 = 1;
@@ -231,6 +349,13 @@ pub struct Cluster {
     pub auto_create_topics: bool,
     /// Consumer groups by id (the group coordinator's state).
     pub groups: BTreeMap<String, crate::broker::group::Group>,
+    /// Each topic's configuration, by name (every topic has one).
+    pub topic_configs: BTreeMap<String, TopicConfig>,
+    /// The wall-clock time (Unix ms) at time zero: what the brokers' clock
+    /// reads for record timestamps (the timestamp checks and LogAppendTime).
+    /// `sim serve` sets the real time it started; a simulated world keeps
+    /// [`SIM_EPOCH_MS`], the origin its producers stamp from.
+    pub wall_origin_ms: i64,
 }
 
 /// Counts answers written by every connection and wakes held answers.
@@ -276,8 +401,10 @@ impl Cluster {
             })
             .collect();
         let mut topics = BTreeMap::new();
+        let mut topic_configs = BTreeMap::new();
         for (ti, t) in spec.topics.iter().enumerate() {
             topics.insert(t.name.clone(), partitions(t, ti as u32, n));
+            topic_configs.insert(t.name.clone(), TopicConfig::new(&t.name, ti));
         }
         Cluster {
             spec,
@@ -296,12 +423,36 @@ impl Cluster {
             clock: Duration::ZERO,
             auto_create_topics: false,
             groups: BTreeMap::new(),
+            topic_configs,
+            wall_origin_ms: SIM_EPOCH_MS,
         }
+    }
+
+    /// The brokers' wall clock (Unix ms) at simulated time `now`.
+    pub fn wall_ms(&self, now: Duration) -> i64 {
+        self.wall_origin_ms.saturating_add(now.as_millis() as i64)
+    }
+
+    /// The configuration of an existing topic.
+    pub fn topic_config(&self, topic: &str) -> Option<&TopicConfig> {
+        self.topic_configs.get(topic)
     }
 
     /// Creates a topic of `partitions` partitions with `replication` replicas
     /// each, leaders spread round-robin as for the spec's topics.
     pub fn create_topic(&mut self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
+        let config = TopicConfig::new(name, self.topics.len());
+        self.create_topic_with(name, count, replication, config)
+    }
+
+    /// As [`Cluster::create_topic`], with this configuration.
+    pub fn create_topic_with(
+        &mut self,
+        name: &str,
+        count: u32,
+        replication: u32,
+        config: TopicConfig,
+    ) -> Result<(), i16> {
         self.check_new_topic(name, count, replication)?;
         let spec = TopicSpec {
             name: name.to_string(),
@@ -310,6 +461,7 @@ impl Cluster {
         };
         let parts = partitions(&spec, self.topics.len() as u32, self.brokers.len() as u32);
         self.topics.insert(name.to_string(), parts);
+        self.topic_configs.insert(name.to_string(), config);
         Ok(())
     }
 
@@ -390,11 +542,16 @@ impl Cluster {
         }
         let due = now + self.spec.failover_delay;
         let mut elections = Vec::new();
+        let up: Vec<bool> = self.brokers.iter().map(|b| b.up).collect();
         for (topic, parts) in &mut self.topics {
             for (i, p) in parts.iter_mut().enumerate() {
                 if p.leader == Some(broker) {
                     p.former_leader = p.leader.take();
                     p.leader_epoch += 1;
+                    p.offline = !p
+                        .replicas
+                        .iter()
+                        .any(|&r| r != broker && up.get(r as usize) == Some(&true));
                     elections.push((due, topic.clone(), i as i32));
                 }
             }
@@ -402,11 +559,13 @@ impl Cluster {
         self.pending_elections.extend(elections);
     }
 
-    /// Marks a broker up again. Producer state survives: Kafka rebuilds it from
-    /// the producer-state snapshots and the log when a broker starts
-    /// (`ProducerStateManager.truncateAndReload`), and followers build it while
-    /// they replicate, so neither a restart nor a failover forgets a producer.
-    /// Only expiry does ([`Cluster::expire_producers`]).
+    /// Marks a broker up again. A partition it hosts that no other replica
+    /// took over (offline) is led next by this broker, which rebuilt its
+    /// producer state from its snapshot: each producer keeps its last batch
+    /// only (Kafka 4.4, after a clean restart and after `kill -9` alike;
+    /// docs/fidelity.md). A partition another replica leads kept its state
+    /// (followers build it as they replicate). Expiry forgets it all
+    /// ([`Cluster::expire_producers`]).
     pub fn restart(&mut self, broker: i32) {
         self.ledger.fault(self.clock, FaultEvent::Restart(broker));
         if let Some(b) = usize::try_from(broker)
@@ -414,6 +573,23 @@ impl Cluster {
             .and_then(|i| self.brokers.get_mut(i))
         {
             b.up = true;
+        }
+        let mut cut = Vec::new();
+        for (topic, parts) in &mut self.topics {
+            for (i, p) in parts.iter_mut().enumerate() {
+                if p.offline && p.leader.is_none() && p.replicas.contains(&broker) {
+                    let mut forgot = false;
+                    for w in p.producers.values_mut() {
+                        forgot |= w.cut_to_last();
+                    }
+                    if forgot {
+                        cut.push((topic.clone(), i as i32));
+                    }
+                }
+            }
+        }
+        for tp in cut {
+            self.ledger.fault(self.clock, FaultEvent::WindowCut(tp));
         }
         // Partitions that found no live replica keep retrying their election
         // every failover delay (see `run_elections`), so they will find this one.
@@ -477,6 +653,11 @@ impl Cluster {
             match choice {
                 Some(b) => {
                     p.leader = Some(b);
+                    if p.offline {
+                        // none -> this broker: a second leader change.
+                        p.leader_epoch += 1;
+                        p.offline = false;
+                    }
                     elected += 1;
                 }
                 None => {

@@ -15,7 +15,7 @@
 //! | control batch from a client | 87 |
 //! | producer id set, base sequence < 0 | 87 |
 //! | bytes left after the last record, or inside a record after its headers; a record running past the batch | 87 |
-//! | LogAppendTime timestamp type set by the client | INVALID_TIMESTAMP (32) |
+//! | LogAppendTime timestamp type set by the client | accepted; stored with the topic's type |
 //! | transactional batch (no transactions here) | TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
 //! | compression codec 1..=4 | UNSUPPORTED_COMPRESSION_TYPE (76): prodsim stores uncompressed batches only |
 //! | compression codec 5..=7 (no such codec) | UNKNOWN_SERVER_ERROR (-1) |
@@ -82,12 +82,27 @@ pub struct Refusal {
     pub code: i16,
     /// What was wrong.
     pub reason: String,
+    /// Refused by the request's own checks (`ProduceRequest.validateRecords`
+    /// and the transactional check in `KafkaApis`: no batch, not magic 2,
+    /// more than one batch), before the log: the answer has no log start
+    /// offset. The log's own checks answer with it.
+    pub before_log: bool,
 }
 
 fn refuse<T>(code: i16, reason: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal {
         code,
         reason: reason.into(),
+        before_log: false,
+    })
+}
+
+/// As [`refuse`], for a check Kafka makes before the log.
+fn refuse_request<T>(code: i16, reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        code,
+        reason: reason.into(),
+        before_log: true,
     })
 }
 
@@ -156,7 +171,7 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
 pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
     let b = &records[..];
     if b.len() < HEADER_LEN {
-        return refuse(
+        return refuse_request(
             INVALID_RECORD,
             format!("{} bytes hold no batch header", b.len()),
         );
@@ -170,7 +185,7 @@ pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
         );
     }
     if total as usize > b.len() {
-        return refuse(
+        return refuse_request(
             INVALID_RECORD,
             format!(
                 "batch length {batch_length} runs past the {} bytes sent: no complete batch",
@@ -180,10 +195,10 @@ pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
     }
     let total = total as usize;
     if b[16] != 2 {
-        return refuse(INVALID_RECORD, format!("magic {} is not 2", b[16] as i8));
+        return refuse_request(INVALID_RECORD, format!("magic {} is not 2", b[16] as i8));
     }
     if b.len() - total >= 12 {
-        return refuse(
+        return refuse_request(
             INVALID_RECORD,
             "more than one record batch for one partition",
         );
@@ -246,14 +261,10 @@ fn check_header(b: &[u8]) -> Result<(), Refusal> {
             )
         }
     }
-    if attributes & 0x08 != 0 {
-        return refuse(
-            INVALID_TIMESTAMP,
-            "a client may not set the LogAppendTime timestamp type",
-        );
-    }
+    // The timestamp-type bit a client sets is overwritten with the topic's
+    // when the batch is stored (Kafka 4.4 accepts it; docs/fidelity.md).
     if attributes & 0x10 != 0 {
-        return refuse(
+        return refuse_request(
             TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             "transactional batch without a transactional id",
         );

@@ -251,6 +251,9 @@ pub struct Expectations<'a> {
     pub allowed: &'a [Kind],
     /// Every record must be acknowledged.
     pub all_acked: bool,
+    /// The broker's fault events (its ledger; empty for a broker prodsim
+    /// does not run): they explain duplicates the broker could not prevent.
+    pub broker_faults: &'a [(std::time::Duration, crate::broker::ledger::FaultEvent)],
 }
 
 /// The whole checker on what a real client reported and the final logs, plus
@@ -271,6 +274,7 @@ pub fn judge(
         end: Duration::ZERO,
         allowed: expect.allowed,
         all_acked: expect.all_acked,
+        broker_faults: expect.broker_faults,
     });
     verdict.violations.extend(
         check_logs(logs)

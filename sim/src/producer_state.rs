@@ -11,9 +11,12 @@
 //! | `2.5` and later (default `3.8`) | 5 | NONE, original offset | 45 | accepted (KIP-360) | 87 |
 //!
 //! In every version: a gap in one epoch is 45, a newer epoch must start at
-//! sequence 0 (else 45), an older epoch is fenced (47). Restarts and failovers
-//! keep this state (Kafka rebuilds it from snapshots and the log); only expiry
-//! forgets it.
+//! sequence 0 (else 45), an older epoch is fenced (47). A failover keeps this
+//! state (followers build it as they replicate); a restart of the broker that
+//! leads the partition afterwards keeps only each producer's last batch
+//! ([`ProducerWindow::cut_to_last`]: Kafka's producer snapshots hold one batch
+//! per producer, measured against Kafka 4.4 after a clean restart and after
+//! `kill -9`, docs/fidelity.md); expiry forgets it.
 
 use producer_core::error::code;
 use producer_core::idempotence::advance_sequence;
@@ -80,14 +83,44 @@ impl fmt::Display for BrokerVersion {
     }
 }
 
+/// What the broker remembers of one appended batch (Kafka's `BatchMetadata`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchMeta {
+    /// First sequence.
+    pub first: i32,
+    /// Last sequence.
+    pub last: i32,
+    /// Offset of its first record.
+    pub base_offset: i64,
+    /// Its max timestamp as stored (the append time on a LogAppendTime topic):
+    /// a duplicate's answer carries it as `log_append_time`.
+    pub max_timestamp: i64,
+}
+
 /// Idempotence state of one producer id on one partition.
 #[derive(Clone, Debug, Default)]
 pub struct ProducerWindow {
     /// Current epoch.
     pub epoch: i16,
-    /// The last batches (as many as the version keeps): (first sequence, last
-    /// sequence, base offset).
-    pub recent: VecDeque<(i32, i32, i64)>,
+    /// The last batches, as many as the version keeps.
+    pub recent: VecDeque<BatchMeta>,
+}
+
+impl ProducerWindow {
+    /// Keeps only the last batch, as a broker restarting from its producer
+    /// snapshot does. Returns whether anything was forgotten.
+    pub fn cut_to_last(&mut self) -> bool {
+        let forgotten = self.recent.len() > 1;
+        while self.recent.len() > 1 {
+            self.recent.pop_front();
+        }
+        forgotten
+    }
+
+    /// The batch stored at `base_offset`, if the window still holds it.
+    pub fn at(&self, base_offset: i64) -> Option<&BatchMeta> {
+        self.recent.iter().find(|b| b.base_offset == base_offset)
+    }
 }
 
 /// What to do with a batch.
@@ -128,21 +161,18 @@ pub fn check(
             Decision::Reject(code::OUT_OF_ORDER_SEQUENCE_NUMBER)
         };
     }
-    if let Some(&(_, _, base)) = w
+    if let Some(b) = w
         .recent
         .iter()
-        .find(|(f, l, _)| *f == first_seq && *l == last_seq)
+        .find(|b| b.first == first_seq && b.last == last_seq)
     {
-        return Decision::Duplicate(base);
+        return Decision::Duplicate(b.base_offset);
     }
-    let expected = w
-        .recent
-        .back()
-        .map_or(0, |(_, last, _)| advance_sequence(*last, 1));
+    let expected = w.recent.back().map_or(0, |b| advance_sequence(b.last, 1));
     if first_seq == expected {
         return Decision::Append;
     }
-    let oldest = w.recent.front().map_or(0, |(first, _, _)| *first);
+    let oldest = w.recent.front().map_or(0, |b| b.first);
     let older_than_window = last_seq < oldest && oldest != 0;
     if version == BrokerVersion::V1_0 && older_than_window {
         Decision::Reject(code::DUPLICATE_SEQUENCE_NUMBER)
@@ -151,23 +181,36 @@ pub fn check(
     }
 }
 
+/// An appended batch as the producer's state records it.
+#[derive(Clone, Copy, Debug)]
+pub struct Appended {
+    /// Producer epoch.
+    pub epoch: i16,
+    /// Base sequence.
+    pub first_seq: i32,
+    /// Records.
+    pub count: usize,
+    /// Offset of its first record.
+    pub base_offset: i64,
+    /// Max timestamp as stored.
+    pub max_timestamp: i64,
+}
+
 /// Records an appended batch in the producer's state.
-pub fn record(
-    version: BrokerVersion,
-    state: &mut ProducerWindow,
-    epoch: i16,
-    first_seq: i32,
-    count: usize,
-    base_offset: i64,
-) {
-    if epoch != state.epoch {
+pub fn record(version: BrokerVersion, state: &mut ProducerWindow, b: Appended) {
+    if b.epoch != state.epoch {
         *state = ProducerWindow {
-            epoch,
+            epoch: b.epoch,
             ..ProducerWindow::default()
         };
     }
-    let last_seq = advance_sequence(first_seq, count.saturating_sub(1));
-    state.recent.push_back((first_seq, last_seq, base_offset));
+    let last = advance_sequence(b.first_seq, b.count.saturating_sub(1));
+    state.recent.push_back(BatchMeta {
+        first: b.first_seq,
+        last,
+        base_offset: b.base_offset,
+        max_timestamp: b.max_timestamp,
+    });
     while state.recent.len() > version.window() {
         state.recent.pop_front();
     }
@@ -182,7 +225,14 @@ mod tests {
         let mut w = ProducerWindow::default();
         let mut offset = 0;
         for &(seq, n) in batches {
-            record(version, &mut w, 0, seq, n, offset);
+            let b = Appended {
+                epoch: 0,
+                first_seq: seq,
+                count: n,
+                base_offset: offset,
+                max_timestamp: 7,
+            };
+            record(version, &mut w, b);
             offset += n as i64;
         }
         w

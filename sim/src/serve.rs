@@ -116,6 +116,16 @@ impl Server {
         })
     }
 
+    /// Sets the brokers' wall clock: the Unix time (ms) of the moment the
+    /// server starts serving. Record timestamps are checked against it (a
+    /// CreateTime more than the topic's `message.timestamp.after.max.ms`
+    /// ahead is refused) and LogAppendTime topics stamp it. The caller reads
+    /// the real clock: `sim serve` answers real clients in real time.
+    pub fn with_wall_clock(self, origin_ms: i64) -> Self {
+        self.cluster.borrow_mut().wall_origin_ms = origin_ms;
+        self
+    }
+
     /// Whether a Metadata request naming an unknown topic creates it (default:
     /// yes, as Kafka's `auto.create.topics.enable`).
     pub fn with_auto_create_topics(self, on: bool) -> Self {

@@ -52,7 +52,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, ExitCode> {
             "judged from the wire: sequences and answers per producer id and epoch",
         ),
         Some(path) => {
-            let (mut violations, mut expected) = judge_outcomes(path, &scenario, logs)?;
+            let (mut violations, mut expected) = judge_outcomes(path, &scenario, &served)?;
             // What only the wire shows: the broker's own anomalous answers.
             let wire_only = |v: &sim::checker::Violation| {
                 matches!(
@@ -136,7 +136,8 @@ fn serve_until_stopped(
                 eprintln!("error: cannot listen on {host}:{port}: {e}");
                 ExitCode::from(2)
             })?
-            .with_auto_create_topics(scenario.file.cluster.auto_create_topics.unwrap_or(true));
+            .with_auto_create_topics(scenario.file.cluster.auto_create_topics.unwrap_or(true))
+            .with_wall_clock(wall_clock_ms());
         println!(
             "serving {} brokers; bootstrap.servers = {}",
             scenario.cluster.brokers,
@@ -172,6 +173,14 @@ fn serve_until_stopped(
         }
         Ok::<_, ExitCode>(server.serve(faults, rx).await)
     })
+}
+
+/// The real time (Unix ms): `sim serve` is not a simulation, its brokers'
+/// clock is the wall clock its clients stamp records with.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Every `every`, one line: records stored per client and their rate.
@@ -215,8 +224,9 @@ type Judged = (Vec<sim::checker::Violation>, Vec<sim::checker::Violation>);
 fn judge_outcomes(
     path: &Path,
     scenario: &Scenario,
-    logs: &sim::serve::Logs,
+    served: &sim::serve::Served,
 ) -> Result<Judged, ExitCode> {
+    let logs = &served.logs;
     let fail = |message: String| {
         eprintln!("error: {}: {message}", path.display());
         ExitCode::from(2)
@@ -246,6 +256,7 @@ fn judge_outcomes(
             producers: &facts,
             allowed: &scenario.allowed,
             all_acked: scenario.file.expect.all_acked,
+            broker_faults: &served.ledger.faults,
         },
     );
     Ok((verdict.violations, verdict.expected))

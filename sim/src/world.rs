@@ -237,6 +237,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         end,
         allowed: &scenario.allowed,
         all_acked: f.expect.all_acked,
+        broker_faults: &cluster.borrow().ledger.faults,
     });
     RunReport {
         scenario: scenario.name.clone(),
@@ -276,7 +277,7 @@ fn build_sim(scenario: &Scenario, seed: u64) -> turmoil::Sim<'static> {
         .min_message_latency(latency.0)
         .max_message_latency(latency.1)
         .rng_seed(seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .epoch(UNIX_EPOCH + Duration::from_millis(crate::cluster::SIM_EPOCH_MS as u64))
         .enable_random_order()
         .build()
 }

@@ -4,6 +4,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
     ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
@@ -42,6 +43,8 @@ struct RawRecord {
     headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Bytes after the headers, inside the record's length.
     junk: Vec<u8>,
+    /// From the batch's base timestamp.
+    timestamp_delta: i64,
 }
 
 fn record(i: i64, value: &str) -> RawRecord {
@@ -51,6 +54,7 @@ fn record(i: i64, value: &str) -> RawRecord {
         value: Some(value.as_bytes().to_vec()),
         headers: Vec::new(),
         junk: Vec::new(),
+        timestamp_delta: 0,
     }
 }
 
@@ -99,7 +103,7 @@ impl RawBatch {
         let mut body = Vec::new();
         for r in &self.records {
             let mut rec = vec![0u8];
-            zigzag(&mut rec, 0);
+            zigzag(&mut rec, r.timestamp_delta);
             zigzag(&mut rec, r.offset_delta);
             field(&mut rec, r.key.as_deref());
             field(&mut rec, r.value.as_deref());
@@ -230,8 +234,7 @@ fn a_crc_mismatch_is_corrupt() {
 #[test]
 fn attributes_a_client_may_not_set_are_answered_as_kafka_does() {
     for (attributes, code) in [
-        (0x20, 87),                               // control batch
-        (0x08, log_validator::INVALID_TIMESTAMP), // LogAppendTime
+        (0x20, 87), // control batch
         (0x10, log_validator::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
         (0x01, log_validator::UNSUPPORTED_COMPRESSION_TYPE), // gzip
         (0x07, log_validator::UNKNOWN_SERVER_ERROR),         // no such codec
@@ -240,6 +243,24 @@ fn attributes_a_client_may_not_set_are_answered_as_kafka_does() {
         b.attributes = attributes;
         assert_eq!(refused(&b), code, "attributes {attributes:#x}");
     }
+}
+
+#[test]
+fn a_log_append_time_bit_from_a_client_is_stored_as_the_topics_create_time() {
+    // Kafka 4.4 accepts it and writes the topic's timestamp type over it
+    // (measured by interop/tests/fidelity, case validation/log-append-time-from-a-client).
+    let mut b = three();
+    b.attributes = 0x08;
+    ok(&b);
+    let mut c = cluster(BrokerVersion::V3_8);
+    assert_eq!(produce(&mut c, &b), (0, 0));
+    let stored = &c.partition("events", 0).unwrap().raw[0].0;
+    assert_eq!(i16::from_be_bytes([stored[21], stored[22]]) & 0x08, 0);
+    assert_eq!(
+        crc32c::crc32c(&stored[21..]),
+        u32::from_be_bytes(stored[17..21].try_into().unwrap()),
+        "the CRC is computed again over the rewritten attributes"
+    );
 }
 
 #[test]
@@ -290,6 +311,17 @@ fn cluster(version: BrokerVersion) -> Cluster {
 
 /// Produces `batch` to events/0 and returns (error code, base offset).
 fn produce(c: &mut Cluster, batch: &RawBatch) -> (i16, i64) {
+    produce_to(c, 0, batch)
+}
+
+/// As [`produce`], to broker `broker`.
+fn produce_to(c: &mut Cluster, broker: i32, batch: &RawBatch) -> (i16, i64) {
+    let p = answer(c, broker, batch, -1);
+    (p.error_code, p.base_offset)
+}
+
+/// The whole answer for events/0 of a Produce v8 with `acks`.
+fn answer(c: &mut Cluster, broker: i32, batch: &RawBatch, acks: i16) -> PartitionProduceResponse {
     let version = 8;
     let header = RequestHeader::default()
         .with_request_api_key(ApiKey::Produce as i16)
@@ -297,7 +329,7 @@ fn produce(c: &mut Cluster, batch: &RawBatch) -> (i16, i64) {
         .with_correlation_id(1)
         .with_client_id(Some(StrBytes::from_static_str("producer-0")));
     let req = ProduceRequest::default()
-        .with_acks(-1)
+        .with_acks(acks)
         .with_timeout_ms(1000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_static_str("events")))
@@ -309,15 +341,124 @@ fn produce(c: &mut Cluster, batch: &RawBatch) -> (i16, i64) {
         .encode(&mut buf, ProduceRequest::header_version(version))
         .unwrap();
     req.encode(&mut buf, version).unwrap();
-    let Reply::Respond(frame) = handle_frame(c, 0, buf.freeze(), Duration::ZERO) else {
+    let Reply::Respond(frame) = handle_frame(c, broker, buf.freeze(), Duration::ZERO) else {
         panic!("no answer");
     };
     let mut body = frame.freeze();
     let _ = body.split_to(4);
     ResponseHeader::decode(&mut body, ProduceResponse::header_version(version)).unwrap();
     let resp = ProduceResponse::decode(&mut body, version).unwrap();
-    let p = &resp.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    resp.responses[0].partition_responses[0].clone()
+}
+
+// ----- the answer's other fields, as Kafka 4.4 gives them (measured by
+// interop/tests/fidelity against a real broker) -------------------------------
+
+#[test]
+fn a_duplicate_is_answered_with_the_stored_batchs_max_timestamp() {
+    let mut c = cluster(BrokerVersion::V3_8);
+    let b = three().idempotent(42, 0, 0);
+    let first = answer(&mut c, 0, &b, -1);
+    assert_eq!(
+        (
+            first.error_code,
+            first.log_append_time_ms,
+            first.log_start_offset
+        ),
+        (0, -1, 0)
+    );
+    let again = answer(&mut c, 0, &b, -1);
+    assert_eq!(
+        (
+            again.error_code,
+            again.base_offset,
+            again.log_append_time_ms,
+            again.log_start_offset
+        ),
+        (0, 0, 1_700_000_000_000, 0)
+    );
+}
+
+#[test]
+fn errors_before_the_log_carry_no_log_start_offset_errors_of_the_log_do() {
+    let mut c = cluster(BrokerVersion::V3_8);
+    let mut corrupt = three();
+    corrupt.bad_crc = true;
+    let mut magic = three();
+    magic.magic = 1;
+    let mut counted = three();
+    counted.count = Some(4);
+    for (b, code, log_start) in [(corrupt, 2, -1), (magic, 87, -1), (counted, 87, 0)] {
+        let a = answer(&mut c, 0, &b, -1);
+        assert_eq!((a.error_code, a.log_start_offset), (code, log_start));
+    }
+    assert_eq!(produce(&mut c, &three().idempotent(42, 0, 0)).0, 0);
+    let gap = answer(&mut c, 0, &three().idempotent(42, 0, 9), -1);
+    assert_eq!((gap.error_code, gap.log_start_offset), (45, 0));
+    let acks = answer(&mut c, 0, &three(), 2);
+    assert_eq!(
+        (acks.error_code, acks.log_start_offset),
+        (21, -1),
+        "INVALID_REQUIRED_ACKS"
+    );
+}
+
+#[test]
+fn records_too_far_ahead_of_the_brokers_clock_are_listed_one_by_one() {
+    let mut c = cluster(BrokerVersion::V3_8);
+    // The batch's records are stamped 1_700_000_000_000 (+ delta); the
+    // broker's clock is at 1_700_000_000_000 (Duration::ZERO).
+    let mut b = three();
+    b.records[1].timestamp_delta = 3_600_001;
+    let a = answer(&mut c, 0, &b, -1);
+    assert_eq!(a.error_code, log_validator::INVALID_TIMESTAMP);
+    assert_eq!(a.log_start_offset, 0);
+    let listed: Vec<i32> = a.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(listed, vec![1]);
+    b.records[1].timestamp_delta = 3_600_000;
+    assert_eq!(
+        answer(&mut c, 0, &b, -1).error_code,
+        0,
+        "exactly one hour ahead is allowed"
+    );
+}
+
+#[test]
+fn topic_configs_limit_size_keys_and_stamp_append_time() {
+    use sim::cluster::TopicConfig;
+    let mut c = cluster(BrokerVersion::V3_8);
+    let mut config = TopicConfig::new("events", 0);
+    config.set("max.message.bytes", Some("80")).unwrap();
+    config.set("cleanup.policy", Some("compact")).unwrap();
+    config
+        .set("message.timestamp.type", Some("LogAppendTime"))
+        .unwrap();
+    assert!(config.set("no.such.config", Some("1")).is_err());
+    assert!(config.set("max.message.bytes", Some("big")).is_err());
+    c.topic_configs.insert("events".into(), config);
+    let big = RawBatch::of(vec![record(0, &"x".repeat(40))]);
+    assert_eq!(
+        answer(&mut c, 0, &big, -1).error_code,
+        10,
+        "over the topic's 80 bytes"
+    );
+    let keyless = answer(&mut c, 0, &RawBatch::of(vec![record(0, "v")]), -1);
+    assert_eq!((keyless.error_code, keyless.record_errors.len()), (87, 1));
+    let mut keyed = record(0, "v");
+    keyed.key = Some(b"k".to_vec());
+    let stamped = answer(&mut c, 0, &RawBatch::of(vec![keyed]), -1);
+    assert_eq!(stamped.error_code, 0);
+    assert_eq!(
+        stamped.log_append_time_ms,
+        c.wall_ms(Duration::ZERO),
+        "the broker's clock"
+    );
+    let stored = &c.partition("events", 0).unwrap().raw[0].0;
+    assert_eq!(
+        i16::from_be_bytes([stored[21], stored[22]]) & 0x08,
+        0x08,
+        "LogAppendTime bit"
+    );
 }
 
 #[test]
@@ -363,6 +504,85 @@ fn a_duplicate_gets_its_original_offset_and_an_older_one_46_on_1_0() {
             "nothing appended twice"
         );
     }
+}
+
+#[test]
+fn a_restart_keeps_each_producers_last_batch_only() {
+    // Kafka 4.4, after a clean restart and after kill -9 alike
+    // (interop/tests/fidelity, cases restart/*): a retry of the last batch is
+    // still a duplicate, one of an older batch is out of order.
+    let mut c = cluster(BrokerVersion::V3_8);
+    let batch = |seq| RawBatch::of(vec![record(0, "x")]).idempotent(42, 0, seq);
+    for seq in 0..3 {
+        assert_eq!(produce(&mut c, &batch(seq)), (0, seq as i64));
+    }
+    assert_eq!(produce(&mut c, &batch(1)), (0, 1), "inside the window");
+    let epoch = c.partition("events", 0).unwrap().leader_epoch;
+    c.crash(0, Duration::ZERO);
+    c.restart(0);
+    c.run_elections(Duration::from_secs(1));
+    assert_eq!(
+        produce(&mut c, &batch(2)),
+        (0, 2),
+        "the last batch is remembered"
+    );
+    assert_eq!(produce(&mut c, &batch(1)).0, 45, "an older one is not");
+    assert_eq!(
+        produce(&mut c, &batch(3)),
+        (0, 3),
+        "the next sequence goes on"
+    );
+    assert_eq!(
+        c.partition("events", 0).unwrap().leader_epoch,
+        epoch + 2,
+        "leader to none, none to the restarted broker: two leader changes"
+    );
+    assert!(
+        c.ledger
+            .faults
+            .iter()
+            .any(|(_, f)| matches!(f, sim::broker::ledger::FaultEvent::WindowCut(_))),
+        "the cut is in the ledger: {:?}",
+        c.ledger.faults
+    );
+}
+
+#[test]
+fn a_failover_to_another_replica_keeps_the_whole_window() {
+    let mut c = Cluster::new(
+        ClusterSpec {
+            brokers: 3,
+            topics: vec![TopicSpec {
+                name: "events".into(),
+                partitions: 1,
+                replication: 3,
+            }],
+            max_message_bytes: 1_048_588,
+            failover_delay: Duration::from_millis(100),
+            broker_version: BrokerVersion::V3_8,
+        },
+        |id| (format!("broker-{id}"), 9092),
+    );
+    let batch = |seq| RawBatch::of(vec![record(0, "x")]).idempotent(42, 0, seq);
+    for seq in 0..3 {
+        assert_eq!(produce(&mut c, &batch(seq)), (0, seq as i64));
+    }
+    c.crash(0, Duration::ZERO);
+    c.run_elections(Duration::from_secs(1));
+    let leader = c.partition("events", 0).unwrap().leader.unwrap();
+    assert_ne!(leader, 0);
+    c.restart(0);
+    let at = |c: &mut Cluster, b: &RawBatch| produce_to(c, leader, b);
+    assert_eq!(
+        at(&mut c, &batch(0)),
+        (0, 0),
+        "the follower built the window as it replicated"
+    );
+    assert_eq!(
+        c.partition("events", 0).unwrap().leader_epoch,
+        1,
+        "one leader change"
+    );
 }
 
 #[test]

@@ -40,6 +40,30 @@ fn join(c: &mut Cluster, v: i16, member: &str, now: Duration, received: Duration
     call_at(c, 0, ApiKey::JoinGroup, v, &join_req(member), now, received)
 }
 
+/// The member id a new member joins with: JoinGroup v4+ without one is
+/// answered MEMBER_ID_REQUIRED with an id (KIP-394, as Kafka 4.4 does);
+/// before v4 the member joins with none.
+fn new_member(c: &mut Cluster, v: i16, now: Duration) -> String {
+    if v < 4 {
+        return String::new();
+    }
+    let resp: JoinGroupResponse = decoded(join(c, v, "", now, now), v);
+    assert_eq!(resp.error_code, 79, "MEMBER_ID_REQUIRED");
+    assert!(!resp.member_id.is_empty());
+    resp.member_id.to_string()
+}
+
+#[test]
+fn a_new_member_is_given_its_id_first_from_join_group_v4() {
+    let mut c = cluster(1);
+    let id = new_member(&mut c, 4, ms(1));
+    let resp: JoinGroupResponse = decoded(join(&mut c, 4, &id, ms(2), ms(2)), 4);
+    assert_eq!((resp.error_code, resp.member_id.as_str()), (0, id.as_str()));
+    assert_eq!(resp.generation_id, 1, "one rebalance, not two");
+    let unknown: JoinGroupResponse = decoded(join(&mut c, 4, "made-up", ms(3), ms(3)), 4);
+    assert_eq!(unknown.error_code, 25, "an id the coordinator never gave");
+}
+
 fn sync(c: &mut Cluster, v: i16, member: &str, generation: i32, leader: bool) -> Reply {
     let mut req = SyncGroupRequest::default()
         .with_group_id(GroupId(s("g")))
@@ -91,7 +115,8 @@ fn one_member_joins_syncs_heartbeats_and_leaves_in_every_version() {
     for v in 0..=3 {
         let mut c = cluster(1);
         let jv = v + 2; // JoinGroup v2..=5 with SyncGroup/Heartbeat/LeaveGroup v0..=3
-        let resp: JoinGroupResponse = decoded(join(&mut c, jv, "", ms(1), ms(1)), jv);
+        let id = new_member(&mut c, jv, ms(1));
+        let resp: JoinGroupResponse = decoded(join(&mut c, jv, &id, ms(1), ms(1)), jv);
         assert_eq!(resp.error_code, 0);
         let me = resp.member_id.to_string();
         assert_eq!(resp.leader.as_str(), me, "the only member leads");
@@ -140,11 +165,13 @@ fn one_member_joins_syncs_heartbeats_and_leaves_in_every_version() {
 fn a_second_member_makes_the_first_rejoin_and_both_are_answered_together() {
     let v = 5;
     let mut c = cluster(1);
-    let first: JoinGroupResponse = decoded(join(&mut c, v, "", ms(1), ms(1)), v);
-    let a = first.member_id.to_string();
+    let a = new_member(&mut c, v, ms(1));
+    let first: JoinGroupResponse = decoded(join(&mut c, v, &a, ms(1), ms(1)), v);
+    assert_eq!(first.member_id.as_str(), a);
     decoded::<SyncGroupResponse>(sync(&mut c, 3, &a, 1, true), 3);
     // b joins: it waits for a, which learns of the rebalance from its heartbeat.
-    let until = match join(&mut c, v, "", ms(100), ms(100)) {
+    let b = new_member(&mut c, v, ms(100));
+    let until = match join(&mut c, v, &b, ms(100), ms(100)) {
         Reply::Wait { until } => until,
         _ => panic!("b's join waits for a"),
     };
@@ -156,10 +183,10 @@ fn a_second_member_makes_the_first_rejoin_and_both_are_answered_together() {
     );
     // a rejoins: the rebalance completes, both joins are answered.
     let ra: JoinGroupResponse = decoded(join(&mut c, v, &a, ms(300), ms(300)), v);
-    let rb: JoinGroupResponse = decoded(join(&mut c, v, "", ms(305), ms(100)), v);
+    let rb: JoinGroupResponse = decoded(join(&mut c, v, &b, ms(305), ms(100)), v);
     assert_eq!((ra.generation_id, rb.generation_id), (2, 2));
     assert_eq!(ra.leader, rb.leader);
-    let b = rb.member_id.to_string();
+    assert_eq!(rb.member_id.as_str(), b);
     assert_ne!(a, b);
     let leader_members = if ra.leader.as_str() == a {
         &ra.members
@@ -177,13 +204,15 @@ fn a_second_member_makes_the_first_rejoin_and_both_are_answered_together() {
 fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let v = 5;
     let mut c = cluster(1);
-    let a = decoded::<JoinGroupResponse>(join(&mut c, v, "", ms(1), ms(1)), v).member_id;
+    let a = new_member(&mut c, v, ms(1));
+    decoded::<JoinGroupResponse>(join(&mut c, v, &a, ms(1), ms(1)), v);
     decoded::<SyncGroupResponse>(sync(&mut c, 3, a.as_str(), 1, true), 3);
+    let b = new_member(&mut c, v, ms(100));
     assert!(matches!(
-        join(&mut c, v, "", ms(100), ms(100)),
+        join(&mut c, v, &b, ms(100), ms(100)),
         Reply::Wait { .. }
     ));
-    let rb: JoinGroupResponse = decoded(join(&mut c, v, "", ms(5_100), ms(100)), v);
+    let rb: JoinGroupResponse = decoded(join(&mut c, v, &b, ms(5_100), ms(100)), v);
     assert_eq!((rb.error_code, rb.generation_id), (0, 2));
     assert_eq!(rb.leader, rb.member_id, "b alone, so b leads");
     assert_eq!(heartbeat(&mut c, 3, a.as_str(), 2, ms(5_200)), 25);
@@ -193,7 +222,8 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
 fn committed_offsets_are_fetched_back() {
     for (cv, fv) in [(2, 1), (5, 3), (7, 5)] {
         let mut c = cluster(1);
-        let me = decoded::<JoinGroupResponse>(join(&mut c, 5, "", ms(1), ms(1)), 5).member_id;
+        let id = new_member(&mut c, 5, ms(1));
+        let me = decoded::<JoinGroupResponse>(join(&mut c, 5, &id, ms(1), ms(1)), 5).member_id;
         let commit = OffsetCommitRequest::default()
             .with_group_id(GroupId(s("g")))
             .with_generation_id_or_member_epoch(1)

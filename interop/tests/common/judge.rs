@@ -54,6 +54,7 @@ pub fn violations(reported: &Reported, logs: &Logs, max_in_flight: usize) -> Vec
             producers: &producers,
             allowed: &[],
             all_acked: true,
+            broker_faults: &[],
         },
     )
     .violations

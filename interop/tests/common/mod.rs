@@ -16,6 +16,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 pub mod judge;
+pub mod kafka;
+pub mod real_log;
 pub mod sarama;
 pub mod serve;
 
@@ -31,7 +33,7 @@ pub struct SimCluster {
 impl SimCluster {
     /// Starts `brokers` brokers with topic `events` of `partitions` partitions.
     pub fn start(brokers: u32, partitions: u32) -> SimCluster {
-        let spec = ClusterSpec {
+        SimCluster::with_spec(ClusterSpec {
             brokers,
             topics: vec![TopicSpec {
                 name: TOPIC.into(),
@@ -41,7 +43,11 @@ impl SimCluster {
             max_message_bytes: 1_048_588,
             failover_delay: Duration::from_millis(200),
             broker_version: Default::default(),
-        };
+        })
+    }
+
+    /// Starts the cluster `spec` describes, as `sim serve` does.
+    pub fn with_spec(spec: ClusterSpec) -> SimCluster {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -51,7 +57,14 @@ impl SimCluster {
                 .unwrap();
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
-                let server = Server::bind(spec, "127.0.0.1", 0).await.unwrap();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64;
+                let server = Server::bind(spec, "127.0.0.1", 0)
+                    .await
+                    .unwrap()
+                    .with_wall_clock(now);
                 ready_tx.send(server.bootstrap()).unwrap();
                 server.run(Vec::new(), rx).await
             })
@@ -129,19 +142,44 @@ pub async fn exchange(addr: &str, frame_bytes: &[u8]) -> Bytes {
         .unwrap_or_else(|| panic!("{addr} closed the connection without a response"))
 }
 
+/// A response body decoded by `kafka-protocol` alone (producer-core's reader
+/// only knows the responses a producer reads).
+pub fn decode_body<M: kafka_protocol::protocol::Decodable>(
+    api: ApiKey,
+    version: i16,
+    mut body: Bytes,
+) -> M {
+    use kafka_protocol::protocol::Decodable;
+    kafka_protocol::messages::ResponseHeader::decode(
+        &mut body,
+        api.response_header_version(version),
+    )
+    .unwrap_or_else(|e| panic!("{api:?} v{version} response header: {e}"));
+    M::decode(&mut body, version).unwrap_or_else(|e| panic!("{api:?} v{version} response: {e}"))
+}
+
 /// Partition -> leader address, from a Metadata v1 request to `bootstrap`.
 pub async fn leaders(bootstrap: &str, topic: &str) -> BTreeMap<i32, String> {
+    try_leaders(bootstrap, topic)
+        .await
+        .unwrap_or_else(|| panic!("{topic} has a partition without a leader"))
+}
+
+/// As [`leaders`]; `None` while the topic is unknown or a partition has no
+/// leader (or names one the answer does not list).
+pub async fn try_leaders(bootstrap: &str, topic: &str) -> Option<BTreeMap<i32, String>> {
     let first = bootstrap.split(',').next().unwrap();
-    let body = exchange(
+    let body = try_exchange(
         first,
         &requests::metadata_request(1, 1, "interop", &[topic.to_string()]),
     )
-    .await;
-    let meta = responses::metadata(1, body).unwrap();
-    meta.topics[topic]
+    .await?;
+    let meta = responses::metadata(1, body).ok()?;
+    meta.topics
+        .get(topic)?
         .iter()
         .enumerate()
-        .map(|(p, m)| (p as i32, meta.brokers[&m.leader.expect("a leader")].clone()))
+        .map(|(p, m)| Some((p as i32, meta.brokers.get(&m.leader?)?.clone())))
         .collect()
 }
 

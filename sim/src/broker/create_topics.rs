@@ -5,7 +5,7 @@
 //! Explicit replica assignments are refused (INVALID_REQUEST).
 
 use super::{answer, decode, Answer, Request};
-use crate::cluster::{default_replication, Cluster, DEFAULT_PARTITIONS};
+use crate::cluster::{default_replication, Cluster, TopicConfig, DEFAULT_PARTITIONS};
 use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
@@ -14,6 +14,7 @@ use producer_core::error::code;
 
 const NOT_CONTROLLER: i16 = 41;
 const INVALID_REQUEST: i16 = 42;
+const INVALID_CONFIG: i16 = 40;
 
 pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) -> Answer {
     let version = req.version;
@@ -26,16 +27,23 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
         .iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            let mut config = TopicConfig::new(&name, cluster.topics.len());
+            let configured = t
+                .configs
+                .iter()
+                .try_for_each(|c| config.set(c.name.as_str(), c.value.as_deref()));
             let result = if controller != req.broker {
                 Err(NOT_CONTROLLER)
             } else if !t.assignments.is_empty() {
                 Err(INVALID_REQUEST)
+            } else if configured.is_err() {
+                Err(INVALID_CONFIG)
             } else {
                 create(
                     cluster,
                     &name,
-                    t.num_partitions,
-                    t.replication_factor,
+                    (t.num_partitions, t.replication_factor),
+                    config,
                     request.validate_only,
                 )
             };
@@ -46,8 +54,12 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                     if first_error == code::NONE {
                         first_error = e;
                     }
+                    let why = match configured {
+                        Err(why) if e == INVALID_CONFIG => why,
+                        _ => message(e).to_string(),
+                    };
                     out.with_error_code(e)
-                        .with_error_message(Some(StrBytes::from_static_str(message(e))))
+                        .with_error_message(Some(StrBytes::from_string(why)))
                 }
             }
         })
@@ -59,8 +71,8 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
 fn create(
     cluster: &mut Cluster,
     name: &str,
-    partitions: i32,
-    replication: i16,
+    (partitions, replication): (i32, i16),
+    config: TopicConfig,
     validate_only: bool,
 ) -> Result<(), i16> {
     let brokers = cluster.brokers.len() as u32;
@@ -77,7 +89,7 @@ fn create(
     if validate_only {
         return cluster.check_new_topic(name, partitions, replication);
     }
-    cluster.create_topic(name, partitions, replication)
+    cluster.create_topic_with(name, partitions, replication, config)
 }
 
 fn message(code: i16) -> &'static str {

@@ -64,7 +64,7 @@ pub(super) fn handle(
                         total == 0,
                     )
                     .map(|records| (part.next_offset, records))
-                    .map_err(|e| (e, part.next_offset))
+                    .map_err(|e| (e, -1))
                 }
             };
             partitions.push(match data {
@@ -79,7 +79,11 @@ pub(super) fn handle(
                     if first_error == code::NONE {
                         first_error = e;
                     }
-                    out.with_error_code(e).with_high_watermark(high_watermark)
+                    // Kafka answers an error with every offset unknown.
+                    out.with_error_code(e)
+                        .with_high_watermark(high_watermark)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1)
                 }
             });
         }
@@ -108,8 +112,10 @@ fn counted(cluster: &mut Cluster, req: &Request<'_>, code: i16, resp: &FetchResp
     reply
 }
 
-/// The batches of `p` from the one holding `offset` on, within `max` bytes
-/// and the response's `budget` (the first batch of the response whole).
+/// The log of `p` from the batch holding `offset` on, as Kafka reads a log
+/// segment: `min(max, budget)` bytes, so the last batch may be cut short (a
+/// consumer drops the partial batch and asks again); the first batch of a
+/// response comes whole whatever the limits (KIP-74).
 fn read(
     p: &Partition,
     offset: i64,
@@ -123,24 +129,40 @@ fn read(
     let start = p
         .log
         .partition_point(|b| b.base_offset + b.records.len() as i64 <= offset);
+    let mut limit = (max.max(0) as usize).min(*budget);
+    if first_of_response {
+        if let Some((raw, _)) = p.raw.get(start) {
+            limit = limit.max(batch_len(raw));
+        }
+    }
     let mut out = BytesMut::new();
-    let max = max.max(0) as usize;
     for (batch, (raw, leader_epoch)) in p.log[start..].iter().zip(&p.raw[start..]) {
-        let len = raw
-            .get(8..12)
-            .map_or(raw.len(), |l| {
-                12 + i32::from_be_bytes(l.try_into().expect("4 bytes")) as usize
-            })
-            .min(raw.len());
-        let whole = first_of_response && out.is_empty();
-        if !whole && (out.len() + len > max || len > *budget) {
+        if out.len() >= limit {
             break;
         }
+        let len = batch_len(raw).min(limit - out.len());
         let at = out.len();
         out.extend_from_slice(&raw[..len]);
-        out[at..at + 8].copy_from_slice(&batch.base_offset.to_be_bytes());
-        out[at + 12..at + 16].copy_from_slice(&leader_epoch.to_be_bytes());
-        *budget = budget.saturating_sub(len);
+        // The offset and leader epoch it was given, where the cut left room.
+        let written = &mut out[at..];
+        let base = batch.base_offset.to_be_bytes();
+        let n = written.len().min(8);
+        written[..n].copy_from_slice(&base[..n]);
+        if written.len() > 12 {
+            let epoch = leader_epoch.to_be_bytes();
+            let n = (written.len() - 12).min(4);
+            written[12..12 + n].copy_from_slice(&epoch[..n]);
+        }
     }
+    *budget = budget.saturating_sub(out.len());
     Ok(out.freeze())
+}
+
+/// The length of a stored batch (its header says; never past its bytes).
+fn batch_len(raw: &Bytes) -> usize {
+    raw.get(8..12)
+        .map_or(raw.len(), |l| {
+            12 + i32::from_be_bytes(l.try_into().expect("4 bytes")).max(0) as usize
+        })
+        .min(raw.len())
 }

@@ -70,6 +70,9 @@ pub enum FaultEvent {
     ExpireProducers(Tp),
     /// An injected answer met a produce request of this partition.
     Injected(Tp, Injection),
+    /// A restart left the partition's producers their last batch only (the
+    /// broker rebuilt their state from its producer snapshot).
+    WindowCut(Tp),
 }
 
 impl FaultEvent {
@@ -87,6 +90,7 @@ impl FaultEvent {
             ) => None,
             FaultEvent::MoveLeader(tp)
             | FaultEvent::ExpireProducers(tp)
+            | FaultEvent::WindowCut(tp)
             | FaultEvent::Injected(tp, _) => Some(tp),
         }
     }
@@ -99,6 +103,10 @@ impl std::fmt::Display for FaultEvent {
             FaultEvent::Restart(b) => write!(f, "restart of broker-{b}"),
             FaultEvent::MoveLeader((t, p)) => write!(f, "leader move of {t}/{p}"),
             FaultEvent::ExpireProducers((t, p)) => write!(f, "producer state expiry on {t}/{p}"),
+            FaultEvent::WindowCut((t, p)) => write!(
+                f,
+                "{t}/{p} restarted from its producer snapshot (one batch per producer left)"
+            ),
             FaultEvent::Injected((t, p), Injection::Error(c)) => {
                 write!(f, "injected error {c} on {t}/{p}")
             }

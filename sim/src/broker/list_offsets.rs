@@ -53,9 +53,13 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                         Ok((timestamp, offset)) => {
                             out = out.with_timestamp(timestamp).with_offset(offset);
                             if version >= 4 {
-                                let leader_epoch = cluster
-                                    .partition(name, p.partition_index)
-                                    .map_or(-1, |p| p.leader_epoch);
+                                // No record at or after the time: no epoch either.
+                                let leader_epoch = match offset {
+                                    -1 => -1,
+                                    _ => cluster
+                                        .partition(name, p.partition_index)
+                                        .map_or(-1, |p| p.leader_epoch),
+                                };
                                 out = out.with_leader_epoch(leader_epoch);
                             }
                         }

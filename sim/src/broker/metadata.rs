@@ -19,7 +19,7 @@ const LEADER_NOT_AVAILABLE: i16 = 5;
 pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) -> Answer {
     let request = crate::validate::metadata_request(buf, req.version)
         .and_then(|_| decode("Metadata", || MetadataRequest::decode(buf, req.version)))?;
-    auto_create(cluster, &request, req.version);
+    let creating = auto_create(cluster, &request, req.version);
     // An injected stale answer names each partition's former leader, as a
     // broker whose metadata cache lags behind a leader change would.
     let stale = cluster.stale_metadata > 0;
@@ -27,16 +27,28 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
         cluster.stale_metadata -= 1;
         cluster.injections_hit += 1;
     }
-    let resp = response(cluster, &request, req.version, stale);
+    let mut resp = response(cluster, &request, req.version, stale);
+    // Kafka creates the topic in the background and answers this request
+    // UNKNOWN_TOPIC_OR_PARTITION (4.4, measured); later requests see it.
+    for t in &mut resp.topics {
+        if t.name
+            .as_ref()
+            .is_some_and(|n| creating.contains(&n.0.to_string()))
+        {
+            t.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
+            t.partitions.clear();
+            t.topic_id = Default::default();
+        }
+    }
     answer(ApiKey::Metadata, req, code::NONE, &resp)
 }
 
 /// Creates the unknown topics a request names, with the default partitions
 /// and replication, when the cluster auto-creates topics and the request
 /// allows it (v4+ says so; before v4 the broker's setting alone decides).
-fn auto_create(cluster: &mut Cluster, req: &MetadataRequest, version: i16) {
+fn auto_create(cluster: &mut Cluster, req: &MetadataRequest, version: i16) -> Vec<String> {
     if !cluster.auto_create_topics || (version >= 4 && !req.allow_auto_topic_creation) {
-        return;
+        return Vec::new();
     }
     let names: Vec<String> = req
         .topics
@@ -46,10 +58,15 @@ fn auto_create(cluster: &mut Cluster, req: &MetadataRequest, version: i16) {
         .filter(|n| !cluster.topics.contains_key(n))
         .collect();
     let replication = default_replication(cluster.brokers.len() as u32);
-    for name in names {
+    names
+        .into_iter()
         // An invalid name stays unknown: answered below as INVALID_TOPIC_EXCEPTION.
-        let _ = cluster.create_topic(&name, DEFAULT_PARTITIONS, replication);
-    }
+        .filter(|name| {
+            cluster
+                .create_topic(name, DEFAULT_PARTITIONS, replication)
+                .is_ok()
+        })
+        .collect()
 }
 
 fn topic(cluster: &Cluster, name: String, stale: bool) -> MetadataResponseTopic {
@@ -63,7 +80,11 @@ fn topic(cluster: &Cluster, name: String, stale: bool) -> MetadataResponseTopic 
         };
         return topic.with_error_code(error);
     };
-    topic.with_partitions(
+    let id = cluster
+        .topic_config(&name)
+        .map(|c| c.id)
+        .unwrap_or_default();
+    topic.with_topic_id(id).with_partitions(
         parts
             .iter()
             .enumerate()

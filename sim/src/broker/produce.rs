@@ -9,34 +9,93 @@
 
 use super::ledger::{Anomaly, FaultEvent};
 use super::{decode, respond, Reply, Request};
-use crate::cluster::{Cluster, Injection, LogBatch, LogRecord};
+use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, TopicConfig};
 use crate::log_validator::{self, ValidBatch};
-use crate::producer_state::{self, Decision, ProducerWindow};
-use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use crate::producer_state::{self, Appended, Decision, ProducerWindow};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
 
 const API: i16 = ApiKey::Produce as i16;
+/// Kafka's INVALID_REQUIRED_ACKS.
+const INVALID_REQUIRED_ACKS: i16 = 21;
+/// The log start offset of every partition: nothing is ever deleted here.
+const LOG_START_OFFSET: i64 = 0;
 
 /// The outcome for one partition of a produce request.
 struct PartitionResult {
     code: i16,
     base_offset: i64,
+    /// The append time on a LogAppendTime topic; a duplicate's stored max
+    /// timestamp; else -1.
+    log_append_time: i64,
+    /// -1 when the request was refused before it reached the log (unknown
+    /// partition, not the leader, too large, corrupt, refused by the request's
+    /// own checks), as Kafka's `ReplicaManager` answers; else the log's.
+    log_start_offset: i64,
+    /// Records refused one by one (index, why), as Kafka's
+    /// `RecordValidationException` lists them.
+    record_errors: Vec<(i32, String)>,
     lose_response: bool,
     /// An injected hold: answer after another connection's answer.
     hold: bool,
 }
 
 impl PartitionResult {
+    /// Refused before the log: no offsets at all.
     fn error(code: i16) -> Self {
         PartitionResult {
             code,
             base_offset: -1,
+            log_append_time: -1,
+            log_start_offset: -1,
+            record_errors: Vec::new(),
             lose_response: false,
             hold: false,
         }
+    }
+
+    /// Refused by the log (its validation or the producer's state): the
+    /// answer carries the log start offset.
+    fn log_error(code: i16) -> Self {
+        PartitionResult {
+            log_start_offset: LOG_START_OFFSET,
+            ..PartitionResult::error(code)
+        }
+    }
+
+    /// Written (or already written) at `base_offset`.
+    fn appended(base_offset: i64, log_append_time: i64) -> Self {
+        PartitionResult {
+            base_offset,
+            log_append_time,
+            ..PartitionResult::log_error(code::NONE)
+        }
+    }
+
+    fn answer(&self, index: i32) -> PartitionProduceResponse {
+        PartitionProduceResponse::default()
+            .with_index(index)
+            .with_error_code(self.code)
+            .with_base_offset(self.base_offset)
+            .with_log_append_time_ms(self.log_append_time)
+            .with_log_start_offset(self.log_start_offset)
+            .with_record_errors(
+                self.record_errors
+                    .iter()
+                    .map(|(i, why)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(*i)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(
+                                why.clone(),
+                            )))
+                    })
+                    .collect(),
+            )
     }
 }
 
@@ -68,22 +127,25 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
     cluster.ledger.request(req.client_id, pid, API);
     let (mut lose_response, mut hold) = (false, false);
     let mut responses = Vec::new();
+    let acks_valid = matches!(request.acks, -1..=1);
     for t in &request.topic_data {
         let topic = t.name.0.to_string();
         let mut parts = Vec::new();
         for p in &t.partition_data {
-            let r = partition(cluster, req, &topic, p.index, p.records.as_ref());
+            let r = if acks_valid {
+                partition(cluster, req, &topic, p.index, p.records.as_ref())
+            } else {
+                // Kafka's ReplicaManager refuses every partition it would
+                // append to; unknown ones are refused before.
+                match cluster.partition(&topic, p.index) {
+                    None => PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION),
+                    Some(_) => PartitionResult::error(INVALID_REQUIRED_ACKS),
+                }
+            };
             cluster.ledger.code(req.client_id, pid, API, r.code);
             lose_response |= r.lose_response;
             hold |= r.hold;
-            parts.push(
-                PartitionProduceResponse::default()
-                    .with_index(p.index)
-                    .with_error_code(r.code)
-                    .with_base_offset(r.base_offset)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(0),
-            );
+            parts.push(r.answer(p.index));
         }
         responses.push(
             TopicProduceResponse::default()
@@ -195,6 +257,14 @@ fn partition(
             ));
         }
     }
+    let config = cluster
+        .topic_config(topic)
+        .cloned()
+        .unwrap_or_else(|| TopicConfig::new(topic, 0));
+    let now_ms = cluster.wall_ms(req.now);
+    if let Some(refused) = record_errors(&config, &batch, now_ms) {
+        return refused;
+    }
     let effects = match injected(cluster, req, (topic, index)) {
         Ok(e) => e,
         Err(refused) => return refused,
@@ -202,18 +272,65 @@ fn partition(
     if let Some(answer) = idempotence_answer(cluster, req, (topic, index), &batch, &effects) {
         return answer;
     }
-    let base_offset = append(cluster, req, (topic, index), bytes, batch);
+    let stamp = Stamp {
+        now_ms,
+        log_append_time: config.log_append_time,
+    };
+    let (base_offset, append_time) = append(cluster, req, (topic, index), bytes, batch, stamp);
     PartitionResult {
         lose_response: effects.lose_response,
         hold: effects.hold,
         ..match effects.append_then_answer {
             Some(c) => PartitionResult::error(c),
-            None => PartitionResult {
-                base_offset,
-                ..PartitionResult::error(code::NONE)
-            },
+            None => PartitionResult::appended(base_offset, append_time),
         }
     }
+}
+
+/// The records Kafka's `LogValidator` refuses one by one on this topic (a
+/// null key on a compacted topic: INVALID_RECORD; a CreateTime timestamp
+/// further from the broker's clock than the topic allows: INVALID_TIMESTAMP),
+/// as one answer listing them; `None`: every record passes.
+fn record_errors(config: &TopicConfig, batch: &ValidBatch, now_ms: i64) -> Option<PartitionResult> {
+    let mut errors = Vec::new();
+    let mut first_code = None;
+    for (i, r) in batch.records.iter().enumerate() {
+        let ts = batch.base_timestamp.wrapping_add(r.timestamp_delta);
+        let why = if config.compact && r.key.is_none() {
+            Some((
+                code::INVALID_RECORD,
+                "Compacted topic cannot accept message without key".to_string(),
+            ))
+        } else if !config.log_append_time && ts != -1 {
+            if ts.saturating_sub(now_ms) > config.timestamp_after_max_ms {
+                Some((
+                    log_validator::INVALID_TIMESTAMP,
+                    format!(
+                        "Timestamp {ts} of message with offset {i} is ahead of the server's time {now_ms}"
+                    ),
+                ))
+            } else if now_ms.saturating_sub(ts) > config.timestamp_before_max_ms {
+                Some((
+                    log_validator::INVALID_TIMESTAMP,
+                    format!(
+                        "Timestamp {ts} of message with offset {i} is before the server's time {now_ms}"
+                    ),
+                ))
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        if let Some((c, why)) = why {
+            first_code.get_or_insert(c);
+            errors.push((i as i32, why));
+        }
+    }
+    first_code.map(|c| PartitionResult {
+        record_errors: errors,
+        ..PartitionResult::log_error(c)
+    })
 }
 
 /// The batch, if this broker leads the partition and the batch is valid and
@@ -246,15 +363,29 @@ fn accepted_batch<'b>(
     let Some(bytes) = records.filter(|b| !b.is_empty()) else {
         return Err(PartitionResult::error(version.invalid_record()));
     };
-    if bytes.len() > cluster.spec.max_message_bytes {
+    let max = cluster
+        .topic_config(topic)
+        .and_then(|c| c.max_message_bytes)
+        .unwrap_or(cluster.spec.max_message_bytes);
+    if bytes.len() > max {
         return Err(PartitionResult::error(code::MESSAGE_TOO_LARGE));
     }
     match log_validator::validate(bytes) {
         Ok(b) => Ok((bytes, b)),
-        Err(r) if r.code == code::INVALID_RECORD => {
-            Err(PartitionResult::error(version.invalid_record()))
+        Err(r) => {
+            let c = if r.code == code::INVALID_RECORD {
+                version.invalid_record()
+            } else {
+                r.code
+            };
+            // What Kafka refuses before the log (the request's own checks, a
+            // corrupt batch) carries no log start offset.
+            if r.before_log || c == code::CORRUPT_MESSAGE {
+                Err(PartitionResult::error(c))
+            } else {
+                Err(PartitionResult::log_error(c))
+            }
         }
-        Err(r) => Err(PartitionResult::error(r.code)),
     }
 }
 
@@ -333,14 +464,18 @@ fn idempotence_answer(
     match producer_state::check(version, window, epoch, first_seq, batch.records.len()) {
         Decision::Append => None,
         Decision::Duplicate(base_offset) => {
+            // Kafka answers a duplicate with the stored batch's offsets and its
+            // max timestamp as the append time.
+            let max_timestamp = window
+                .and_then(|w| w.at(base_offset))
+                .map_or(-1, |b| b.max_timestamp);
             if let Some(context) = other_records(cluster, tp, base_offset, batch) {
                 anomaly(cluster, req, tp, Some(batch), DUPLICATE, context);
             }
             Some(PartitionResult {
-                code: code::NONE,
-                base_offset,
                 lose_response: effects.lose_response,
                 hold: effects.hold,
+                ..PartitionResult::appended(base_offset, max_timestamp)
             })
         }
         // A lost response is lost whatever the answer was.
@@ -359,24 +494,63 @@ fn idempotence_answer(
             }
             Some(PartitionResult {
                 lose_response: effects.lose_response,
-                ..PartitionResult::error(c)
+                ..PartitionResult::log_error(c)
             })
         }
     }
 }
 
+/// The broker's clock at the append and the topic's timestamp type.
+#[derive(Clone, Copy)]
+struct Stamp {
+    now_ms: i64,
+    log_append_time: bool,
+}
+
+/// The batch as Kafka's `LogValidator` stores an uncompressed batch: the
+/// timestamp type set to the topic's, the max timestamp written as the
+/// largest record timestamp (-1 when none is larger) or the append time, the
+/// CRC computed again. Returns the bytes and that max timestamp.
+fn stored_bytes(bytes: &Bytes, batch: &ValidBatch, stamp: Stamp) -> (Bytes, i64) {
+    let max_timestamp = if stamp.log_append_time {
+        stamp.now_ms
+    } else {
+        batch
+            .records
+            .iter()
+            .map(|r| batch.base_timestamp.wrapping_add(r.timestamp_delta))
+            .fold(-1, i64::max)
+    };
+    let len = (12 + i32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize)
+        .min(bytes.len());
+    let mut out = BytesMut::from(&bytes[..len]);
+    let attributes = i16::from_be_bytes([out[21], out[22]]);
+    let attributes = if stamp.log_append_time {
+        attributes | 0x08
+    } else {
+        attributes & !0x08
+    };
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    out[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    (out.freeze(), max_timestamp)
+}
+
 /// Appends the batch to the partition's log and the producer's window;
-/// returns its base offset.
+/// returns its base offset and the answer's log append time.
 fn append(
     cluster: &mut Cluster,
     req: &Request<'_>,
     (topic, index): (&str, i32),
     bytes: &Bytes,
     batch: ValidBatch,
-) -> i64 {
+    stamp: Stamp,
+) -> (i64, i64) {
     let version = cluster.spec.broker_version;
     let count = batch.records.len();
     let (pid, epoch, first_seq) = (batch.producer_id, batch.producer_epoch, batch.base_sequence);
+    let (raw, max_timestamp) = stored_bytes(bytes, &batch, stamp);
     let partition = cluster.partition_mut(topic, index).expect("checked above");
     let base_offset = partition.next_offset;
     let timestamp = batch.base_timestamp;
@@ -388,12 +562,17 @@ fn append(
             key: r.key,
             value: r.value,
             headers: r.headers,
-            timestamp: timestamp.wrapping_add(r.timestamp_delta),
+            // A consumer reads the append time on a LogAppendTime topic.
+            timestamp: if stamp.log_append_time {
+                max_timestamp
+            } else {
+                timestamp.wrapping_add(r.timestamp_delta)
+            },
         })
         .collect();
     partition.next_offset += count as i64;
     let epoch_now = partition.leader_epoch;
-    partition.raw.push((bytes.clone(), epoch_now));
+    partition.raw.push((raw, epoch_now));
     partition.log.push(LogBatch {
         base_offset,
         client_id: req.client_id.clone(),
@@ -414,10 +593,22 @@ fn append(
                 epoch,
                 ..Default::default()
             });
-        producer_state::record(version, state, epoch, first_seq, count, base_offset);
+        let appended = Appended {
+            epoch,
+            first_seq,
+            count,
+            base_offset,
+            max_timestamp,
+        };
+        producer_state::record(version, state, appended);
     }
     cluster.ledger.appended(req.client_id, pid, count);
-    base_offset
+    let log_append_time = if stamp.log_append_time {
+        max_timestamp
+    } else {
+        -1
+    };
+    (base_offset, log_append_time)
 }
 
 /// What the broker's window held when it refused a batch.
@@ -432,9 +623,9 @@ fn window_context(w: &ProducerWindow, epoch: i16) -> String {
         );
     }
     match w.recent.back() {
-        Some((_, last, _)) => format!(
+        Some(b) => format!(
             "the broker expected sequence {}",
-            producer_core::idempotence::advance_sequence(*last, 1)
+            producer_core::idempotence::advance_sequence(b.last, 1)
         ),
         None => "the broker expected sequence 0".to_string(),
     }

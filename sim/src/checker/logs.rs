@@ -74,7 +74,10 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                 .filter(|((t, _), b)| *t == tp && b.retried > 0)
                 .map(|((_, d), _)| *d)
                 .collect();
+            // When each content was first stored here.
+            let mut first_at: BTreeMap<u64, std::time::Duration> = BTreeMap::new();
             for &(d, offset, at) in log {
+                let first = *first_at.entry(d).or_insert(at);
                 let v = |kind, detail: &str| {
                     Violation::new(kind, at, detail)
                         .producer(p)
@@ -104,7 +107,17 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                             .expected(Expected::RetriedWithoutIdempotence),
                     );
                 } else {
-                    out.push(v(Kind::Duplicate, "stored more times than it was sent"));
+                    let duplicate = v(Kind::Duplicate, "stored more times than it was sent");
+                    out.push(match state_lost(input.broker_faults, &tp, first, at) {
+                        Some(cause) => Violation {
+                            detail: format!(
+                                "stored more times than it was sent: the broker could not catch the retry, {cause} between the copies"
+                            ),
+                            ..duplicate
+                        }
+                        .expected(Expected::ProducerStateLost),
+                        None => duplicate,
+                    });
                 }
             }
             if facts.idempotent || facts.max_in_flight == 1 {
@@ -112,6 +125,31 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
             }
         }
     }
+}
+
+/// What made the partition forget the producer's state between `from` and
+/// `to` (expiry, or a restart from the producer snapshot), if anything did.
+fn state_lost(
+    faults: &[(std::time::Duration, crate::broker::ledger::FaultEvent)],
+    tp: &Tp,
+    from: std::time::Duration,
+    to: std::time::Duration,
+) -> Option<String> {
+    use crate::broker::ledger::FaultEvent;
+    faults.iter().find_map(|(t, f)| {
+        let within = from <= *t && *t <= to;
+        match f {
+            FaultEvent::ExpireProducers(x) if within && x == tp => Some(format!(
+                "its producer state expired at {:.3}s",
+                t.as_secs_f64()
+            )),
+            FaultEvent::WindowCut(x) if within && x == tp => Some(format!(
+                "a restart at {:.3}s left it only each producer's last batch (Kafka's producer snapshot)",
+                t.as_secs_f64()
+            )),
+            _ => None,
+        }
+    })
 }
 
 /// The first copy of every record must be in send order: matched against the

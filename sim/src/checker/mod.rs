@@ -96,6 +96,10 @@ pub struct CheckInput<'a> {
     pub allowed: &'a [Kind],
     /// Every send must be acked.
     pub all_acked: bool,
+    /// Broker-side events (the cluster's ledger): a partition's producer
+    /// state lost to expiry or cut by a restart explains a duplicate the
+    /// broker could not prevent.
+    pub broker_faults: &'a [(Duration, crate::broker::ledger::FaultEvent)],
 }
 
 /// Checks every invariant.

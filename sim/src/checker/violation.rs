@@ -99,6 +99,11 @@ pub enum Expected {
     /// A broker-side fault shortly before it (a crash, restart, leader move,
     /// producer-state expiry, injected error or lost response) explains it.
     BrokerFault,
+    /// A retry stored twice because the partition had lost the producer's
+    /// state between the two copies (its producer id expired, or a restart
+    /// left only the last batch of its snapshot): Kafka does not promise to
+    /// catch it.
+    ProducerStateLost,
 }
 
 impl fmt::Display for Expected {
@@ -106,6 +111,9 @@ impl fmt::Display for Expected {
         match self {
             Expected::RetriedWithoutIdempotence => f.write_str("idempotence off, retried"),
             Expected::BrokerFault => f.write_str("a broker-side fault explains it"),
+            Expected::ProducerStateLost => {
+                f.write_str("the broker had lost the producer's state between the copies")
+            }
         }
     }
 }

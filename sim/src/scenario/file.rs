@@ -294,7 +294,7 @@ impl ProducerSettings {
             buffer_memory: self.buffer_memory.unwrap_or(d.buffer_memory),
             max_block: ms(self.max_block_ms.unwrap_or(10_000)),
             seed: seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1)),
-            timestamp_origin_ms: 1_700_000_000_000,
+            timestamp_origin_ms: crate::cluster::SIM_EPOCH_MS,
             ..d
         }
     }

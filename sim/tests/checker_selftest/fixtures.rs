@@ -33,6 +33,7 @@ pub struct Fixture {
     pub facts: ProducerFacts,
     pub all_acked: bool,
     pub allowed: Vec<Kind>,
+    pub broker_faults: Vec<(Duration, sim::broker::ledger::FaultEvent)>,
 }
 
 impl Fixture {
@@ -49,6 +50,7 @@ impl Fixture {
             facts: facts(),
             all_acked: false,
             allowed: Vec::new(),
+            broker_faults: Vec::new(),
         }
     }
 
@@ -79,6 +81,7 @@ impl Fixture {
             end: ms(5000),
             allowed: &self.allowed,
             all_acked: self.all_acked,
+            broker_faults: &self.broker_faults,
         })
     }
 
@@ -176,6 +179,7 @@ pub fn check_with(
         end,
         allowed: &[],
         all_acked: false,
+        broker_faults: &[],
     })
 }
 

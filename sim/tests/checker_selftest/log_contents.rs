@@ -50,6 +50,38 @@ fn duplicate_without_idempotence_after_a_retry_is_an_expected_anomaly() {
 }
 
 #[test]
+fn duplicate_after_the_broker_lost_the_producers_state_is_expected_with_its_cause() {
+    use sim::broker::ledger::FaultEvent;
+    // Both copies are stored at 15 ms (one batch in the fixture).
+    let mut f = record_1_stored_twice();
+    for (fault, explained) in [
+        (FaultEvent::ExpireProducers(tp()), Some("expired")),
+        (FaultEvent::WindowCut(tp()), Some("restart")),
+        (FaultEvent::WindowCut(("other".into(), 0)), None),
+        (FaultEvent::Crash(0), None),
+    ] {
+        f.broker_faults = vec![(ms(15), fault.clone())];
+        let v = f.verdict();
+        match explained {
+            Some(cause) => {
+                assert!(v.passed(), "{fault:?}: {:?}", v.violations);
+                assert_eq!(v.expected.len(), 1);
+                assert_eq!(v.expected[0].kind, Kind::Duplicate);
+                assert!(
+                    v.expected[0].detail.contains(cause),
+                    "{}",
+                    v.expected[0].detail
+                );
+            }
+            None => only(&v, Kind::Duplicate),
+        }
+    }
+    // A loss after both copies explains nothing.
+    f.broker_faults = vec![(ms(16), FaultEvent::ExpireProducers(tp()))];
+    only(&f.verdict(), Kind::Duplicate);
+}
+
+#[test]
 fn duplicate_without_idempotence_is_excused_only_for_the_record_that_was_retried() {
     let mut f = record_1_stored_twice_without_idempotence();
     // A retry of another batch (record 0 only) does not excuse record 1's copy.

@@ -48,6 +48,8 @@ const ILLEGAL_GENERATION: i16 = 22;
 const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
 const INVALID_GROUP_ID: i16 = 24;
 const UNKNOWN_MEMBER_ID: i16 = 25;
+/// A JoinGroup v4+ without a member id is given one and asked to come again.
+const MEMBER_ID_REQUIRED: i16 = 79;
 const INVALID_SESSION_TIMEOUT: i16 = 26;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 
@@ -115,6 +117,9 @@ pub struct Group {
     /// Joins in progress that came without a member id, by (client id,
     /// correlation id, time received): the id given to them.
     tickets: BTreeMap<Ticket, String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED (JoinGroup v4+, KIP-394)
+    /// that have not joined with them yet.
+    pending: std::collections::BTreeSet<String>,
     /// Member ids handed out so far.
     given: u64,
 }
@@ -130,6 +135,7 @@ impl Default for Group {
             members: BTreeMap::new(),
             offsets: BTreeMap::new(),
             tickets: BTreeMap::new(),
+            pending: Default::default(),
             given: 0,
         }
     }

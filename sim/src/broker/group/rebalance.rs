@@ -3,7 +3,8 @@
 
 use super::{
     group_of, s, Group, GroupState, Member, Ticket, ILLEGAL_GENERATION,
-    INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+    INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED,
+    REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
 };
 use crate::broker::{decode, respond, Reply, Request};
 use crate::cluster::Cluster;
@@ -97,12 +98,19 @@ fn join(
     if protocols.is_empty() {
         return join_error(req, INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
     }
+    if req.version >= 4 && r.member_id.is_empty() {
+        // KIP-394: a new member is given its id first and joins with it.
+        g.given += 1;
+        let id = format!("{}-{}", req.client_id, g.given);
+        g.pending.insert(id.clone());
+        return join_error(req, MEMBER_ID_REQUIRED, &id);
+    }
     let ticket = (req.client_id.clone(), req.correlation_id, received);
     let id = member_id(g, r, ticket.clone());
     // A join is handled when it arrives and again each time its wait ends.
     if req.now == received {
         let known = g.members.get(&id);
-        if known.is_none() && !r.member_id.is_empty() {
+        if known.is_none() && !r.member_id.is_empty() && !g.pending.remove(&id) {
             return join_error(req, UNKNOWN_MEMBER_ID, &r.member_id);
         }
         let member = Member {
