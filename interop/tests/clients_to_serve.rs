@@ -5,6 +5,10 @@
 //! Each client runs without faults and under `interop/scenarios/broker-faults.toml`
 //! (retriable errors, lost responses, a crash and restart, a leader move).
 //!
+//! Java kafka-clients 4.4, franz-go 1.22.3 (without compression: the
+//! simulated broker stores uncompressed batches) and Sarama 1.61.1 run the
+//! same programs as on real Kafka (`clients_to_kafka.rs`).
+//!
 //! Also the measured cases of issue 16: a confluent-kafka program producing
 //! 3 x 5,000 idempotent records and reading them back with `assign()` passes;
 //! two Sarama 1.22.1 producers with one client id and their own copies of
@@ -293,6 +297,136 @@ fn kafkajs_under_a_leader_crash_is_judged_for_what_happened() {
         served.stdout
     );
     assert!(served.records() < 6_000, "every record reached the broker");
+}
+
+fn java(bootstrap: &str, args: &[&str]) -> Command {
+    let mut c = common::java::check(bootstrap);
+    c.args(args);
+    c
+}
+
+fn go(name: &str, bootstrap: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(common::go::binary(name));
+    c.args(["--bootstrap", bootstrap]).args(args);
+    c
+}
+
+/// The faulted run's arguments: the scenario's topic, 2 x 4,000 records spread
+/// over 3 s so the crash, restart and leader move meet the sends.
+const UNDER_FAULTS: [&str; 8] = [
+    "--topic",
+    "events",
+    "--producers",
+    "2",
+    "--records",
+    "4000",
+    "--spread-secs",
+    "3",
+];
+
+#[test]
+fn java_client_without_faults() {
+    let (out, served) = run("java", None, |b| java(b, &["--records", "5000"]));
+    assert_both_pass("Java kafka-clients 4.4.0", &out, &served, 15_000);
+}
+
+#[test]
+fn java_client_group_consumer_under_broker_faults() {
+    let (out, served) = run("java-faults", Some(faults()), |b| {
+        java(b, &[&UNDER_FAULTS[..], &["--read", "group"]].concat())
+    });
+    assert_both_pass(
+        "Java kafka-clients 4.4.0 under faults",
+        &out,
+        &served,
+        8_000,
+    );
+}
+
+#[test]
+fn franz_go_without_compression_without_faults() {
+    let (out, served) = run("franz", None, |b| {
+        go(
+            "franz-check",
+            b,
+            &["--compression", "none", "--read", "group"],
+        )
+    });
+    assert_both_pass("franz-go 1.22.3", &out, &served, 15_000);
+}
+
+#[test]
+fn franz_go_without_compression_under_broker_faults() {
+    let (out, served) = run("franz-faults", Some(faults()), |b| {
+        go(
+            "franz-check",
+            b,
+            &[&UNDER_FAULTS[..], &["--compression", "none"]].concat(),
+        )
+    });
+    assert_both_pass("franz-go 1.22.3 under faults", &out, &served, 8_000);
+}
+
+#[test]
+fn sarama_1_61_without_faults() {
+    let (out, served) = run("sarama-1.61", None, |b| {
+        go("sarama-check", b, &["--close-after-acks"])
+    });
+    assert_both_pass("Sarama 1.61.1", &out, &served, 15_000);
+}
+
+#[test]
+fn sarama_1_61_group_consumer_under_broker_faults() {
+    let (out, served) = run("sarama-1.61-faults", Some(faults()), |b| {
+        go(
+            "sarama-check",
+            b,
+            &[
+                &UNDER_FAULTS[..],
+                &["--close-after-acks", "--read", "group"],
+            ]
+            .concat(),
+        )
+    });
+    assert_both_pass("Sarama 1.61.1 under faults", &out, &served, 8_000);
+}
+
+/// The seed's test on the newest Sarama (1.61.1): one `*ProducerMessage`
+/// handed to two producers. They race on its fields (Partition, Offset,
+/// sequence number, flags); the wire alone shows batches sent to brokers that
+/// do not lead their partition (`misrouted`) and the broker's out-of-order
+/// answers.
+#[test]
+fn one_message_shared_by_two_producers_of_the_newest_sarama_fails() {
+    let (_, served) = run("sarama-1.61-shared", None, |b| {
+        let mut c = Command::new(common::sarama::producer_binary_newest());
+        c.args([
+            "-topic",
+            "events",
+            "-client-id",
+            "sarama",
+            "-records",
+            "20000",
+        ])
+        .args(["-share", "-deadline", "15s", b, b]);
+        c
+    });
+    assert!(!served.passed(), "sharing passed:\n{}", served.stdout);
+    let kinds = served.violation_kinds();
+    println!("Sarama 1.61.1, one message shared by two producers: {kinds:?}");
+    assert!(
+        kinds.iter().any(|(k, n)| {
+            [
+                "misrouted",
+                "out_of_order_answer",
+                "sequence",
+                "sequence_reused",
+            ]
+            .contains(&k.as_str())
+                && *n > 0
+        }),
+        "{kinds:?}"
+    );
 }
 
 fn sarama(bootstrap: &str, args: &[&str]) -> Command {

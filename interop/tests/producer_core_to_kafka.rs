@@ -142,35 +142,6 @@ async fn produce(bootstrap: &str, w: &Workload) -> Vec<Vec<Outcome>> {
     all
 }
 
-/// Creates the topic through the first node and waits for its leaders.
-async fn create_topic(bootstrap: &str, topic: &str, replication: i16) {
-    use kafka_protocol::messages::create_topics_request::CreatableTopic;
-    use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
-    use kafka_protocol::protocol::StrBytes;
-    let req = CreateTopicsRequest::default()
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_num_partitions(PARTITIONS)
-            .with_replication_factor(replication)])
-        .with_timeout_ms(30_000);
-    let first = bootstrap.split(',').next().unwrap();
-    let frame =
-        producer_core::wire::frame::encode_request(ApiKey::CreateTopics, 4, 1, "setup", &req);
-    let body = common::exchange(first, &frame).await;
-    let resp: CreateTopicsResponse = common::decode_body(ApiKey::CreateTopics, 4, body);
-    assert_eq!(resp.topics[0].error_code, 0, "creating {topic}");
-    for _ in 0..300 {
-        if common::try_leaders(bootstrap, topic)
-            .await
-            .is_some_and(|l| l.len() == PARTITIONS as usize)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{topic} has no leaders after 30 s");
-}
-
 /// Every record read back by librdkafka's consumer: (partition, offset) ->
 /// (key, value).
 fn consume(bootstrap: &str, topic: &str, want: usize) -> BTreeMap<(i32, i64), (Vec<u8>, Vec<u8>)> {
@@ -351,7 +322,12 @@ fn shared_and_cloned_records_on_one_node_in_flight_1_and_5() {
             max_in_flight,
             pace: Duration::ZERO,
         };
-        rt.block_on(create_topic(&kafka.bootstrap, &w.topic, 1));
+        rt.block_on(common::create_topic(
+            &kafka.bootstrap,
+            &w.topic,
+            PARTITIONS,
+            1,
+        ));
         let outcomes = rt.block_on(produce(&kafka.bootstrap, &w));
         let mut logs = rt.block_on(read_logs(&kafka.bootstrap, &w.topic, PARTITIONS));
         judge_run(&kafka.bootstrap, &w, outcomes, &mut logs, true);
@@ -374,7 +350,12 @@ fn three_nodes_with_the_leader_killed_and_restarted_mid_stream() {
             max_in_flight,
             pace: Duration::from_millis(10),
         };
-        rt.block_on(create_topic(&kafka.bootstrap, &w.topic, 3));
+        rt.block_on(common::create_topic(
+            &kafka.bootstrap,
+            &w.topic,
+            PARTITIONS,
+            3,
+        ));
         let leader = rt.block_on(common::leaders(&kafka.bootstrap, &w.topic))[&0].clone();
         let node = kafka.node_at(&leader);
         let outcomes = std::thread::scope(|s| {

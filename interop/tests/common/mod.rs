@@ -15,6 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod go;
+pub mod java;
 pub mod judge;
 pub mod kafka;
 pub mod real_log;
@@ -156,6 +158,35 @@ pub fn decode_body<M: kafka_protocol::protocol::Decodable>(
     )
     .unwrap_or_else(|e| panic!("{api:?} v{version} response header: {e}"));
     M::decode(&mut body, version).unwrap_or_else(|e| panic!("{api:?} v{version} response: {e}"))
+}
+
+/// Creates `topic` through the first broker of `bootstrap` (CreateTopics v4)
+/// and waits until every partition has a leader.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replication: i16) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication)])
+        .with_timeout_ms(30_000);
+    let first = bootstrap.split(',').next().unwrap();
+    let frame = frame::encode_request(ApiKey::CreateTopics, 4, 1, "setup", &req);
+    let body = exchange(first, &frame).await;
+    let resp: CreateTopicsResponse = decode_body(ApiKey::CreateTopics, 4, body);
+    assert_eq!(resp.topics[0].error_code, 0, "creating {topic}");
+    for _ in 0..300 {
+        if try_leaders(bootstrap, topic)
+            .await
+            .is_some_and(|l| l.len() == partitions as usize)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{topic} has no leaders after 30 s");
 }
 
 /// Partition -> leader address, from a Metadata v1 request to `bootstrap`.

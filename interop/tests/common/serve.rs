@@ -14,19 +14,28 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `sim` binary, built once per test process with `cargo build --release`.
+/// The `sim` binary, built once per test process with `cargo build --release`;
+/// its path as cargo reports it, so `CARGO_TARGET_DIR` and build settings are
+/// honoured.
 pub fn sim_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
+            let out = Command::new(cargo)
                 .current_dir(root())
                 .args(["build", "--release", "-q", "-p", "sim", "--bin", "sim"])
-                .status()
+                .arg("--message-format=json-render-diagnostics")
+                .stderr(Stdio::inherit())
+                .output()
                 .expect("running cargo build for the sim binary");
-            assert!(status.success(), "building the sim binary failed");
-            root().join("target/release/sim")
+            assert!(out.status.success(), "building the sim binary failed");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "sim")
+                .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+                .expect("cargo named the sim executable")
         })
         .clone()
 }

@@ -1,6 +1,9 @@
-// Command sarama-mock-broker serves one topic from Sarama's MockBroker
-// (github.com/Shopify/sarama, Debian's golang-github-shopify-sarama-dev) on
+// Command sarama-mock-broker serves one topic from Sarama's MockBroker on
 // 127.0.0.1, for prodsim's interop cross-check.
+//
+// One source, two Saramas (see ../README.md): `go build` uses go.mod
+// (github.com/IBM/sarama v1.61.1), `go build -modfile=sarama-1.22.mod` uses
+// github.com/Shopify/sarama v1.22.1 under the same import path.
 //
 // Sarama decodes every Produce request completely, RecordBatch CRC-32C
 // included, before it answers. A request that fails to decode is reported on
@@ -14,16 +17,18 @@ package main
 import (
 	"fmt"
 	"io"
-	"io/ioutil"
 	"log"
 	"os"
 	"strconv"
 
-	"github.com/Shopify/sarama"
+	"github.com/IBM/sarama"
 )
 
 // reporter is the TestReporter the mock broker reports its errors to.
+// (Sarama 1.61's TestReporter also wants Helper; 1.22's does not mind it.)
 type reporter struct{}
+
+func (reporter) Helper() {}
 
 func (reporter) Error(args ...interface{}) { fmt.Println("REJECTED:", fmt.Sprint(args...)) }
 func (reporter) Errorf(format string, args ...interface{}) {
@@ -62,6 +67,6 @@ func main() {
 	})
 	fmt.Println("LISTENING", broker.Addr())
 
-	_, _ = io.Copy(ioutil.Discard, os.Stdin)
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	broker.Close()
 }

@@ -1,7 +1,12 @@
-// Command sarama-producer drives Sarama's idempotent AsyncProducer
-// (github.com/Shopify/sarama, Debian's golang-github-shopify-sarama-dev)
-// against one or more Kafka clusters, one producer per cluster, for prodsim's
-// interop tests.
+// Command sarama-producer drives Sarama's idempotent AsyncProducer against
+// one or more Kafka clusters, one producer per cluster, for prodsim's interop
+// tests.
+//
+// One source, two Saramas (see ../README.md): the source imports
+// github.com/IBM/sarama; `go build` uses go.mod (IBM/sarama v1.61.1) and
+// `go build -modfile=sarama-1.22.mod` replaces that path with
+// github.com/Shopify/sarama v1.22.1, the version of the original report.
+// The program prints which one it runs on stderr when it starts.
 //
 // Every producer is handed the same records in the same order. With -share,
 // each record is one *ProducerMessage handed to every producer, which is what
@@ -24,7 +29,19 @@
 // not closed by the deadline are left as they are. Exits 1 on a configuration or
 // connection error.
 //
-// Usage: sarama-producer -topic T -records N [-share] [-deadline D] [-client-id ID] BOOTSTRAP...
+// -verify: once every producer closed, read every partition back with
+// Sarama's consumer and print one line "VERIFY: OK ..." or "VERIFY: FAIL ..."
+// (every acknowledged record at its offset, no value stored more often than
+// it was sent, no value stored that was never sent; a failure counts each
+// kind and shows its first example). The topic should be new: values repeat
+// from run to run.
+//
+// -version: the Kafka version Sarama is configured for (default 0.11.0.0, the
+// oldest that allows idempotence and the one the original finding used; the
+// protocol versions Sarama speaks follow from it). Sarama's own defaults are
+// 0.8.2.0 in 1.22.1 and 2.8.0.0 in 1.61.1; 1.22.1 knows versions up to 2.2.0.0.
+//
+// Usage: sarama-producer -topic T -records N [-share] [-deadline D] [-client-id ID] [-version V] [-verify] BOOTSTRAP...
 package main
 
 import (
@@ -32,11 +49,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/Shopify/sarama"
+	"github.com/IBM/sarama"
 )
 
 func message(topic string, i int) *sarama.ProducerMessage {
@@ -54,13 +73,16 @@ func message(topic string, i int) *sarama.ProducerMessage {
 	return msg
 }
 
+// version is the Kafka version Sarama is configured for (-version).
+var version = sarama.V0_11_0_0
+
 func config(producer int, clientID string) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = fmt.Sprintf("producer-%d", producer) // the name prodsim's checker knows
 	if clientID != "" {
 		cfg.ClientID = clientID // one for every producer, as in the report
 	}
-	cfg.Version = sarama.V0_11_0_0
+	cfg.Version = version
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Net.MaxOpenRequests = 1
@@ -79,10 +101,18 @@ func main() {
 	deadline := flag.Duration("deadline", 30*time.Second, "how long sending and closing may take")
 	clientID := flag.String("client-id", "", "one client id for every producer (default producer-<n>)")
 	verify := flag.Bool("verify", false, "after closing, read every partition back with Sarama's consumer and check the acknowledged offsets")
+	kafkaVersion := flag.String("version", version.String(), "the Kafka version Sarama is configured for")
 	flag.Parse()
+	v, err := sarama.ParseKafkaVersion(*kafkaVersion)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "-version: %v\n", err)
+		os.Exit(2)
+	}
+	version = v
+	fmt.Fprintf(os.Stderr, "sarama-producer: %s, configured for Kafka %s\n", library(), version)
 	bootstraps := flag.Args()
 	if len(bootstraps) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: sarama-producer -topic T -records N [-share] BOOTSTRAP...")
+		fmt.Fprintln(os.Stderr, "usage: sarama-producer -topic T -records N [-share] [-deadline D] [-client-id ID] [-version V] [-verify] BOOTSTRAP...")
 		os.Exit(2)
 	}
 
@@ -184,14 +214,21 @@ type ack struct {
 
 // readBack consumes every partition of topic on each distinct cluster from the
 // oldest offset to the high watermark and checks that each acknowledged
-// record is at its offset and that no value is stored more often than the
-// producers writing to that cluster sent it.
+// record is at its offset, that no value is stored more often than the
+// producers writing to that cluster sent it, and that every stored value was
+// sent. A failure counts every such problem and shows the first of each kind.
 func readBack(bootstraps []string, topic string, records int, acks []ack) string {
 	byCluster := map[string][]int{} // bootstrap -> producers writing to it
 	for p, b := range bootstraps {
 		byCluster[b] = append(byCluster[b], p)
 	}
-	read := 0
+	sent := map[string]bool{}
+	for i := 0; i < records; i++ {
+		v, _ := message(topic, i).Value.Encode()
+		sent[string(v)] = true
+	}
+	read, checked := 0, 0
+	var problems []string
 	for bootstrap, producers := range byCluster {
 		stored, err := consumeAll(bootstrap, topic)
 		if err != nil {
@@ -208,21 +245,49 @@ func readBack(bootstraps []string, topic string, records int, acks []ack) string
 		for _, p := range producers {
 			mine[p] = true
 		}
+		misplaced, example := 0, ""
 		for _, a := range acks {
 			if !mine[a.producer] {
 				continue
 			}
+			checked++
 			want, _ := message(topic, a.record).Value.Encode()
 			got, ok := stored[a.partition][a.offset]
 			if !ok || got != string(want) {
-				return fmt.Sprintf("VERIFY: FAIL producer %d record %d acknowledged at %d/%d, which holds %q", a.producer, a.record, a.partition, a.offset, got)
+				if misplaced == 0 {
+					example = fmt.Sprintf("producer %d record %d acknowledged at %d/%d, which holds %.40q", a.producer, a.record, a.partition, a.offset, got)
+					if !ok {
+						example = fmt.Sprintf("producer %d record %d acknowledged at %d/%d, which holds nothing", a.producer, a.record, a.partition, a.offset)
+					}
+				}
+				misplaced++
 			}
 		}
+		if misplaced > 0 {
+			problems = append(problems, fmt.Sprintf("%d acknowledged records not at their offsets, e.g. %s", misplaced, example))
+		}
+		var extra, unsent []string
+		stray := 0
 		for v, n := range counts {
 			if n > len(producers) {
-				return fmt.Sprintf("VERIFY: FAIL value %.40q stored %d times by %d producers", v, n, len(producers))
+				extra = append(extra, v)
+			}
+			if !sent[v] {
+				unsent = append(unsent, v)
+				stray += n
 			}
 		}
+		sort.Strings(extra)
+		sort.Strings(unsent)
+		if len(extra) > 0 {
+			problems = append(problems, fmt.Sprintf("%d values stored more often than sent, e.g. %.40q %d times by %d producers", len(extra), extra[0], counts[extra[0]], len(producers)))
+		}
+		if stray > 0 {
+			problems = append(problems, fmt.Sprintf("%d stored records hold values never sent, e.g. %.40q", stray, unsent[0]))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Sprintf("VERIFY: FAIL %s (%d acknowledged records checked, %d records read back)", strings.Join(problems, "; "), checked, read)
 	}
 	return fmt.Sprintf("VERIFY: OK %d acknowledged records at their offsets; %d records read back", len(acks), read)
 }
@@ -231,7 +296,7 @@ func readBack(bootstraps []string, topic string, records int, acks []ack) string
 func consumeAll(bootstrap, topic string) (map[int32]map[int64]string, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "sarama-verify"
-	cfg.Version = sarama.V0_11_0_0
+	cfg.Version = version
 	client, err := sarama.NewClient(strings.Split(bootstrap, ","), cfg)
 	if err != nil {
 		return nil, err
@@ -280,6 +345,26 @@ func consumeAll(bootstrap, topic string) (map[int32]map[int64]string, error) {
 		pc.Close()
 	}
 	return stored, nil
+}
+
+// library names the Sarama module this binary was built with, replacement
+// included ("github.com/IBM/sarama v1.61.1" or "github.com/Shopify/sarama
+// v1.22.1").
+func library() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "sarama (no build information)"
+	}
+	for _, dep := range info.Deps {
+		if dep.Path != "github.com/IBM/sarama" && dep.Path != "github.com/Shopify/sarama" {
+			continue
+		}
+		if dep.Replace != nil {
+			dep = dep.Replace
+		}
+		return dep.Path + " " + dep.Version
+	}
+	return "sarama (not in the build information)"
 }
 
 // record is the index of the record msg carries, or "-" when it carries none.
