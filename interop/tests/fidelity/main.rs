@@ -84,6 +84,61 @@ fn sim_target() -> Sim {
     Sim(SimCluster::with_spec(scenario.cluster))
 }
 
+/// franz-go's kfake (`interop/go/kfake-anchor`), one broker, no topic.
+struct Kfake {
+    child: std::process::Child,
+    bootstrap: String,
+}
+
+impl Kfake {
+    fn start() -> Kfake {
+        use std::io::{BufRead, BufReader};
+        let started = Instant::now();
+        let mut child = std::process::Command::new(common::go::binary("kfake-anchor"))
+            .args(["--brokers", "1", "--topic", ""])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting kfake-anchor");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("kfake-anchor prints its bootstrap line");
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap.servers = ")
+            .unwrap_or_else(|| panic!("kfake-anchor printed {line:?}"))
+            .to_string();
+        println!(
+            "kfake at {bootstrap}, up in {:.1} ms (process start included)",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        Kfake { child, bootstrap }
+    }
+}
+
+impl Drop for Kfake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Target for Kfake {
+    fn name(&self) -> &'static str {
+        "kfake"
+    }
+    fn addr(&self) -> String {
+        self.bootstrap.clone()
+    }
+    fn restart(&self) {
+        panic!("kfake cannot restart: restart cases are left out");
+    }
+    fn kill_and_restart(&self) {
+        self.restart();
+    }
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -218,4 +273,58 @@ fn the_simulated_broker_answers_as_real_kafka_does() {
             "documented divergences that no case shows any more: {stale:#?}"
         );
     }
+}
+
+/// franz-go's kfake, a fake broker users test with, measured by the same
+/// cases (restarts left out): how many it answers as Kafka does, and which
+/// batches it accepts that Kafka refuses. An anchor for the numbers above,
+/// not a target: it fails only if kfake stops differing from Kafka where it
+/// did (then README's description of it must change).
+#[test]
+fn kfake_is_measured_against_real_kafka_as_an_anchor() {
+    let cases: Vec<Case> = cases::all(false);
+    let kafka = Kafka(RealKafka::start("fidelity-kfake", 1));
+    let kfake = Kfake::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let nonce = run::wall_ms() % 1_000_000;
+    let (mut agree, mut lax) = (0, Vec::new());
+    for (i, case) in cases.iter().enumerate() {
+        let prefix = format!("k{nonce}-{i}");
+        let k = run_case(&rt, &kafka, case, prefix.clone());
+        let f = run_case(&rt, &kfake, case, prefix);
+        let divergences = diff(&case.name, &k, &f);
+        if divergences.is_empty() {
+            agree += 1;
+        }
+        for d in divergences {
+            let refused = d.kafka.starts_with("error=") && !d.kafka.starts_with("error=0 ");
+            if d.key.contains(" produce") && refused && d.sim.starts_with("error=0 ") {
+                lax.push(format!(
+                    "{}: {} (Kafka: {})",
+                    d.case,
+                    d.key,
+                    &d.kafka[..d.kafka.find(' ').unwrap_or(d.kafka.len())]
+                ));
+            }
+        }
+    }
+    println!(
+        "kfake: {} cases, {agree} answered as real Kafka 4.4.0 does",
+        cases.len()
+    );
+    println!("kfake accepts {} batches Kafka refuses:", lax.len());
+    for l in &lax {
+        println!("  {l}");
+    }
+    assert!(
+        agree < cases.len(),
+        "kfake answered every case as Kafka: update README's description of it"
+    );
+    assert!(
+        !lax.is_empty(),
+        "kfake refused everything Kafka refuses: update README's description of it"
+    );
 }

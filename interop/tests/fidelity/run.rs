@@ -41,6 +41,9 @@ pub fn wall_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// How long a created topic (or one after a restart) may take to get leaders.
+const LEADERS_WITHIN: Duration = Duration::from_secs(60);
+
 /// One case in progress on one target.
 pub struct Runner<'a> {
     target: &'a dyn Target,
@@ -194,7 +197,12 @@ impl<'a> Runner<'a> {
             Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
             Step::AwaitTopic(t) => {
                 let name = self.topic(&Topic::Case(*t));
-                self.wait_for_leaders(&[name]).await;
+                if !self
+                    .wait_for_leaders(&[name], Duration::from_secs(10))
+                    .await
+                {
+                    self.see("await topic", "never had leaders (10 s)");
+                }
             }
         }
     }
@@ -239,14 +247,17 @@ impl<'a> Runner<'a> {
                 let created = resp.topics.iter().any(|t| t.error_code == 0);
                 if created && !c.validate_only {
                     self.created.push(name.clone());
-                    self.wait_for_leaders(&[name]).await;
+                    if !self.wait_for_leaders(&[name], LEADERS_WITHIN).await {
+                        self.see("create_topics leaders", "none within 60 s");
+                    }
                 }
             }
         }
     }
 
-    /// Until every partition of `topics` has a leader (a new topic, a restart).
-    pub async fn wait_for_leaders(&mut self, topics: &[String]) {
+    /// Until every partition of `topics` has a leader (a new topic, a restart);
+    /// false when that did not happen within `limit`.
+    pub async fn wait_for_leaders(&mut self, topics: &[String], limit: Duration) -> bool {
         let req = MetadataRequest::default().with_topics(Some(
             topics
                 .iter()
@@ -256,7 +267,7 @@ impl<'a> Runner<'a> {
                 })
                 .collect(),
         ));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let ready = match self.conn().await.call(4, &req).await {
                 Ok(r) => {
@@ -278,13 +289,11 @@ impl<'a> Runner<'a> {
                 }
             };
             if ready {
-                return;
+                return true;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{}: {topics:?} have no leader after 60 s",
-                self.target.name()
-            );
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -684,8 +693,8 @@ impl<'a> Runner<'a> {
             self.target.restart();
         }
         let created = self.created.clone();
-        if !created.is_empty() {
-            self.wait_for_leaders(&created).await;
+        if !created.is_empty() && !self.wait_for_leaders(&created, LEADERS_WITHIN).await {
+            self.see("restart leaders", "none within 60 s");
         }
         self.see("restart", "done");
     }
