@@ -11,6 +11,7 @@ pub mod broker;
 pub mod checker;
 mod client;
 pub mod cluster;
+pub mod codec;
 pub mod explore;
 pub mod faults;
 pub mod frames;
