@@ -6,6 +6,7 @@
 //! log of a partition stands for its replicated log (acks=all).
 
 use crate::broker::ledger::{FaultEvent, Ledger};
+use crate::codec::Codec;
 use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use std::collections::{BTreeMap, VecDeque};
@@ -151,6 +152,12 @@ pub struct TopicConfig {
     pub timestamp_after_max_ms: i64,
     /// `message.timestamp.before.max.ms` (unlimited).
     pub timestamp_before_max_ms: i64,
+    /// `compression.type`: the codec the broker stores batches in; `None`
+    /// for `producer` (the default): each batch in the codec it came in.
+    pub compression: Option<Codec>,
+    /// `max.decompressed.message.bytes` (Kafka 4.4): the most bytes one
+    /// record of a compressed batch may hold.
+    pub max_decompressed_record_bytes: i64,
 }
 
 impl TopicConfig {
@@ -166,6 +173,8 @@ impl TopicConfig {
             log_append_time: false,
             timestamp_after_max_ms: 3_600_000,
             timestamp_before_max_ms: i64::MAX,
+            compression: None,
+            max_decompressed_record_bytes: crate::log_validator::DEFAULT_MAX_DECOMPRESSED_RECORD,
         }
     }
 
@@ -209,6 +218,41 @@ impl TopicConfig {
             "message.timestamp.before.max.ms" => {
                 self.timestamp_before_max_ms = number(value)?.max(0)
             }
+            "compression.type" => {
+                self.compression = match value {
+                    "producer" => None,
+                    v => Some(
+                        Codec::ALL
+                            .into_iter()
+                            .find(|c| c.name() == v)
+                            .ok_or_else(|| {
+                                format!(
+                                    "`{key}` must be one of uncompressed, zstd, lz4, snappy, gzip, producer, got {v:?}"
+                                )
+                            })?,
+                    ),
+                }
+            }
+            "max.decompressed.message.bytes" => {
+                let n = number(value)?;
+                if !(0..=i64::from(i32::MAX)).contains(&n) {
+                    return Err(format!("`{key}` must be in 0..={}, got {n}", i32::MAX));
+                }
+                self.max_decompressed_record_bytes = n;
+            }
+            // Levels change the bytes a recompressed batch takes, not what
+            // it holds: checked as Kafka checks them, then ignored.
+            "compression.gzip.level" | "compression.lz4.level" | "compression.zstd.level" => {
+                let n = number(value)?;
+                let ok = match key {
+                    "compression.gzip.level" => n == -1 || (1..=9).contains(&n),
+                    "compression.lz4.level" => (1..=17).contains(&n),
+                    _ => (-131_072..=22).contains(&n),
+                };
+                if !ok {
+                    return Err(format!("`{key}` is out of range: {n}"));
+                }
+            }
             // Accepted and without effect on what the simulation models.
             "retention.ms"
             | "retention.bytes"
@@ -216,7 +260,6 @@ impl TopicConfig {
             | "segment.ms"
             | "min.insync.replicas"
             | "unclean.leader.election.enable"
-            | "compression.type"
             | "min.compaction.lag.ms"
             | "delete.retention.ms"
             | "flush.messages"

@@ -1,33 +1,42 @@
 //! A produce's records checked as Apache Kafka's broker checks them
 //! (`ProduceRequest.validateRecords`, `UnifiedLog.analyzeAndValidateRecords`,
-//! `LogValidator.validateBatch`, `DefaultRecordBatch` / `DefaultRecord` reading,
-//! at 3.8.0), and decoded by prodsim's own reader into the records the log
-//! stores, headers kept in order with duplicate keys.
+//! `LogValidator.validateBatch` and `validateMessagesAndAssignOffsetsCompressed`,
+//! `DefaultRecordBatch` / `DefaultRecord` reading, at 4.4.0), and decoded by
+//! prodsim's own reader into the records the log stores, headers kept in
+//! order with duplicate keys. A compressed batch is decompressed
+//! ([`crate::codec`]) and its records read from the result.
 //!
 //! | what is wrong | Kafka's answer |
 //! |---|---|
 //! | batch length field longer than the bytes, no complete batch | INVALID_RECORD (87) |
 //! | magic other than 2 | 87 |
+//! | zstd (codec 4) in a Produce request before v7 | UNSUPPORTED_COMPRESSION_TYPE (76), before the log |
 //! | more than one batch | 87 ("exactly one record batch per partition") |
-//! | CRC-32C mismatch | CORRUPT_MESSAGE (2) |
+//! | CRC-32C mismatch (over the bytes as sent, compressed or not) | CORRUPT_MESSAGE (2) |
 //! | base offset other than 0 | 87 |
 //! | lastOffsetDelta + 1 not positive, record count <= 0, or the two differ | 87 |
 //! | control batch from a client | 87 |
 //! | producer id set, base sequence < 0 | 87 |
 //! | bytes left after the last record, or inside a record after its headers; a record running past the batch | 87 |
-//! | LogAppendTime timestamp type set by the client | accepted; stored with the topic's type |
+//! | compressed: fewer records than the count (premature EOF) or more ("records still remaining") | 87 |
+//! | compressed: a record longer than the topic's `max.decompressed.message.bytes` | 87 |
+//! | compressed: the payload does not decompress | [`DECOMPRESSION_FAILED`], with the log start offset (Kafka's `KafkaException` from the decoder) |
+//! | compressed: the payload decompresses to more than [`codec::MAX_DECOMPRESSED_BYTES`] | 87 (a bound of the simulated broker, not Kafka's) |
+//! | LogAppendTime timestamp type set by the client | accepted; stored with the topic's type (records read with the batch's max timestamp, as Kafka reads them) |
 //! | transactional batch (no transactions here) | TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
-//! | compression codec 1..=4 | UNSUPPORTED_COMPRESSION_TYPE (76): prodsim stores uncompressed batches only |
 //! | compression codec 5..=7 (no such codec) | UNKNOWN_SERVER_ERROR (-1) |
 //!
 //! Before 2.4 an invalid record was a `CorruptRecordException`: the caller
 //! maps 87 to 2 for older broker versions. Fewer than 12 bytes after the
 //! batch are dropped silently, as Kafka's `trimInvalidBytes` does. Record
 //! offset deltas are not checked (Kafka does not for uncompressed batches);
-//! the log stores each record at base offset + its delta, as a consumer reads it.
-//! Every length and count is checked against the bytes left before anything is
-//! allocated.
+//! the log stores each record of an uncompressed batch at base offset + its
+//! delta, as a consumer reads it. A compressed batch whose deltas are not
+//! 0, 1, ... is rewritten by the broker (`inPlaceAssignment` false:
+//! [`ValidBatch::consecutive`]). Every length and count is checked against
+//! the bytes left before anything is allocated.
 
+use crate::codec::{self, Codec};
 use bytes::Bytes;
 
 /// Bytes of a RecordBatch v2 header.
@@ -43,6 +52,35 @@ pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 const INVALID_RECORD: i16 = 87;
 const CORRUPT_MESSAGE: i16 = 2;
+/// Kafka's answer to a compressed payload its decoder cannot read: the
+/// decoder's `IOException` becomes a `KafkaException`, which the log's
+/// caller answers as UNKNOWN_SERVER_ERROR with the log start offset
+/// (measured on Kafka 4.4.0: interop/tests/fidelity, `compression/corrupt-*`).
+pub const DECOMPRESSION_FAILED: i16 = UNKNOWN_SERVER_ERROR;
+/// The default of the topic config `max.decompressed.message.bytes` (Kafka
+/// 4.4): `Integer.MAX_VALUE - 8`, the largest array a JVM allocates.
+pub const DEFAULT_MAX_DECOMPRESSED_RECORD: i64 = 2_147_483_639;
+
+/// What the request and the topic add to a batch's own checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checks {
+    /// The Produce request's version (zstd needs v7 or later).
+    pub produce_version: i16,
+    /// The topic's `max.decompressed.message.bytes`: the most bytes one
+    /// record of a compressed batch may hold (Kafka reads the records of
+    /// uncompressed batches without this bound).
+    pub max_record_bytes: i64,
+}
+
+impl Default for Checks {
+    /// The latest Produce version, Kafka's default topic.
+    fn default() -> Self {
+        Checks {
+            produce_version: i16::MAX,
+            max_record_bytes: DEFAULT_MAX_DECOMPRESSED_RECORD,
+        }
+    }
+}
 
 /// A batch the broker accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,8 +93,37 @@ pub struct ValidBatch {
     pub base_sequence: i32,
     /// The batch's first timestamp.
     pub base_timestamp: i64,
-    /// Its records.
+    /// The max timestamp field as sent.
+    pub max_timestamp: i64,
+    /// The client set the LogAppendTime bit (0x08): Kafka reads every
+    /// record's timestamp as the max timestamp field.
+    pub append_time_bit: bool,
+    /// The codec of the batch as sent.
+    pub compression: Codec,
+    /// Its records (decompressed).
     pub records: Vec<ValidRecord>,
+}
+
+impl ValidBatch {
+    /// A record's timestamp as Kafka's reader gives it to the validator
+    /// (`DefaultRecord.readFrom`): the batch's max timestamp when the batch
+    /// says LogAppendTime, else base timestamp + delta.
+    pub fn timestamp(&self, r: &ValidRecord) -> i64 {
+        if self.append_time_bit {
+            self.max_timestamp
+        } else {
+            self.base_timestamp.wrapping_add(r.timestamp_delta)
+        }
+    }
+
+    /// The inner offset deltas are 0, 1, 2, ...: a compressed batch can be
+    /// stored as it came (`LogValidator`'s `inPlaceAssignment`).
+    pub fn consecutive(&self) -> bool {
+        self.records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.offset_delta == i as i64)
+    }
 }
 
 /// One record of a valid batch.
@@ -167,8 +234,15 @@ fn be_i16(b: &[u8], at: usize) -> i16 {
     i16::from_be_bytes(b[at..at + 2].try_into().expect("2 bytes"))
 }
 
-/// Checks the records of one partition of a produce request and decodes them.
+/// Checks the records of one partition of a produce request of the latest
+/// version to a topic of Kafka's defaults, and decodes them.
 pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
+    validate_with(records, Checks::default())
+}
+
+/// Checks the records of one partition of a produce request and decodes them
+/// (decompressed when the batch is compressed).
+pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refusal> {
     let b = &records[..];
     if b.len() < HEADER_LEN {
         return refuse_request(
@@ -197,6 +271,15 @@ pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
     if b[16] != 2 {
         return refuse_request(INVALID_RECORD, format!("magic {} is not 2", b[16] as i8));
     }
+    if checks.produce_version < 7 && b[22] & 0x07 == Codec::Zstd.id() as u8 {
+        return refuse_request(
+            UNSUPPORTED_COMPRESSION_TYPE,
+            format!(
+                "Produce requests with version {} are not allowed to use ZStandard compression",
+                checks.produce_version
+            ),
+        );
+    }
     if b.len() - total >= 12 {
         return refuse_request(
             INVALID_RECORD,
@@ -211,16 +294,33 @@ pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
             format!("CRC {crc:#010x}, computed {computed:#010x}"),
         );
     }
-    check_header(b)?;
+    let compression = check_header(b)?;
     let count = be_i32(b, 57) as usize;
+    let (data, max_record) = if compression == Codec::None {
+        (records.slice(HEADER_LEN..total), i64::MAX)
+    } else {
+        let body = &b[HEADER_LEN..total];
+        match codec::decompress(compression, body, codec::MAX_DECOMPRESSED_BYTES) {
+            Ok(d) => (Bytes::from(d), checks.max_record_bytes),
+            Err(codec::DecodeError::Corrupt(why)) => {
+                return refuse(
+                    DECOMPRESSION_FAILED,
+                    format!("failed to decompress the record stream: {why}"),
+                )
+            }
+            Err(e @ codec::DecodeError::TooLarge(_)) => {
+                return refuse(INVALID_RECORD, format!("compressed records: {e}"))
+            }
+        }
+    };
     let mut reader = Reader {
-        bytes: records,
-        pos: HEADER_LEN,
-        end: total,
+        bytes: &data,
+        pos: 0,
+        end: data.len(),
     };
     let mut out = Vec::with_capacity(count.min(reader.left()));
     for i in 0..count {
-        out.push(read_record(&mut reader).map_err(|r| Refusal {
+        out.push(read_record(&mut reader, max_record).map_err(|r| Refusal {
             reason: format!("record {i}: {}", r.reason),
             ..r
         })?);
@@ -234,33 +334,28 @@ pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
             ),
         );
     }
+    let attributes = be_i16(b, 21);
     Ok(ValidBatch {
         producer_id: be_i64(b, 43),
         producer_epoch: be_i16(b, 51),
         base_sequence: be_i32(b, 53),
         base_timestamp: be_i64(b, 27),
+        max_timestamp: be_i64(b, 35),
+        append_time_bit: attributes & 0x08 != 0,
+        compression,
         records: out,
     })
 }
 
-/// The header fields Kafka checks before reading records.
-fn check_header(b: &[u8]) -> Result<(), Refusal> {
+/// The header fields Kafka checks before reading records; the batch's codec.
+fn check_header(b: &[u8]) -> Result<Codec, Refusal> {
     let attributes = be_i16(b, 21);
-    match attributes & 0x07 {
-        0 => {}
-        1..=4 => {
-            return refuse(
-                UNSUPPORTED_COMPRESSION_TYPE,
-                "compressed batch: the simulated broker stores uncompressed batches only",
-            )
-        }
-        c => {
-            return refuse(
-                UNKNOWN_SERVER_ERROR,
-                format!("unknown compression codec {c}"),
-            )
-        }
-    }
+    let Some(compression) = Codec::from_attributes(attributes) else {
+        return refuse(
+            UNKNOWN_SERVER_ERROR,
+            format!("unknown compression codec {}", attributes & 0x07),
+        );
+    };
     // The timestamp-type bit a client sets is overwritten with the topic's
     // when the batch is stored (Kafka 4.4 accepts it; docs/fidelity.md).
     if attributes & 0x10 != 0 {
@@ -300,11 +395,20 @@ fn check_header(b: &[u8]) -> Result<(), Refusal> {
             format!("invalid sequence number {base_sequence}"),
         );
     }
-    Ok(())
+    Ok(compression)
 }
 
-fn read_record(r: &mut Reader<'_>) -> Result<ValidRecord, Refusal> {
+/// One record; `max_len`: the longest record body allowed.
+fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal> {
     let len = r.varint()?;
+    if len > max_len {
+        return refuse(
+            INVALID_RECORD,
+            format!(
+                "invalid record size: {len} exceeds the configured maximum record size of {max_len}"
+            ),
+        );
+    }
     if len < 0 || len as usize > r.left() {
         return refuse(
             INVALID_RECORD,

@@ -4,8 +4,10 @@
 //! and in all at most `max_bytes`, except that the first batch is returned
 //! whole (KIP-74); with less than `min_bytes` to return, the answer waits up to
 //! `max_wait_ms` ([`super::Reply::Wait`]). Answered by the leader only, with
-//! KIP-320's leader epoch checks (v9+). No fetch sessions (KIP-227): every
-//! answer is a full one, with session id 0.
+//! KIP-320's leader epoch checks (v9+); compressed batches go out as stored,
+//! zstd ones too at every version (Kafka 4.4 no longer refuses Fetch before
+//! v10 on a zstd topic: measured). No fetch sessions (KIP-227): every answer
+//! is a full one, with session id 0.
 
 use super::{decode, leader_error, respond, Reply, Request};
 use crate::cluster::{Cluster, Partition};

@@ -24,6 +24,7 @@ pub mod ledger;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod stored;
 
 pub use ledger::Ledger;
 

@@ -8,11 +8,12 @@
 //! without a fault (45, 47, 59, or 6 while the partition has a leader).
 
 use super::ledger::{Anomaly, FaultEvent};
+use super::stored::{self, Stamp, Stored};
 use super::{decode, respond, Reply, Request};
 use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, TopicConfig};
-use crate::log_validator::{self, ValidBatch};
+use crate::log_validator::{self, Checks, ValidBatch};
 use crate::producer_state::{self, Appended, Decision, ProducerWindow};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -265,6 +266,18 @@ fn partition(
     if let Some(refused) = record_errors(&config, &batch, now_ms) {
         return refused;
     }
+    let stamp = Stamp {
+        now_ms,
+        log_append_time: config.log_append_time,
+    };
+    let max = config
+        .max_message_bytes
+        .unwrap_or(cluster.spec.max_message_bytes);
+    let stored = match stored::stored(bytes, &batch, config.compression, stamp, max) {
+        Ok(s) => s,
+        Err(e) if e.in_log => return PartitionResult::log_error(e.code),
+        Err(e) => return PartitionResult::error(e.code),
+    };
     let effects = match injected(cluster, req, (topic, index)) {
         Ok(e) => e,
         Err(refused) => return refused,
@@ -272,11 +285,15 @@ fn partition(
     if let Some(answer) = idempotence_answer(cluster, req, (topic, index), &batch, &effects) {
         return answer;
     }
-    let stamp = Stamp {
-        now_ms,
-        log_append_time: config.log_append_time,
-    };
-    let (base_offset, append_time) = append(cluster, req, (topic, index), bytes, batch, stamp);
+    let (base_offset, append_time) = append(
+        cluster,
+        req,
+        (topic, index),
+        bytes.len(),
+        batch,
+        stored,
+        stamp,
+    );
     PartitionResult {
         lose_response: effects.lose_response,
         hold: effects.hold,
@@ -295,7 +312,7 @@ fn record_errors(config: &TopicConfig, batch: &ValidBatch, now_ms: i64) -> Optio
     let mut errors = Vec::new();
     let mut first_code = None;
     for (i, r) in batch.records.iter().enumerate() {
-        let ts = batch.base_timestamp.wrapping_add(r.timestamp_delta);
+        let ts = batch.timestamp(r);
         let why = if config.compact && r.key.is_none() {
             Some((
                 code::INVALID_RECORD,
@@ -363,14 +380,20 @@ fn accepted_batch<'b>(
     let Some(bytes) = records.filter(|b| !b.is_empty()) else {
         return Err(PartitionResult::error(version.invalid_record()));
     };
-    let max = cluster
-        .topic_config(topic)
+    let config = cluster.topic_config(topic);
+    let max = config
         .and_then(|c| c.max_message_bytes)
         .unwrap_or(cluster.spec.max_message_bytes);
     if bytes.len() > max {
         return Err(PartitionResult::error(code::MESSAGE_TOO_LARGE));
     }
-    match log_validator::validate(bytes) {
+    let checks = Checks {
+        produce_version: req.version,
+        max_record_bytes: config.map_or(log_validator::DEFAULT_MAX_DECOMPRESSED_RECORD, |c| {
+            c.max_decompressed_record_bytes
+        }),
+    };
+    match log_validator::validate_with(bytes, checks) {
         Ok(b) => Ok((bytes, b)),
         Err(r) => {
             let c = if r.code == code::INVALID_RECORD {
@@ -500,74 +523,59 @@ fn idempotence_answer(
     }
 }
 
-/// The broker's clock at the append and the topic's timestamp type.
-#[derive(Clone, Copy)]
-struct Stamp {
-    now_ms: i64,
-    log_append_time: bool,
-}
-
-/// The batch as Kafka's `LogValidator` stores an uncompressed batch: the
-/// timestamp type set to the topic's, the max timestamp written as the
-/// largest record timestamp (-1 when none is larger) or the append time, the
-/// CRC computed again. Returns the bytes and that max timestamp.
-fn stored_bytes(bytes: &Bytes, batch: &ValidBatch, stamp: Stamp) -> (Bytes, i64) {
-    let max_timestamp = if stamp.log_append_time {
-        stamp.now_ms
-    } else {
-        batch
-            .records
-            .iter()
-            .map(|r| batch.base_timestamp.wrapping_add(r.timestamp_delta))
-            .fold(-1, i64::max)
-    };
-    let len = (12 + i32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize)
-        .min(bytes.len());
-    let mut out = BytesMut::from(&bytes[..len]);
-    let attributes = i16::from_be_bytes([out[21], out[22]]);
-    let attributes = if stamp.log_append_time {
-        attributes | 0x08
-    } else {
-        attributes & !0x08
-    };
-    out[21..23].copy_from_slice(&attributes.to_be_bytes());
-    out[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    (out.freeze(), max_timestamp)
-}
-
-/// Appends the batch to the partition's log and the producer's window;
-/// returns its base offset and the answer's log append time.
+/// Appends the batch (`received` bytes as it came, `stored` as the log keeps
+/// it) to the partition's log and the producer's window; returns its base
+/// offset and the answer's log append time.
 fn append(
     cluster: &mut Cluster,
     req: &Request<'_>,
     (topic, index): (&str, i32),
-    bytes: &Bytes,
+    received: usize,
     batch: ValidBatch,
+    stored: Stored,
     stamp: Stamp,
 ) -> (i64, i64) {
     let version = cluster.spec.broker_version;
     let count = batch.records.len();
     let (pid, epoch, first_seq) = (batch.producer_id, batch.producer_epoch, batch.base_sequence);
-    let (raw, max_timestamp) = stored_bytes(bytes, &batch, stamp);
+    let Stored {
+        bytes: raw,
+        max_timestamp,
+        consecutive,
+        rebuilt,
+    } = stored;
     let partition = cluster.partition_mut(topic, index).expect("checked above");
     let base_offset = partition.next_offset;
-    let timestamp = batch.base_timestamp;
+    // What a consumer reads: the append time on a LogAppendTime topic; a
+    // record of a kept batch as the stored batch says (the LogAppendTime
+    // bit a client set is cleared: base timestamp + delta); of a rebuilt
+    // batch, as the broker read it (`ValidBatch::timestamp`).
+    let read_as_max = stamp.log_append_time || (rebuilt && batch.append_time_bit);
+    let max_read = if stamp.log_append_time {
+        max_timestamp
+    } else {
+        batch.max_timestamp
+    };
+    let base_timestamp = batch.base_timestamp;
     let stored = batch
         .records
         .into_iter()
-        .map(|r| LogRecord {
-            offset: base_offset + r.offset_delta,
+        .enumerate()
+        .map(|(i, r)| LogRecord {
+            offset: base_offset
+                + if consecutive {
+                    i as i64
+                } else {
+                    r.offset_delta
+                },
+            timestamp: if read_as_max {
+                max_read
+            } else {
+                base_timestamp.wrapping_add(r.timestamp_delta)
+            },
             key: r.key,
             value: r.value,
             headers: r.headers,
-            // A consumer reads the append time on a LogAppendTime topic.
-            timestamp: if stamp.log_append_time {
-                max_timestamp
-            } else {
-                timestamp.wrapping_add(r.timestamp_delta)
-            },
         })
         .collect();
     partition.next_offset += count as i64;
@@ -581,7 +589,7 @@ fn append(
         base_sequence: first_seq,
         leader: req.broker,
         appended_at: req.now,
-        bytes: bytes.len(),
+        bytes: received,
         request_bytes: req.frame_len,
         records: stored,
     });

@@ -14,6 +14,7 @@ use sim::cluster::{Cluster, ClusterSpec, TopicSpec};
 use std::time::Duration;
 
 pub mod cli;
+pub mod raw_batch;
 
 /// `brokers` brokers with topic `events` of 3 partitions, each on every broker.
 pub fn spec(brokers: u32) -> ClusterSpec {
