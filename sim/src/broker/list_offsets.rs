@@ -2,7 +2,12 @@
 //! watermark) offset, the offset of its largest timestamp (-3, v7), or the
 //! first offset whose record timestamp is at least the one asked for.
 //! Answered by the partition's leader only, with the leader epoch checks of
-//! KIP-320 (v4+).
+//! KIP-320 (v4+). A record found by time carries the leader epoch of the
+//! batch holding it, the earliest offset the epoch of the first batch. The largest timestamp is Kafka 4.4's
+//! (`UnifiedLog.fetchOffsetByTimestamp`): the first batch whose stored max
+//! timestamp is the largest, and in it the first record whose timestamp
+//! equals that max timestamp; none (a batch whose max timestamp no record
+//! has, as a client's LogAppendTime bit can leave it) answers -1.
 
 use super::{answer, decode, leader_error, Answer, Request};
 use crate::cluster::{Cluster, Partition};
@@ -50,16 +55,13 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                             }
                             out = out.with_error_code(e).with_offset(-1).with_timestamp(-1);
                         }
-                        Ok((timestamp, offset)) => {
+                        Ok(Found {
+                            timestamp,
+                            offset,
+                            leader_epoch,
+                        }) => {
                             out = out.with_timestamp(timestamp).with_offset(offset);
                             if version >= 4 {
-                                // No record at or after the time: no epoch either.
-                                let leader_epoch = match offset {
-                                    -1 => -1,
-                                    _ => cluster
-                                        .partition(name, p.partition_index)
-                                        .map_or(-1, |p| p.leader_epoch),
-                                };
                                 out = out.with_leader_epoch(leader_epoch);
                             }
                         }
@@ -76,18 +78,66 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
     answer(ApiKey::ListOffsets, req, first_error, &resp)
 }
 
-/// (timestamp, offset) of the answer for `timestamp` on `p`.
-fn lookup(p: &Partition, timestamp: i64) -> (i64, i64) {
-    let records = || p.log.iter().flat_map(|b| &b.records);
+/// What a lookup found.
+struct Found {
+    timestamp: i64,
+    offset: i64,
+    leader_epoch: i32,
+}
+
+/// No record at or after the time: no offset, no epoch either.
+const NOT_FOUND: Found = Found {
+    timestamp: -1,
+    offset: -1,
+    leader_epoch: -1,
+};
+
+/// The answer for `timestamp` on `p`.
+fn lookup(p: &Partition, timestamp: i64) -> Found {
+    let now = |offset| Found {
+        timestamp: -1,
+        offset,
+        leader_epoch: p.leader_epoch,
+    };
+    // Each batch with the leader epoch it was appended in.
+    let batches = || p.log.iter().zip(p.raw.iter().map(|(_, epoch)| *epoch));
+    let found = |r: &crate::cluster::LogRecord, epoch| Found {
+        timestamp: r.timestamp,
+        offset: r.offset,
+        leader_epoch: epoch,
+    };
     match timestamp {
-        LATEST => (-1, p.next_offset),
-        EARLIEST => (-1, 0),
-        MAX_TIMESTAMP => records()
-            .max_by_key(|r| (r.timestamp, std::cmp::Reverse(r.offset)))
-            .map_or((-1, -1), |r| (r.timestamp, r.offset)),
-        t => records()
-            .filter(|r| r.timestamp >= t)
-            .min_by_key(|r| r.offset)
-            .map_or((-1, -1), |r| (r.timestamp, r.offset)),
+        LATEST => now(p.next_offset),
+        // Kafka answers with the earliest entry of its leader epoch cache:
+        // the epoch the first batch was appended in (an empty log: the
+        // current one, whose entry replaced the earlier ones at offset 0).
+        EARLIEST => Found {
+            leader_epoch: p.raw.first().map_or(p.leader_epoch, |(_, e)| *e),
+            ..now(0)
+        },
+        MAX_TIMESTAMP => {
+            let max_of = |raw: &Bytes| {
+                raw.get(35..43)
+                    .map_or(-1, |b| i64::from_be_bytes(b.try_into().expect("8 bytes")))
+            };
+            let Some(max) = p.raw.iter().map(|(raw, _)| max_of(raw)).max() else {
+                return NOT_FOUND;
+            };
+            batches()
+                .zip(&p.raw)
+                .find(|(_, (raw, _))| max_of(raw) == max)
+                .and_then(|((b, epoch), _)| {
+                    b.records
+                        .iter()
+                        .find(|r| r.timestamp == max)
+                        .map(|r| found(r, epoch))
+                })
+                .unwrap_or(NOT_FOUND)
+        }
+        t => batches()
+            .flat_map(|(b, epoch)| b.records.iter().map(move |r| (r, epoch)))
+            .filter(|(r, _)| r.timestamp >= t)
+            .min_by_key(|(r, _)| r.offset)
+            .map_or(NOT_FOUND, |(r, epoch)| found(r, epoch)),
     }
 }
