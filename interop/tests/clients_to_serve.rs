@@ -5,9 +5,11 @@
 //! Each client runs without faults and under `interop/scenarios/broker-faults.toml`
 //! (retriable errors, lost responses, a crash and restart, a leader move).
 //!
-//! Java kafka-clients 4.4, franz-go 1.22.3 (without compression: the
-//! simulated broker stores uncompressed batches) and Sarama 1.61.1 run the
-//! same programs as on real Kafka (`clients_to_kafka.rs`).
+//! Java kafka-clients 4.4, franz-go 1.22.3 and Sarama 1.61.1 run the same
+//! programs as on real Kafka (`clients_to_kafka.rs`); franz-go with its
+//! default compression (snappy, a raw block) and the Java client with each
+//! codec (snappy framed as xerial writes it, gzip, lz4, zstd) as well as
+//! uncompressed.
 //!
 //! Also the measured cases of issue 16: a confluent-kafka program producing
 //! 3 x 5,000 idempotent records and reading them back with `assign()` passes;
@@ -365,6 +367,55 @@ fn franz_go_without_compression_under_broker_faults() {
         )
     });
     assert_both_pass("franz-go 1.22.3 under faults", &out, &served, 8_000);
+}
+
+#[test]
+fn franz_go_with_its_default_compression_without_faults() {
+    let (out, served) = run("franz-snappy", None, |b| {
+        go("franz-check", b, &["--read", "group"])
+    });
+    assert_both_pass("franz-go 1.22.3, defaults (snappy)", &out, &served, 15_000);
+}
+
+#[test]
+fn franz_go_with_its_default_compression_under_broker_faults() {
+    let (out, served) = run("franz-snappy-faults", Some(faults()), |b| {
+        go("franz-check", b, &UNDER_FAULTS)
+    });
+    assert_both_pass(
+        "franz-go 1.22.3, defaults (snappy), under faults",
+        &out,
+        &served,
+        8_000,
+    );
+}
+
+#[test]
+fn java_client_with_each_codec() {
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let (out, served) = run(&format!("java-{codec}"), None, |b| {
+            java(b, &["--records", "3000", "--compression", codec])
+        });
+        assert_both_pass(
+            &format!("Java kafka-clients 4.4.0, {codec}"),
+            &out,
+            &served,
+            9_000,
+        );
+    }
+}
+
+#[test]
+fn java_client_with_zstd_under_broker_faults() {
+    let (out, served) = run("java-zstd-faults", Some(faults()), |b| {
+        java(b, &[&UNDER_FAULTS[..], &["--compression", "zstd"]].concat())
+    });
+    assert_both_pass(
+        "Java kafka-clients 4.4.0, zstd, under faults",
+        &out,
+        &served,
+        8_000,
+    );
 }
 
 #[test]

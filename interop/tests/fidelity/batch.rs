@@ -1,9 +1,114 @@
 //! RecordBatch v2 written by hand for the differential suite, every field
 //! settable (so a case can get any of them wrong), with a correct CRC-32C
 //! unless told otherwise. Producer ids are symbolic: each target resolves them
-//! to the ids its own InitProducerId answered.
+//! to the ids its own InitProducerId answered. A batch may be compressed
+//! (its records section, with the codec crates clients in Rust use, framed
+//! as the clients of each codec frame it), and its compressed payload
+//! damaged on purpose.
 
 use bytes::{BufMut, BytesMut};
+use std::io::Write;
+
+/// How a batch's records are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    None,
+    /// One gzip member.
+    Gzip,
+    /// xerial-framed snappy, as Kafka's Java client writes it.
+    Snappy,
+    /// One raw snappy block, as librdkafka and franz-go write it.
+    SnappyRaw,
+    /// An LZ4 frame of independent 64 KiB blocks (what Kafka writes), with
+    /// these options.
+    Lz4(Lz4Frame),
+    /// One zstd frame, level 3.
+    Zstd,
+}
+
+/// Options of an LZ4 frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lz4Frame {
+    pub block_checksums: bool,
+    pub content_checksum: bool,
+    pub content_size: bool,
+    /// Blocks that refer to earlier ones (Kafka refuses these).
+    pub linked: bool,
+}
+
+/// The plain LZ4 frame Kafka writes.
+pub const LZ4: Codec = Codec::Lz4(Lz4Frame {
+    block_checksums: false,
+    content_checksum: false,
+    content_size: false,
+    linked: false,
+});
+
+impl Codec {
+    /// Attributes bits 0-2.
+    pub fn id(self) -> i16 {
+        match self {
+            Codec::None => 0,
+            Codec::Gzip => 1,
+            Codec::Snappy | Codec::SnappyRaw => 2,
+            Codec::Lz4(_) => 3,
+            Codec::Zstd => 4,
+        }
+    }
+
+    pub fn compress(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Codec::None => data.to_vec(),
+            Codec::Gzip => {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            }
+            Codec::Snappy => {
+                let mut out = vec![
+                    0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
+                ];
+                for chunk in data.chunks(32 * 1024) {
+                    let block = snap::raw::Encoder::new().compress_vec(chunk).unwrap();
+                    out.extend_from_slice(&(block.len() as i32).to_be_bytes());
+                    out.extend_from_slice(&block);
+                }
+                out
+            }
+            Codec::SnappyRaw => snap::raw::Encoder::new().compress_vec(data).unwrap(),
+            Codec::Lz4(f) => {
+                use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+                let info = FrameInfo::new()
+                    .block_size(BlockSize::Max64KB)
+                    .block_mode(if f.linked {
+                        BlockMode::Linked
+                    } else {
+                        BlockMode::Independent
+                    })
+                    .block_checksums(f.block_checksums)
+                    .content_checksum(f.content_checksum)
+                    .content_size(f.content_size.then_some(data.len() as u64));
+                let mut e = FrameEncoder::with_frame_info(info, Vec::new());
+                e.write_all(data).unwrap();
+                e.finish().unwrap()
+            }
+            Codec::Zstd => zstd::bulk::compress(data, 3).unwrap(),
+        }
+    }
+}
+
+/// Damage done to a compressed payload (the CRC is computed after it, so
+/// the broker's decoder is what finds it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// Its second half cut off.
+    Truncated,
+    /// Replaced by these bytes.
+    Replaced(Vec<u8>),
+    /// Its last byte flipped.
+    LastByteFlipped,
+}
 
 /// Who stamps a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +173,10 @@ pub struct RawBatch {
     pub trailing: Vec<u8>,
     /// Flip the CRC.
     pub bad_crc: bool,
+    /// How the records section is compressed.
+    pub codec: Codec,
+    /// Damage to the compressed payload.
+    pub damage: Option<Damage>,
 }
 
 /// A timestamp as a case writes it.
@@ -102,7 +211,15 @@ impl RawBatch {
             records,
             trailing: Vec::new(),
             bad_crc: false,
+            codec: Codec::None,
+            damage: None,
         }
+    }
+
+    /// Compressed with `codec` (its id in the attributes).
+    pub fn compressed(mut self, codec: Codec) -> RawBatch {
+        self.codec = codec;
+        self
     }
 
     /// Stamped by symbolic producer `p`.
@@ -135,6 +252,17 @@ impl RawBatch {
             body.extend_from_slice(&rec);
         }
         body.extend_from_slice(&self.trailing);
+        let mut body = self.codec.compress(&body);
+        match &self.damage {
+            None => {}
+            Some(Damage::Truncated) => body.truncate(body.len() / 2),
+            Some(Damage::Replaced(b)) => body = b.clone(),
+            Some(Damage::LastByteFlipped) => {
+                if let Some(b) = body.last_mut() {
+                    *b ^= 0x01;
+                }
+            }
+        }
         let n = self.records.len() as i32;
         let max_ts = match self.max_timestamp {
             Some(t) => ts(t),
@@ -154,7 +282,7 @@ impl RawBatch {
             Stamp::Literal(id, e, s) => (id, e, s),
         };
         let mut after_crc = BytesMut::new();
-        after_crc.put_i16(self.attributes);
+        after_crc.put_i16(self.attributes | self.codec.id());
         after_crc.put_i32(self.last_offset_delta.unwrap_or(n - 1));
         after_crc.put_i64(base_ts);
         after_crc.put_i64(max_ts);

@@ -1,10 +1,12 @@
 //! Hand-written cases: one or more for every rule of the broker's produce path
 //! (dedup window and its answers, sequence and epoch rules, validation,
-//! size limits, timestamps, attributes, acks, pipelining) and for the other
-//! APIs clients use (Fetch, ListOffsets, Metadata, CreateTopics,
-//! InitProducerId, ApiVersions, the classic group protocol).
+//! size limits, timestamps, attributes, acks, pipelining, compressed batches:
+//! each codec, corrupt payloads, inner counts and offsets, the topic's
+//! `compression.type`) and for the other APIs clients use (Fetch,
+//! ListOffsets, Metadata, CreateTopics, InitProducerId, ApiVersions, the
+//! classic group protocol).
 
-use super::batch::{RawBatch, Rec, Stamp, Ts};
+use super::batch::{Codec, Damage, Lz4Frame, RawBatch, Rec, Stamp, Ts, LZ4};
 use super::steps::{At, Case, CreateTopic, GroupStep, Part, Produce, Step, Topic};
 
 fn case(name: &str, about: &'static str, steps: Vec<Step>) -> Case {
@@ -87,6 +89,7 @@ pub fn all(restarts: bool) -> Vec<Case> {
     cases.extend(consume_side());
     cases.extend(admin());
     cases.extend(groups());
+    cases.extend(compression());
     if restarts {
         cases.extend(after_restart());
     }
@@ -903,4 +906,337 @@ fn after_restart() -> Vec<Case> {
             steps(Step::KillAndRestart),
         ),
     ]
+}
+
+/// Every codec a case sends, with the name it goes by in case names.
+const CODECS: [(&str, Codec); 5] = [
+    ("gzip", Codec::Gzip),
+    ("snappy-xerial", Codec::Snappy),
+    ("snappy-raw", Codec::SnappyRaw),
+    ("lz4", LZ4),
+    ("zstd", Codec::Zstd),
+];
+
+/// Three records with keys, values and a header, compressed with `codec`.
+fn packed(codec: Codec) -> RawBatch {
+    let mut b = RawBatch::of(
+        (0..3)
+            .map(|i| Rec::value(&format!("v{i}-{}", "x".repeat(40))).key(&format!("k{i}")))
+            .collect(),
+    );
+    b.records[1].headers = vec![(b"h".to_vec(), Some(b"1".to_vec())), (b"h".to_vec(), None)];
+    b.records[2].timestamp_delta = 7;
+    b.compressed(codec)
+}
+
+fn create_with(t: usize, configs: &[(&'static str, &'static str)]) -> Step {
+    let mut c = CreateTopic::new(t, 1);
+    for (k, v) in configs {
+        c = c.config(k, v);
+    }
+    Step::CreateTopic(c)
+}
+
+/// Compressed batches: each codec accepted and read back, Kafka's rules for
+/// what it decompresses, and when the broker keeps a batch as sent or
+/// rebuilds it (topic `compression.type`, inner offsets).
+fn compression() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (name, codec) in CODECS {
+        cases.push(case(
+            &format!("compression/{name}-accepted"),
+            "a compressed batch of 3 records, then an uncompressed one, read back",
+            with(
+                vec![
+                    create(0, 1),
+                    produce(0, 0, packed(codec)),
+                    produce(0, 0, RawBatch::values(2)),
+                ],
+                read_back(0, 0),
+            ),
+        ));
+        cases.push(case(
+            &format!("compression/{name}-corrupt"),
+            "a truncated payload, garbage for a payload, a payload with its last byte flipped (CRC correct)",
+            vec![
+                create(0, 1),
+                produce(0, 0, RawBatch { damage: Some(Damage::Truncated), ..packed(codec) }),
+                produce(0, 0, RawBatch { damage: Some(Damage::Replaced(b"not compressed at all".to_vec())), ..packed(codec) }),
+                produce(0, 0, RawBatch { damage: Some(Damage::LastByteFlipped), ..packed(codec) }),
+                fetch_all(0, 0),
+                list(0, 0, At::Latest),
+            ],
+        ));
+    }
+    let lz4 = |f: Lz4Frame| Codec::Lz4(f);
+    let plain = Lz4Frame::default();
+    cases.extend([
+        case(
+            "compression/lz4-frame-options",
+            "LZ4 frames with block checksums, a content checksum (then a wrong one), a content size, linked blocks",
+            vec![
+                create(0, 1),
+                produce(0, 0, packed(lz4(Lz4Frame { block_checksums: true, ..plain }))),
+                produce(0, 0, packed(lz4(Lz4Frame { content_checksum: true, ..plain }))),
+                produce(0, 0, RawBatch {
+                    damage: Some(Damage::LastByteFlipped),
+                    ..packed(lz4(Lz4Frame { content_checksum: true, ..plain }))
+                }),
+                produce(0, 0, packed(lz4(Lz4Frame { content_size: true, ..plain }))),
+                produce(0, 0, packed(lz4(Lz4Frame { linked: true, ..plain }))),
+                fetch_all(0, 0),
+            ],
+        ),
+        case(
+            "compression/zstd-needs-produce-v7",
+            "zstd at Produce v3 and v6 (refused before the log), v7; Fetch v4 and v11 of a producer-compression topic",
+            vec![
+                create(0, 1),
+                Step::Produce(Produce::one(0, 0, packed(Codec::Zstd)).version(3)),
+                Step::Produce(Produce::one(0, 0, packed(Codec::Zstd)).version(6)),
+                Step::Produce(Produce::one(0, 0, packed(Codec::Zstd)).version(7)),
+                Step::Produce(Produce::one(0, 0, packed(Codec::Gzip)).version(3)),
+                Step::Fetch { t: 0, partition: 0, offset: 0, max_bytes: 1 << 20, version: 4 },
+                fetch_all(0, 0),
+            ],
+        ),
+        case(
+            "compression/zstd-topic-and-old-fetch",
+            "compression.type=zstd: an uncompressed batch stored as zstd; Fetch v4 and v9 refused, v10 and v11 read",
+            with(
+                vec![
+                    create_with(0, &[("compression.type", "zstd")]),
+                    Step::Produce(Produce::one(0, 0, RawBatch::values(2)).version(3)),
+                ],
+                [4, 9, 10, 11]
+                    .into_iter()
+                    .map(|v| Step::Fetch { t: 0, partition: 0, offset: 0, max_bytes: 1 << 20, version: v })
+                    .collect(),
+            ),
+        ),
+        case(
+            "compression/record-count-mismatch",
+            "gzip: count and lastOffsetDelta say 4 (3 records inside), then 2 (3 inside)",
+            vec![
+                create(0, 1),
+                produce(0, 0, RawBatch { count: Some(4), last_offset_delta: Some(3), ..packed(Codec::Gzip) }),
+                produce(0, 0, RawBatch { count: Some(2), last_offset_delta: Some(1), ..packed(Codec::Gzip) }),
+                produce(0, 0, RawBatch { count: Some(4), ..packed(Codec::Gzip) }),
+                fetch_all(0, 0),
+                list(0, 0, At::Latest),
+            ],
+        ),
+        case(
+            "compression/offset-deltas-not-consecutive",
+            "gzip batches with inner offset deltas 0,2,4 / 1,2,3 / 0,0,0 on a producer topic (kept codec)",
+            with(
+                vec![create(0, 1)]
+                    .into_iter()
+                    .chain([[0, 2, 4], [1, 2, 3], [0, 0, 0]].into_iter().map(|deltas| {
+                        produce(0, 0, gapped(packed(Codec::Gzip), deltas))
+                    }))
+                    .collect(),
+                read_back(0, 0),
+            ),
+        ),
+        case(
+            "compression/offset-deltas-not-consecutive-recompressed",
+            "compression.type=gzip: snappy and uncompressed batches with inner offset deltas 0,2,4 rebuilt as gzip",
+            with(
+                vec![
+                    create_with(0, &[("compression.type", "gzip")]),
+                    produce(0, 0, gapped(packed(Codec::Snappy), [0, 2, 4])),
+                    produce(0, 0, gapped(packed(Codec::None), [1, 2, 3])),
+                    produce(0, 0, gapped(packed(Codec::Gzip), [0, 2, 4])),
+                ],
+                read_back(0, 0),
+            ),
+        ),
+        case(
+            "compression/topic-gzip-recompresses",
+            "compression.type=gzip: snappy, lz4 and uncompressed batches stored as gzip, a gzip batch kept",
+            with(
+                vec![
+                    create_with(0, &[("compression.type", "gzip")]),
+                    produce(0, 0, packed(Codec::Snappy)),
+                    produce(0, 0, packed(LZ4)),
+                    produce(0, 0, RawBatch::values(2)),
+                    produce(0, 0, packed(Codec::Gzip)),
+                ],
+                read_back(0, 0),
+            ),
+        ),
+        case(
+            "compression/topic-uncompressed-decompresses",
+            "compression.type=uncompressed: zstd and snappy batches stored uncompressed",
+            with(
+                vec![
+                    create_with(0, &[("compression.type", "uncompressed")]),
+                    produce(0, 0, packed(Codec::Zstd)),
+                    produce(0, 0, packed(Codec::SnappyRaw)),
+                ],
+                read_back(0, 0),
+            ),
+        ),
+        case(
+            "compression/topic-producer-keeps",
+            "compression.type=producer (explicit): each batch kept in its codec",
+            with(
+                vec![
+                    create_with(0, &[("compression.type", "producer")]),
+                    produce(0, 0, packed(Codec::Snappy)),
+                    produce(0, 0, packed(LZ4)),
+                    produce(0, 0, packed(Codec::Zstd)),
+                ],
+                read_back(0, 0),
+            ),
+        ),
+        case(
+            "compression/topic-configs",
+            "compression.type values and levels Kafka refuses and accepts",
+            vec![
+                create_with(0, &[("compression.type", "brotli")]),
+                create_with(1, &[("compression.type", "none")]),
+                create_with(2, &[("compression.gzip.level", "10")]),
+                create_with(3, &[("compression.lz4.level", "17"), ("compression.zstd.level", "-5"), ("compression.gzip.level", "-1")]),
+                create_with(4, &[("max.decompressed.message.bytes", "-1")]),
+            ],
+        ),
+        case(
+            "compression/log-append-time",
+            "message.timestamp.type=LogAppendTime: a gzip batch kept, a snappy batch rebuilt on a gzip topic",
+            vec![
+                create_with(0, &[("message.timestamp.type", "LogAppendTime")]),
+                create_with(1, &[("message.timestamp.type", "LogAppendTime"), ("compression.type", "gzip")]),
+                produce(0, 0, packed(Codec::Gzip)),
+                produce(1, 0, packed(Codec::Snappy)),
+                fetch_all(0, 0),
+                fetch_all(1, 0),
+                list(0, 0, At::MaxTimestamp),
+                list(1, 0, At::MaxTimestamp),
+            ],
+        ),
+        case(
+            "compression/log-append-time-bit-from-a-client",
+            "a gzip batch with the LogAppendTime bit and a max timestamp of its own, kept and rebuilt",
+            vec![
+                create(0, 1),
+                produce(0, 0, {
+                    let mut b = packed(Codec::Gzip);
+                    b.attributes = 0x08;
+                    b.max_timestamp = Some(Ts::Rel(-30_000));
+                    b
+                }),
+                produce(0, 0, {
+                    let mut b = packed(Codec::Gzip);
+                    b.attributes = 0x08;
+                    b.max_timestamp = Some(Ts::Rel(-30_000));
+                    b.records[1].offset_delta = Some(5);
+                    b
+                }),
+                fetch_all(0, 0),
+                list(0, 0, At::MaxTimestamp),
+            ],
+        ),
+        case(
+            "compression/idempotent-retry",
+            "an idempotent gzip batch, its retry (a duplicate), the retry recompressed as lz4 (a duplicate too), the next batch",
+            vec![
+                create(0, 1),
+                init(0),
+                produce(0, 0, idem(0, 0, 0, 3).compressed(Codec::Gzip)),
+                produce(0, 0, idem(0, 0, 0, 3).compressed(Codec::Gzip)),
+                produce(0, 0, idem(0, 0, 0, 3).compressed(LZ4)),
+                produce(0, 0, idem(0, 0, 3, 2).compressed(Codec::Zstd)),
+                produce(0, 0, idem(0, 0, 9, 1).compressed(Codec::Snappy)),
+                fetch_all(0, 0),
+            ],
+        ),
+        case(
+            "compression/max-message-bytes",
+            "max.message.bytes=1000 counts the compressed batch as sent: 5000 compressible bytes pass, 1500 incompressible do not",
+            vec![
+                create_with(0, &[("max.message.bytes", "1000")]),
+                produce(0, 0, RawBatch::of(vec![Rec::value(&"z".repeat(5000))]).compressed(Codec::Gzip)),
+                produce(0, 0, RawBatch::of(vec![Rec::value(&noise(1500))]).compressed(Codec::Gzip)),
+                produce(0, 0, RawBatch::of(vec![Rec::value(&"z".repeat(5000))]).compressed(Codec::Zstd)),
+                fetch_all(0, 0),
+            ],
+        ),
+        case(
+            "compression/max-message-bytes-after-recompression",
+            "max.message.bytes=1000 and compression.type=uncompressed: a gzip batch of 5000 bytes does not fit once stored",
+            vec![
+                create_with(0, &[("max.message.bytes", "1000"), ("compression.type", "uncompressed")]),
+                produce(0, 0, RawBatch::of(vec![Rec::value(&"z".repeat(5000))]).compressed(Codec::Gzip)),
+                produce(0, 0, RawBatch::of(vec![Rec::value(&"z".repeat(500))]).compressed(Codec::Gzip)),
+                fetch_all(0, 0),
+                list(0, 0, At::Latest),
+            ],
+        ),
+        case(
+            "compression/max-decompressed-message-bytes",
+            "max.decompressed.message.bytes=300: a compressed record of 500 bytes refused, uncompressed accepted",
+            vec![
+                create_with(0, &[("max.decompressed.message.bytes", "300")]),
+                produce(0, 0, RawBatch::of(vec![Rec::value("a"), Rec::value(&"y".repeat(500))]).compressed(Codec::Gzip)),
+                produce(0, 0, RawBatch::of(vec![Rec::value("a"), Rec::value(&"y".repeat(500))])),
+                produce(0, 0, RawBatch::of(vec![Rec::value(&"y".repeat(200))]).compressed(Codec::Snappy)),
+                fetch_all(0, 0),
+            ],
+        ),
+        case(
+            "compression/record-rules",
+            "inside a gzip batch: a null key on a compacted topic, a record 2 h ahead, bytes after the last record, a CRC mismatch",
+            vec![
+                create_with(0, &[("cleanup.policy", "compact")]),
+                create(1, 1),
+                produce(0, 0, RawBatch::of(vec![Rec::value("a").key("k"), Rec::value("b")]).compressed(Codec::Gzip)),
+                produce(1, 0, {
+                    let mut b = packed(Codec::Gzip);
+                    b.records[1].timestamp_delta = 2 * 3_600_000;
+                    b
+                }),
+                produce(1, 0, RawBatch { trailing: vec![0, 0, 0, 0], ..packed(Codec::Gzip) }),
+                produce(1, 0, RawBatch { bad_crc: true, ..packed(Codec::Gzip) }),
+                fetch_all(1, 0),
+            ],
+        ),
+        case(
+            "compression/negative-timestamp",
+            "records at timestamp -5: a gzip batch kept; snappy and uncompressed batches rebuilt on a gzip topic",
+            vec![
+                create(0, 1),
+                create_with(1, &[("compression.type", "gzip")]),
+                produce(0, 0, RawBatch { base_timestamp: Ts::Absolute(-5), ..packed(Codec::Gzip) }),
+                produce(1, 0, RawBatch { base_timestamp: Ts::Absolute(-5), ..packed(Codec::Snappy) }),
+                produce(1, 0, RawBatch { base_timestamp: Ts::Absolute(-5), ..packed(Codec::None) }),
+                produce(1, 0, RawBatch { base_timestamp: Ts::Absolute(-1), ..packed(Codec::None) }),
+                fetch_all(0, 0),
+                fetch_all(1, 0),
+            ],
+        ),
+    ]);
+    cases
+}
+
+/// `b` with these inner offset deltas.
+fn gapped(mut b: RawBatch, deltas: [i64; 3]) -> RawBatch {
+    for (r, d) in b.records.iter_mut().zip(deltas) {
+        r.offset_delta = Some(d);
+    }
+    b
+}
+
+/// `n` characters a compressor cannot shrink (a fixed pseudo-random walk).
+fn noise(n: usize) -> String {
+    let mut x = 0x2545_f491_u32;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect()
 }

@@ -2,9 +2,12 @@
 //! batch, retry of an earlier batch, a gap, an epoch bump, a stale epoch, a
 //! new producer id, an unknown producer, a restart) and folds them into
 //! concrete produce steps, the way a client would number them; both brokers
-//! get the same requests and their answers are compared. Each sequence is a
-//! function of its seed, so a divergence names the seed that replays it.
+//! get the same requests and their answers are compared. Each new batch is
+//! compressed with a drawn codec (none half the time), and a retry resends
+//! it as it was. Each sequence is a function of its seed, so a divergence
+//! names the seed that replays it.
 
+use super::batch::{Codec, LZ4};
 use super::cases::{idem, read_back};
 use super::steps::{Case, CreateTopic, Produce, Step};
 use proptest::prelude::*;
@@ -21,7 +24,12 @@ const UNKNOWN: usize = 2;
 #[derive(Clone, Debug)]
 pub enum Op {
     /// The producer's next batch of `n` records.
-    Next { p: usize, partition: i32, n: usize },
+    Next {
+        p: usize,
+        partition: i32,
+        n: usize,
+        codec: Codec,
+    },
     /// The `back`-th most recent batch sent again, unchanged.
     Retry {
         p: usize,
@@ -40,12 +48,25 @@ pub enum Op {
     Restart,
 }
 
+/// A codec for a new batch: none half the time.
+fn codec() -> impl Strategy<Value = Codec> {
+    prop_oneof![
+        5 => Just(Codec::None),
+        1 => Just(Codec::Gzip),
+        1 => Just(Codec::Snappy),
+        1 => Just(Codec::SnappyRaw),
+        1 => Just(LZ4),
+        1 => Just(Codec::Zstd),
+    ]
+}
+
 fn op(restarts: bool) -> impl Strategy<Value = Op> {
     let p = 0..3usize;
     let part = 0..PARTITIONS;
     let restart_weight = if restarts { 1 } else { 0 };
     prop_oneof![
-        8 => (p.clone(), part.clone(), 1..4usize).prop_map(|(p, partition, n)| Op::Next { p, partition, n }),
+        8 => (p.clone(), part.clone(), 1..4usize, codec())
+            .prop_map(|(p, partition, n, codec)| Op::Next { p, partition, n, codec }),
         4 => (p.clone(), part.clone(), 0..7usize).prop_map(|(p, partition, back)| Op::Retry { p, partition, back }),
         1 => (p.clone(), part.clone(), prop_oneof![Just(1), Just(2), Just(-1), Just(-5)])
             .prop_map(|(p, partition, by)| Op::Gap { p, partition, by }),
@@ -56,8 +77,8 @@ fn op(restarts: bool) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// A batch a producer sent: (epoch, base sequence, records).
-type Sent = (i16, i32, usize);
+/// A batch a producer sent: (epoch, base sequence, records, codec).
+type Sent = (i16, i32, usize, Codec);
 
 /// What a client would know of its own producers while it sends.
 #[derive(Default)]
@@ -68,35 +89,42 @@ struct Model {
 }
 
 impl Model {
-    fn batch(&mut self, p: usize, partition: i32, epoch: i16, seq: i32, n: usize) -> Step {
+    fn batch(&mut self, p: usize, partition: i32, (epoch, seq, n, codec): Sent) -> Step {
         self.sent
             .entry((p, partition))
             .or_default()
-            .push((epoch, seq, n));
-        Step::Produce(Produce::one(0, partition, idem(p, epoch, seq, n)))
+            .push((epoch, seq, n, codec));
+        let batch = idem(p, epoch, seq, n).compressed(codec);
+        Step::Produce(Produce::one(0, partition, batch))
     }
 
     fn step(&mut self, op: &Op) -> Option<Step> {
         match *op {
-            Op::Next { p, partition, n } => {
+            Op::Next {
+                p,
+                partition,
+                n,
+                codec,
+            } => {
                 let e = *self.epoch.entry(p).or_default();
                 let seq = *self.next.entry((p, partition)).or_default();
                 self.next.insert((p, partition), seq.wrapping_add(n as i32));
-                Some(self.batch(p, partition, e, seq, n))
+                Some(self.batch(p, partition, (e, seq, n, codec)))
             }
             Op::Retry { p, partition, back } => {
                 let sent = self.sent.get(&(p, partition))?;
-                let &(e, seq, n) = sent.get(sent.len() - 1 - back % sent.len())?;
+                let &(e, seq, n, codec) = sent.get(sent.len() - 1 - back % sent.len())?;
                 Some(Step::Produce(Produce::one(
                     0,
                     partition,
-                    idem(p, e, seq, n),
+                    idem(p, e, seq, n).compressed(codec),
                 )))
             }
             Op::Gap { p, partition, by } => {
                 let e = *self.epoch.entry(p).or_default();
                 let seq = self.next.get(&(p, partition)).copied().unwrap_or(0);
-                Some(self.batch(p, partition, e, seq.wrapping_add(by).max(0), 1))
+                let seq = seq.wrapping_add(by).max(0);
+                Some(self.batch(p, partition, (e, seq, 1, Codec::None)))
             }
             Op::Bump { p } => {
                 *self.epoch.entry(p).or_default() += 1;
@@ -106,7 +134,7 @@ impl Model {
             Op::Stale { p, partition } => {
                 let e = *self.epoch.entry(p).or_default();
                 let seq = self.next.get(&(p, partition)).copied().unwrap_or(0);
-                (e > 0).then(|| self.batch(p, partition, e - 1, seq, 1))
+                (e > 0).then(|| self.batch(p, partition, (e - 1, seq, 1, Codec::None)))
             }
             Op::NewId { p } => {
                 self.epoch.insert(p, 0);
@@ -154,7 +182,7 @@ pub fn case(seed: u64, restarts: bool) -> (Case, Vec<Op>) {
     (
         Case {
             name,
-            about: "a drawn sequence of produce, retry, gap, epoch bump, stale epoch and new id",
+            about: "a drawn sequence of produce (a drawn codec), retry, gap, epoch bump, stale epoch and new id",
             steps,
         },
         ops,

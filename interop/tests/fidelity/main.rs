@@ -8,9 +8,10 @@
 //! `N cases, M agree, K documented, U undocumented` and fails when U > 0 or a
 //! documented row no longer matches anything.
 //!
-//! Cases: hand-written ones (`cases.rs`) for every rule of the produce path and
-//! the other APIs clients use, and generated ones (`generated.rs`, proptest
-//! sequences from fixed seeds). Environment:
+//! Cases: hand-written ones (`cases.rs`) for every rule of the produce path
+//! (compressed batches included) and the other APIs clients use, and
+//! generated ones (`generated.rs`, proptest sequences from fixed seeds, half
+//! their batches compressed). Environment:
 //! - `FIDELITY_GENERATED` (default 40) sequences without restarts and
 //!   `FIDELITY_RESTARTS` (default 2) with, from seed `FIDELITY_SEED` (default 0);
 //! - `FIDELITY_ONLY=glob` runs the cases whose name matches (e.g. `dedup/*`);

@@ -1,6 +1,12 @@
 //! What a Fetch returned, written down record by record: the suite's own
 //! RecordBatch v2 reader (not producer-core's, not the simulated broker's),
 //! so "what Fetch reads back" is compared as bytes a consumer would see.
+//! Compressed batches are decompressed here (with the codec crates' own
+//! stream readers, not the simulated broker's) and their records written
+//! down the same way; the compressed bytes themselves are not compared (two
+//! encoders of one codec write different bytes for the same records).
+
+use std::io::Read;
 
 /// One line per batch and per record, in log order; `pid` and `ts` normalise
 /// producer ids and timestamps as the case's other observations do.
@@ -61,15 +67,18 @@ fn describe_batch(
         i32_at(53),
         if crc_ok { "ok" } else { "BAD" },
     ));
-    if attributes & 0x07 != 0 {
-        out.push(format!(
-            "  compressed (codec {}), {} bytes",
-            attributes & 7,
-            b.len() - 61
-        ));
-        return;
-    }
-    let mut r = Reader { b, at: 61 };
+    let records = match decompress(attributes & 0x07, &b[61..]) {
+        Ok(r) => r,
+        Err(why) => {
+            out.push(format!(
+                "  undecodable (codec {}): {why}",
+                attributes & 0x07
+            ));
+            return;
+        }
+    };
+    let b = &records[..];
+    let mut r = Reader { b, at: 0 };
     for _ in 0..count.max(0) {
         match r.record(base_offset, base_ts, ts) {
             Some(line) => out.push(line),
@@ -82,6 +91,51 @@ fn describe_batch(
     if r.at != b.len() {
         out.push(format!("  {} bytes after the records", b.len() - r.at));
     }
+}
+
+/// The records section of a batch of codec `id`, decompressed (at most
+/// 64 MiB).
+fn decompress(id: i16, data: &[u8]) -> Result<Vec<u8>, &'static str> {
+    const LIMIT: u64 = 64 << 20;
+    let mut out = Vec::new();
+    let read = |r: &mut dyn Read, out: &mut Vec<u8>| {
+        r.take(LIMIT)
+            .read_to_end(out)
+            .map(|_| ())
+            .map_err(|_| "the stream does not decode")
+    };
+    match id {
+        0 => out.extend_from_slice(data),
+        1 => read(&mut flate2::read::MultiGzDecoder::new(data), &mut out)?,
+        2 if data.starts_with(&[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0]) => {
+            // xerial's framing: a 16-byte header, then [i32 length][block].
+            let mut at = 16;
+            while at + 4 <= data.len() {
+                let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+                let block = data
+                    .get(at + 4..at + 4 + n)
+                    .ok_or("a snappy chunk runs past the end")?;
+                out.extend(
+                    snap::raw::Decoder::new()
+                        .decompress_vec(block)
+                        .map_err(|_| "a snappy chunk does not decode")?,
+                );
+                at += 4 + n;
+            }
+        }
+        2 => {
+            out = snap::raw::Decoder::new()
+                .decompress_vec(data)
+                .map_err(|_| "the snappy block does not decode")?
+        }
+        3 => read(&mut lz4_flex::frame::FrameDecoder::new(data), &mut out)?,
+        4 => read(
+            &mut zstd::stream::read::Decoder::new(data).map_err(|_| "zstd")?,
+            &mut out,
+        )?,
+        _ => return Err("no such codec"),
+    }
+    Ok(out)
 }
 
 struct Reader<'a> {
