@@ -203,6 +203,7 @@ proptest! {
             max_records,
             linger: Duration::from_millis(5),
             client_id: "p".into(),
+            compression: Default::default(),
             bugs: Default::default(),
         };
         let mut set = ProduceSet::new(limits);

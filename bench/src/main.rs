@@ -6,7 +6,9 @@
 //! 2. simulation speed: simulated seconds per wall second and seeds per second;
 //! 3. memory: 8 producers sending the same 100 MB of records, shared vs cloned,
 //!    peak RSS of a child process that holds only the producers;
-//! 4. time to first failure: random swarm vs guided search per injected bug.
+//! 4. time to first failure: random swarm vs guided search per injected bug;
+//! 5. compression: lz4 and zstd, producer-core vs librdkafka on one broker,
+//!    msgs/s and the bytes each writes.
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml [-- --quick]`
 
@@ -14,6 +16,7 @@ mod floor;
 mod ttff;
 
 use bytes::Bytes;
+use producer_core::compression::Compression;
 use producer_core::record::Record;
 use producer_core::{Config, Producer, TokioNetwork};
 use rdkafka::config::ClientConfig;
@@ -72,11 +75,30 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn ours(count: usize, size: usize) -> Duration {
+    ours_with(count, size, Compression::None).0
+}
+
+/// Adds up the bytes of every produce request a producer writes.
+#[derive(Default)]
+struct WireBytes(AtomicU64);
+
+impl producer_core::observe::Observer for WireBytes {
+    fn event(&self, event: producer_core::observe::Event) {
+        if let producer_core::observe::Event::RequestSent { bytes, .. } = event {
+            self.0.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// producer-core's run with `compression`: time, and produce-request bytes
+/// written.
+fn ours_with(count: usize, size: usize, compression: Compression) -> (Duration, u64) {
     let mock = mock_cluster();
     let bootstrap = mock.bootstrap_servers();
     let pool = payloads(size);
     let rt = runtime();
-    rt.block_on(async {
+    let wire = Arc::new(WireBytes::default());
+    let elapsed = rt.block_on(async {
         let config = Config {
             client_id: "prodsim-bench".into(),
             bootstrap: bootstrap.split(',').map(str::to_string).collect(),
@@ -85,9 +107,14 @@ fn ours(count: usize, size: usize) -> Duration {
             batch_size: 1024 * 1024,
             max_in_flight: 5,
             request_timeout: Duration::from_secs(30),
+            compression,
             ..Config::default()
         };
-        let producer = Producer::new(config, Arc::new(TokioNetwork)).unwrap();
+        let producer = if compression.is_none() {
+            Producer::new(config, Arc::new(TokioNetwork)).unwrap()
+        } else {
+            Producer::with_observer(config, Arc::new(TokioNetwork), wire.clone()).unwrap()
+        };
         // Warm up: metadata and producer id, outside the timed part.
         producer
             .send(TOPIC, Record::new(pool[0].clone()))
@@ -104,8 +131,10 @@ fn ours(count: usize, size: usize) -> Duration {
             tokio::spawn(async move {
                 while let Some(chunk) = rx.recv().await {
                     for f in chunk {
-                        if f.await.is_err() {
-                            failures.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = f.await {
+                            if failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("producer-core: first failed delivery: {e}");
+                            }
                         }
                     }
                 }
@@ -135,15 +164,28 @@ fn ours(count: usize, size: usize) -> Duration {
             "producer-core failed deliveries"
         );
         elapsed
-    })
+    });
+    (elapsed, wire.0.load(Ordering::Relaxed))
 }
 
 struct Counting {
     ok: AtomicU64,
     failed: AtomicU64,
+    /// Bytes written to the brokers, from librdkafka's statistics.
+    tx_bytes: AtomicU64,
 }
 
-impl ClientContext for Counting {}
+impl ClientContext for Counting {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let sent: u64 = statistics
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0)
+            .map(|b| b.txbytes)
+            .sum();
+        self.tx_bytes.fetch_max(sent, Ordering::Relaxed);
+    }
+}
 
 impl ProducerContext for Counting {
     type DeliveryOpaque = ();
@@ -156,10 +198,18 @@ impl ProducerContext for Counting {
 }
 
 fn librdkafka(count: usize, size: usize) -> Duration {
+    librdkafka_with(count, size, "none").0
+}
+
+/// librdkafka's run with `compression.codec`: time, and bytes written to the
+/// brokers (its statistics' `txbytes`, every request).
+fn librdkafka_with(count: usize, size: usize, codec: &str) -> (Duration, u64) {
     let mock = mock_cluster();
     let pool = payloads(size);
     let producer: ThreadedProducer<Counting> = ClientConfig::new()
         .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("compression.codec", codec)
+        .set("statistics.interval.ms", "100")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
@@ -170,6 +220,7 @@ fn librdkafka(count: usize, size: usize) -> Duration {
         .create_with_context(Counting {
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
         })
         .expect("librdkafka producer");
     let warm = BaseRecord::<(), [u8]>::to(TOPIC).payload(&pool[0][..]);
@@ -204,7 +255,9 @@ fn librdkafka(count: usize, size: usize) -> Duration {
         0,
         "librdkafka failed deliveries"
     );
-    elapsed
+    // One more statistics report after the last request.
+    std::thread::sleep(Duration::from_millis(250));
+    (elapsed, producer.context().tx_bytes.load(Ordering::Relaxed))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -269,6 +322,64 @@ fn throughput(quick: bool) {
     }
     if let Some(r) = ratio_100 {
         println!("ratio: {r:.2}");
+    }
+    println!();
+}
+
+/// lz4 and zstd, 100 B and 1 KB, both clients on the same mock cluster in one
+/// run: msgs/s, their ratio, and the bytes each writes for the same records.
+fn compression(quick: bool) {
+    let runs = if quick { 1 } else { 3 };
+    println!("## Compression: producer-core vs librdkafka, same broker, same records");
+    println!("settings as above; payloads are the same 1,024 distinct values (they compress); bytes = produce requests written (librdkafka: its statistics' txbytes)");
+    println!(
+        "{:<14} {:>6} {:>10} {:>12} {:>7} {:>14} {:>9}  runs (msgs/s)",
+        "workload", "codec", "client", "msgs/s", "ratio", "bytes sent", "B/msg"
+    );
+    for (count, size) in workloads(quick) {
+        let count = count / 2;
+        for (codec, ours_codec) in [
+            ("lz4", Compression::Lz4),
+            ("zstd", Compression::Zstd { level: 3 }),
+        ] {
+            let (mut theirs, mut mine) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                theirs.push(librdkafka_with(count, size, codec));
+                mine.push(ours_with(count, size, ours_codec));
+            }
+            let rate = |d: Duration| count as f64 / d.as_secs_f64();
+            let med = |v: &[(Duration, u64)]| {
+                let mut d: Vec<(Duration, u64)> = v.to_vec();
+                d.sort();
+                d[d.len() / 2]
+            };
+            let samples = |v: &[(Duration, u64)]| {
+                v.iter()
+                    .map(|(d, _)| format!("{:.0}", rate(*d)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let (t, m) = (med(&theirs), med(&mine));
+            let label = format!("{}k x {} B", count / 1000, size);
+            println!(
+                "{label:<14} {codec:>6} {:>10} {:>12.0} {:>7} {:>14} {:>9.1}  {}",
+                "librdkafka",
+                rate(t.0),
+                "",
+                t.1,
+                t.1 as f64 / count as f64,
+                samples(&theirs)
+            );
+            println!(
+                "{label:<14} {codec:>6} {:>10} {:>12.0} {:>7.2} {:>14} {:>9.1}  {}",
+                "prodsim",
+                rate(m.0),
+                rate(m.0) / rate(t.0),
+                m.1,
+                m.1 as f64 / count as f64,
+                samples(&mine)
+            );
+        }
     }
     println!();
 }
@@ -537,6 +648,9 @@ fn main() {
     );
     if only("throughput") {
         throughput(quick);
+    }
+    if only("compression") {
+        compression(quick);
     }
     if only("sim") {
         sim_speed(quick);

@@ -17,6 +17,7 @@
 //! The CRC-32C covers bytes 21 (attributes) to the end of the batch.
 
 use crate::bugs::Bugs;
+use crate::compression::{decompress, Compression};
 use crate::record::{Header, Record};
 use crate::varint::{get_varint, get_varlong, put_varint, put_varlong, varint_len, varlong_len};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -102,6 +103,8 @@ pub struct BatchBuilder {
     count: i32,
     /// Injected bugs (`batch_header_wrong` writes a wrong `lastOffsetDelta`).
     bugs: Bugs,
+    /// The codec [`BatchBuilder::seal`] compresses the records with.
+    compression: Compression,
 }
 
 impl BatchBuilder {
@@ -116,7 +119,16 @@ impl BatchBuilder {
             max_timestamp: 0,
             count: 0,
             bugs: Bugs::default(),
+            compression: Compression::None,
         }
+    }
+
+    /// This builder, sealing its records compressed with `compression`. Its
+    /// length stays the exact *uncompressed* size; the compressed size is
+    /// known only once sealed.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
     }
 
     /// This builder with injected bugs (see [`crate::bugs`]).
@@ -186,11 +198,18 @@ impl BatchBuilder {
         self.buf.len() - before
     }
 
-    /// Fills in the header, computes the CRC and returns the finished batch bytes.
-    /// Sealing an empty batch is a logic error: the builder returns `None`.
+    /// Fills in the header, compresses the records (see
+    /// [`BatchBuilder::with_compression`]), computes the CRC and returns the
+    /// finished batch bytes. Sealing an empty batch is a logic error: the
+    /// builder returns `None`.
     pub fn seal(mut self, stamp: ProducerStamp) -> Option<Bytes> {
         if self.count == 0 {
             return None;
+        }
+        if !self.compression.is_none() {
+            let packed = self.compression.compress(&self.buf[BATCH_HEADER_LEN..]);
+            self.buf.truncate(BATCH_HEADER_LEN);
+            self.buf.extend_from_slice(&packed);
         }
         let total = self.buf.len();
         let mut h = &mut self.buf[..BATCH_HEADER_LEN];
@@ -199,7 +218,8 @@ impl BatchBuilder {
         h.put_i32(-1); // partitionLeaderEpoch
         h.put_i8(2); // magic
         h.put_u32(0); // crc, patched below
-        h.put_i16(0); // attributes: no compression, create time, not transactional
+                      // attributes: the codec; create time, not transactional
+        h.put_i16(self.compression.codec());
         let last_offset_delta = if self.bugs.batch_header_wrong() {
             self.count
         } else {
@@ -222,15 +242,26 @@ fn fix_crc(buf: &mut [u8]) {
     buf[CRC_OFFSET..CRC_START].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Most bytes a batch's records may decompress to when it is split again: a
+/// batch this producer sealed held at most its buffer's allocation.
+const MAX_DECOMPRESSED: usize = i32::MAX as usize;
+
 /// The records of a batch this encoder sealed, with their timestamps, in order
-/// (key, value and header buffers are slices of `batch`, not copies). `None`
-/// when the bytes are not such a batch. Used to split a batch a broker found too
-/// large.
+/// (key, value and header buffers are slices of `batch`, or of its
+/// decompressed records, not copies). `None` when the bytes are not such a
+/// batch. Used to split a batch a broker (or the producer) found too large.
 pub(crate) fn decode_records(batch: &Bytes) -> Option<Vec<(Record, i64)>> {
     let header = batch.get(..BATCH_HEADER_LEN)?;
     let base_timestamp = i64::from_be_bytes(header[27..35].try_into().ok()?);
     let count = i32::from_be_bytes(header[57..61].try_into().ok()?);
-    let mut at = BATCH_HEADER_LEN;
+    let codec = i16::from_be_bytes(header[21..23].try_into().ok()?) & 0x07;
+    let (batch, mut at) = if codec == 0 {
+        (batch.clone(), BATCH_HEADER_LEN)
+    } else {
+        let records = decompress(codec, &batch[BATCH_HEADER_LEN..], MAX_DECOMPRESSED)?;
+        (Bytes::from(records), 0)
+    };
+    let batch = &batch;
     let mut out = Vec::with_capacity(usize::try_from(count).ok()?);
     for _ in 0..count {
         let body = usize::try_from(get_varint(batch, &mut at)?).ok()?;

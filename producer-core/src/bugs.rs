@@ -56,6 +56,24 @@ macro_rules! every_bug {
             /// (prodsim before this session: retries waited ~29 s for the
             /// delivery timeout in swarm seeds 12 and 13).
             passed_deadline_hides_later,
+            /// KAFKA-8350 / IBM/sarama #2142 / librdkafka #1716 family: the
+            /// compression-ratio estimate follows good guesses down but never
+            /// corrects up after a miss, and a sealed batch is judged by the
+            /// estimate instead of its real compressed size, so batches that
+            /// compress worse than the earlier ones go on the wire over the
+            /// producer's own limit (and the broker refuses them).
+            ratio_never_corrects,
+            /// A split (KIP-126, KAFKA-3995) keeps the first half of a batch the
+            /// broker found too large and drops the second: its records never
+            /// resolve.
+            split_drops_tail,
+            /// KAFKA-8325: splitting a batch releases the original's buffer
+            /// memory, and the halves release it again when they resolve.
+            split_double_release,
+            /// The second half of a split batch keeps the first half's base
+            /// sequence instead of its own (not renumbered): under idempotence
+            /// the broker sees a sequence range reused for other records.
+            split_same_sequence,
         }
     };
 }

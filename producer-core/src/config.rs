@@ -44,6 +44,10 @@ pub struct Config {
     /// The producer never reads the system clock; callers who want wall-clock
     /// timestamps pass the current time here when they create the producer.
     pub timestamp_origin_ms: i64,
+    /// The codec batches are compressed with (Java's `compression.type`).
+    /// Batches are filled from an estimate of the compressed size and sealed
+    /// compressed; buffer memory counts uncompressed bytes.
+    pub compression: crate::compression::Compression,
     /// Deliberately broken behaviours for the harness's self-tests; a
     /// zero-sized "none" unless producer-core is built with `bug-injection`.
     pub bugs: crate::bugs::Bugs,
@@ -69,6 +73,7 @@ impl Default for Config {
             max_block: Duration::from_secs(60),
             seed: 0,
             timestamp_origin_ms: 0,
+            compression: Default::default(),
             bugs: Default::default(),
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod bugs;
+pub mod compression;
 pub mod config;
 pub mod delivery;
 pub mod error;

@@ -52,12 +52,27 @@ pub enum Event {
         first_send_id: u64,
         /// Records in it.
         records: usize,
-        /// Bytes the produce set counted.
+        /// Bytes the produce set counted (exact, uncompressed).
         accounted: usize,
-        /// Bytes the encoder wrote.
+        /// Bytes the encoder wrote before compression.
+        uncompressed: usize,
+        /// Bytes of the sealed batch, as it goes on the wire (compressed
+        /// with the producer's codec, if any).
         encoded: usize,
         /// The limit the batch had to respect.
         limit: usize,
+        /// Buffer memory charged for it (returned by one `MemoryReleased`,
+        /// or handed to its parts by a `BatchSplit`).
+        memory: usize,
+    },
+    /// A batch's buffer memory went back to the pool.
+    MemoryReleased {
+        /// Partition.
+        tp: TopicPartition,
+        /// Batch identity.
+        first_send_id: u64,
+        /// Bytes returned.
+        bytes: usize,
     },
     /// A produce request went out.
     RequestSent {

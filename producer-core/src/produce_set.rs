@@ -9,6 +9,7 @@
 //! This module does no I/O and reads no clock: time comes in as an argument.
 
 use crate::batch::{single_record_batch_len, BatchBuilder, BATCH_HEADER_LEN};
+use crate::compression::{Compression, RatioEstimates, ESTIMATION_MARGIN};
 use crate::config::Config;
 use crate::delivery::BatchCompletion;
 use crate::error::Error;
@@ -55,6 +56,10 @@ pub enum Overflow {
     MaxRequestSize,
     /// The batch already holds `max_records_per_batch` records.
     MaxRecords,
+    /// The batch's buffer is full: its uncompressed records fill what it was
+    /// allocated (with compression, a batch may hold more than `batch_size`
+    /// uncompressed bytes, as much as its allocation).
+    Allocation,
 }
 
 /// The size limits of the produce set, taken from [`Config`].
@@ -72,10 +77,16 @@ pub struct Limits {
     pub linger: Duration,
     /// The client id: its length is part of every request.
     pub client_id: String,
+    /// The codec batches are sealed with.
+    pub compression: Compression,
     /// Injected bugs (`overflow_off_by_one` makes the overflow check under-count
     /// by one byte).
     pub bugs: crate::bugs::Bugs,
 }
+
+/// How much more than `batch_size` a compressed batch's uncompressed records
+/// may take (a cap on the allocation the ratio estimate asks for).
+pub const MAX_EXPANSION: usize = 16;
 
 impl Limits {
     /// The limits of a producer configuration.
@@ -87,6 +98,7 @@ impl Limits {
             max_records: c.max_records_per_batch,
             linger: c.linger,
             client_id: c.client_id.clone(),
+            compression: c.compression,
             bugs: c.bugs,
         }
     }
@@ -139,7 +151,9 @@ pub struct OpenBatch {
 
 impl OpenBatch {
     fn new(now: Instant, capacity: usize, limits: &Limits) -> Self {
-        let builder = BatchBuilder::new(capacity).with_bugs(limits.bugs);
+        let builder = BatchBuilder::new(capacity)
+            .with_bugs(limits.bugs)
+            .with_compression(limits.compression);
         OpenBatch {
             accounted: builder.len(),
             builder,
@@ -149,11 +163,6 @@ impl OpenBatch {
             completion: BatchCompletion::new(),
         }
     }
-}
-
-/// A batch at its target size or record count is sent without lingering.
-fn is_full(limits: &Limits, builder: &BatchBuilder) -> bool {
-    builder.len() >= limits.batch_size || builder.record_count() >= limits.max_records
 }
 
 /// Where an added record went.
@@ -182,6 +191,8 @@ pub struct ProduceSet {
     partitions: BTreeMap<TopicPartition, PartitionBatches>,
     records: usize,
     bytes: usize,
+    /// Compression ratio estimates, per topic (see [`crate::compression`]).
+    ratios: RatioEstimates,
 }
 
 impl ProduceSet {
@@ -192,7 +203,50 @@ impl ProduceSet {
             partitions: BTreeMap::new(),
             records: 0,
             bytes: 0,
+            ratios: RatioEstimates::default(),
         }
+    }
+
+    /// The estimated compression ratio of `topic`'s batches (1.0 without
+    /// compression).
+    pub fn ratio(&self, topic: &str) -> f64 {
+        if self.limits.compression.is_none() {
+            return 1.0;
+        }
+        self.ratios.get(topic, self.limits.compression.codec())
+    }
+
+    /// A batch of `topic` sealed: its records compressed to `observed` of
+    /// their size. Corrects the estimate (up fast, down slowly).
+    pub fn observe_ratio(&mut self, topic: &Arc<str>, observed: f64) {
+        if self.limits.compression.is_none() {
+            return;
+        }
+        let codec = self.limits.compression.codec();
+        if self.limits.bugs.ratio_never_corrects() && observed > self.ratios.get(topic, codec) {
+            return; // a miss never moves the estimate up
+        }
+        self.ratios.observe(topic, codec, observed);
+    }
+
+    /// The size a batch of `topic` whose exact uncompressed size is `exact`
+    /// counts as against the limits: `exact` without compression; with it, the
+    /// header plus the records times the estimated ratio and the margin.
+    pub fn counted(&self, topic: &str, exact: usize) -> usize {
+        if self.limits.compression.is_none() {
+            return exact;
+        }
+        let records = exact.saturating_sub(BATCH_HEADER_LEN) as f64;
+        BATCH_HEADER_LEN + (records * self.ratio(topic) * ESTIMATION_MARGIN).ceil() as usize
+    }
+
+    /// A batch at its target size (as counted) or record count, or with its
+    /// buffer full, is sent without lingering.
+    fn is_full(&self, topic: &str, open: &OpenBatch) -> bool {
+        let b = &open.builder;
+        self.counted(topic, b.len()) >= self.limits.batch_size
+            || b.record_count() >= self.limits.max_records
+            || (!self.limits.compression.is_none() && b.len() >= open.memory)
     }
 
     /// The limits in force.
@@ -232,7 +286,8 @@ impl ProduceSet {
         if open.builder.record_count() >= self.limits.max_records {
             return Some(Overflow::MaxRecords);
         }
-        let size = open.builder.size_with(record, timestamp) - self.limits.slack();
+        let exact = open.builder.size_with(record, timestamp) - self.limits.slack();
+        let size = self.counted(topic, exact);
         let (hard, reason) = self.limits.batch_limit(topic);
         if size > hard {
             return Some(reason);
@@ -240,11 +295,10 @@ impl ProduceSet {
         if size > self.limits.batch_size && !open.builder.is_empty() {
             return Some(Overflow::BatchSize);
         }
+        if exact > open.memory && !open.builder.is_empty() {
+            return Some(Overflow::Allocation);
+        }
         None
-    }
-
-    fn is_full(&self, open: &OpenBatch) -> bool {
-        is_full(&self.limits, &open.builder)
     }
 
     /// Bytes a new batch for `record` allocates: the target batch size (capped
@@ -253,6 +307,14 @@ impl ProduceSet {
     /// the batch stays within the target size).
     pub fn new_batch_capacity(&self, topic: &str, record: &Record) -> usize {
         let target = self.limits.batch_size.min(self.limits.batch_limit(topic).0);
+        let target = if self.limits.compression.is_none() {
+            target
+        } else {
+            // The uncompressed bytes the estimate says fill `target` compressed.
+            let records = target.saturating_sub(BATCH_HEADER_LEN) as f64;
+            let scaled = (records / (self.ratio(topic) * ESTIMATION_MARGIN)).floor() as usize;
+            (BATCH_HEADER_LEN + scaled).min(target.saturating_mul(MAX_EXPANSION))
+        };
         target.max(single_record_batch_len(record))
     }
 
@@ -351,7 +413,11 @@ impl ProduceSet {
         open.send_ids.push(send_id);
         let index = (open.send_ids.len() - 1) as u32;
         let completion = open.completion.clone();
-        let batch_full = is_full(limits, &open.builder);
+        let memory = open.memory;
+        let (len, count) = (open.builder.len(), open.builder.record_count());
+        let batch_full = self.counted(&tp.topic, len) >= self.limits.batch_size
+            || count >= self.limits.max_records
+            || (!self.limits.compression.is_none() && len >= memory);
         self.records += 1;
         self.bytes += written;
         Ok(Some(Appended {
@@ -373,7 +439,9 @@ impl ProduceSet {
             return true;
         }
         match &p.open {
-            Some(open) => force || self.is_full(open) || now >= open.created + self.limits.linger,
+            Some(open) => {
+                force || self.is_full(&tp.topic, open) || now >= open.created + self.limits.linger
+            }
             None => false,
         }
     }
@@ -406,13 +474,14 @@ impl ProduceSet {
         self.partitions.keys()
     }
 
-    /// Exact size of the oldest batch of `tp` if it were taken now.
+    /// Size of the oldest batch of `tp` if it were taken now: exact without
+    /// compression, the estimate with it (the real size is known at seal).
     pub fn next_batch_len(&self, tp: &TopicPartition) -> Option<usize> {
         let p = self.partitions.get(tp)?;
         p.closed
             .front()
             .or(p.open.as_ref())
-            .map(|b| b.builder.len())
+            .map(|b| self.counted(&tp.topic, b.builder.len()))
     }
 
     /// The earliest moment an open batch's linger runs out.
@@ -491,6 +560,7 @@ mod tests {
             max_records: usize::MAX,
             linger: Duration::from_millis(10),
             client_id: "c".into(),
+            compression: Compression::None,
             bugs: Default::default(),
         }
     }

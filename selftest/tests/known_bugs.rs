@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 const WORLDS: usize = 160;
 
 /// Each bug and the violation kind that must name it.
-const CASES: [(&str, Kind); 10] = [
+const CASES: [(&str, Kind); 14] = [
     ("per_send_state_in_record", Kind::OffsetMismatch),
     ("overflow_off_by_one", Kind::Accounting),
     ("sequence_not_reset_on_bump", Kind::Sequence),
@@ -31,6 +31,10 @@ const CASES: [(&str, Kind); 10] = [
     ("batch_header_wrong", Kind::Corrupt),
     ("in_flight_over_window", Kind::InFlight),
     ("passed_deadline_hides_later", Kind::Stalled),
+    ("ratio_never_corrects", Kind::Accounting),
+    ("split_drops_tail", Kind::Unresolved),
+    ("split_double_release", Kind::Memory),
+    ("split_same_sequence", Kind::Sequence),
 ];
 
 /// The generated worlds, the same for every bug (a fixed proptest seed).
@@ -233,4 +237,24 @@ fn more_requests_in_flight_than_the_idempotence_window_is_caught() {
 #[test]
 fn a_passed_deadline_hiding_a_later_one_is_caught() {
     detect(CASES[9].0, CASES[9].1);
+}
+
+#[test]
+fn a_compression_estimate_that_never_corrects_is_caught() {
+    detect(CASES[10].0, CASES[10].1);
+}
+
+#[test]
+fn a_split_that_drops_its_second_half_is_caught() {
+    detect(CASES[11].0, CASES[11].1);
+}
+
+#[test]
+fn a_split_releasing_the_batch_memory_twice_is_caught() {
+    detect(CASES[12].0, CASES[12].1);
+}
+
+#[test]
+fn split_halves_not_renumbered_are_caught() {
+    detect(CASES[13].0, CASES[13].1);
 }

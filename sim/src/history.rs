@@ -63,8 +63,18 @@ pub enum What {
         first_send_id: u64,
         records: usize,
         accounted: usize,
+        /// Bytes before compression (`encoded` without it).
+        uncompressed: usize,
         encoded: usize,
         limit: usize,
+        /// Buffer memory charged for it.
+        memory: usize,
+    },
+    /// A batch's buffer memory went back to the pool.
+    MemoryReleased {
+        tp: Tp,
+        first_send_id: u64,
+        bytes: usize,
     },
     /// A batch the broker found too large was split into `parts` (each then
     /// sealed, sent and resolved on its own; the split batch never resolves).
@@ -213,11 +223,20 @@ impl fmt::Display for What {
             What::SendBlocked { index, waited } => write!(f, "send of record #{index} blocked for {waited:?}"),
             What::Acked { index, partition, offset } => write!(f, "ack record #{index} at {partition}@{offset}"),
             What::Failed { index, error, .. } => write!(f, "fail record #{index}: {error}"),
-            What::BatchSealed { tp, first_send_id, records, accounted, encoded, limit } => write!(
-                f,
-                "seal batch {} #{first_send_id}: {records} records, accounted {accounted} B, encoded {encoded} B, limit {limit} B",
-                tp_name(tp)
-            ),
+            What::BatchSealed { tp, first_send_id, records, accounted, uncompressed, encoded, limit, memory } => {
+                write!(
+                    f,
+                    "seal batch {} #{first_send_id}: {records} records, accounted {accounted} B, encoded {encoded} B",
+                    tp_name(tp)
+                )?;
+                if uncompressed != encoded {
+                    write!(f, " ({uncompressed} B uncompressed)")?;
+                }
+                write!(f, ", limit {limit} B, memory {memory} B")
+            }
+            What::MemoryReleased { tp, first_send_id, bytes } => {
+                write!(f, "release batch {} #{first_send_id}: {bytes} B of memory", tp_name(tp))
+            }
             What::BatchSplit { tp, first_send_id, parts } => {
                 write!(f, "split batch {} #{first_send_id} into {parts:?}", tp_name(tp))
             }
@@ -434,15 +453,28 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 records,
                 accounted,
+                uncompressed,
                 encoded,
                 limit,
+                memory,
             } => What::BatchSealed {
                 tp: tp_of(&tp),
                 first_send_id,
                 records,
                 accounted,
+                uncompressed,
                 encoded,
                 limit,
+                memory,
+            },
+            Event::MemoryReleased {
+                tp,
+                first_send_id,
+                bytes,
+            } => What::MemoryReleased {
+                tp: tp_of(&tp),
+                first_send_id,
+                bytes,
             },
             Event::BatchSplit {
                 tp,

@@ -35,6 +35,8 @@ pub struct PropProducer {
     pub max_in_flight: usize,
     /// How its application uses it.
     pub lifecycle: PropLifecycle,
+    /// Its codec (`compression` setting).
+    pub compression: &'static str,
 }
 
 /// How one producer's application behaves (see `sim/src/client.rs`).
@@ -143,8 +145,8 @@ impl fmt::Debug for PropWorld {
         for (i, p) in self.producers.iter().enumerate() {
             writeln!(
                 f,
-                "  producer-{i}: idempotence {}, linger {} ms, batch_size {}, max_message_bytes {}, max_request_size {}, max_in_flight {}, {:?}",
-                p.idempotence, p.linger_ms, p.batch_size, p.max_message_bytes, p.max_request_size, p.max_in_flight, p.lifecycle
+                "  producer-{i}: idempotence {}, linger {} ms, batch_size {}, max_message_bytes {}, max_request_size {}, max_in_flight {}, compression {}, {:?}",
+                p.idempotence, p.linger_ms, p.batch_size, p.max_message_bytes, p.max_request_size, p.max_in_flight, p.compression, p.lifecycle
             )?;
         }
         let records = self.materialize();
@@ -172,6 +174,13 @@ fn producer() -> impl Strategy<Value = PropProducer> {
         prop_oneof![3 => Just(None), 1 => (-40i64..200).prop_map(Some)],
         1usize..=5,
         lifecycle(),
+        prop_oneof![
+            4 => Just("none"),
+            1 => Just("gzip"),
+            1 => Just("snappy"),
+            1 => Just("lz4"),
+            1 => Just("zstd"),
+        ],
     )
         .prop_map(
             |(
@@ -182,6 +191,7 @@ fn producer() -> impl Strategy<Value = PropProducer> {
                 request_delta,
                 max_in_flight,
                 lifecycle,
+                compression,
             )| {
                 let overhead = crate::sizes::produce_request_len(
                     crate::sizes::PRODUCE_VERSION,
@@ -206,6 +216,7 @@ fn producer() -> impl Strategy<Value = PropProducer> {
                     max_request_size,
                     max_in_flight,
                     lifecycle,
+                    compression,
                 }
             },
         )
@@ -340,14 +351,15 @@ impl PropWorld {
         );
         for (i, p) in self.producers.iter().enumerate() {
             t += &format!(
-                "\n[[producers.override]]\nindex = {i}\nidempotence = {}\nlinger_ms = {}\nbatch_size = {}\nmax_message_bytes = {}\nmax_request_size = {}\nmax_in_flight = {}\nbuffer_memory = {}\n",
+                "\n[[producers.override]]\nindex = {i}\nidempotence = {}\nlinger_ms = {}\nbatch_size = {}\nmax_message_bytes = {}\nmax_request_size = {}\nmax_in_flight = {}\nbuffer_memory = {}\ncompression = \"{}\"\n",
                 p.idempotence,
                 p.linger_ms,
                 p.batch_size,
                 p.max_message_bytes,
                 p.max_request_size,
                 p.max_in_flight,
-                (p.max_message_bytes * 8).max(1 << 20)
+                (p.max_message_bytes * 8).max(1 << 20),
+                p.compression
             );
             let lc = &p.lifecycle;
             t += &format!(

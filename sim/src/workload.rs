@@ -1,7 +1,7 @@
 //! Workloads: the records each producer sends, generated from the seed, and
 //! how producers share them (the same values, deep clones, or their own).
 
-use crate::scenario::{KeyMode, Sharing, WorkloadSpec};
+use crate::scenario::{KeyMode, Payload, Sharing, WorkloadSpec};
 use bytes::Bytes;
 use producer_core::record::{Header, Record};
 use rand::{Rng, RngCore, SeedableRng};
@@ -10,6 +10,48 @@ use rand_chacha::ChaCha8Rng;
 fn random_bytes(rng: &mut ChaCha8Rng, len: usize) -> Bytes {
     let mut v = vec![0u8; len];
     rng.fill_bytes(&mut v);
+    Bytes::from(v)
+}
+
+/// Words text payloads are made of.
+const WORDS: [&str; 16] = [
+    "broker",
+    "batch",
+    "offset",
+    "epoch",
+    "leader",
+    "record",
+    "commit",
+    "replica",
+    "fetch",
+    "produce",
+    "sequence",
+    "topic",
+    "partition",
+    "retry",
+    "split",
+    "window",
+];
+
+/// Value `i` of `size` bytes: random, or text that compresses.
+fn value(spec: &WorkloadSpec, i: usize, size: usize, rng: &mut ChaCha8Rng) -> Bytes {
+    let third = spec.records.div_ceil(3).max(1);
+    let text = match spec.payload {
+        Payload::Random => false,
+        Payload::Text => true,
+        Payload::Flip => i / third != 1,
+    };
+    if !text {
+        return random_bytes(rng, size);
+    }
+    let mut v = Vec::with_capacity(size + 12);
+    let mut w = i;
+    while v.len() < size {
+        v.extend_from_slice(WORDS[w % WORDS.len()].as_bytes());
+        v.push(b' ');
+        w = w.wrapping_mul(31).wrapping_add(7);
+    }
+    v.truncate(size);
     Bytes::from(v)
 }
 
@@ -24,7 +66,7 @@ pub fn records(spec: &WorkloadSpec, rng: &mut ChaCha8Rng) -> Vec<Record> {
                 } else {
                     rng.gen_range(lo..=hi)
                 };
-            let mut r = Record::new(random_bytes(rng, size));
+            let mut r = Record::new(value(spec, i, size, rng));
             match spec.key {
                 KeyMode::None => {}
                 KeyMode::Unique => r = r.with_key(format!("key-{i}")),

@@ -183,15 +183,25 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
     }
     let producers = f.producers.count;
     let sharing = options.sharing.unwrap_or(f.workload.sharing);
+    let (codecs, payload) = match &f.swarm {
+        Some(sw) => crate::faults::draw_compression(sw.get_ref(), producers, seed),
+        None => (vec![None; producers as usize], None),
+    };
     let records = match &options.records {
         Some(base) => workload::share(base, producers, sharing),
-        None => workload::generate_as(&f.workload, producers, seed, sharing),
+        None => {
+            let mut spec = f.workload.clone();
+            spec.payload = payload.unwrap_or(spec.payload);
+            workload::generate_as(&spec, producers, seed, sharing)
+        }
     };
     let snapshots: Vec<Vec<Record>> = records
         .iter()
         .map(|rs| rs.iter().map(Record::deep_clone).collect())
         .collect();
-    let facts = spawn_producers(&mut sim, scenario, seed, options, &records, &history);
+    let facts = spawn_producers(
+        &mut sim, scenario, seed, options, &records, &codecs, &history,
+    );
 
     let mut faults = scenario.faults.clone();
     if let Some(sw) = &f.swarm {
@@ -290,6 +300,7 @@ fn spawn_producers(
     seed: u64,
     options: &RunOptions,
     records: &[Vec<Record>],
+    codecs: &[Option<producer_core::compression::Compression>],
     history: &SharedHistory,
 ) -> Vec<ProducerFacts> {
     let f = &scenario.file;
@@ -304,6 +315,7 @@ fn spawn_producers(
             .to_config(p, seed, bootstrap.clone());
         let config = producer_core::Config {
             bugs: options.bugs,
+            compression: codecs[p as usize].unwrap_or(config.compression),
             ..config
         };
         facts.push(producer_facts(scenario, &config));

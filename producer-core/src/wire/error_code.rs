@@ -103,6 +103,9 @@ error_codes! {
     FencedLeaderEpoch = 74, "FENCED_LEADER_EPOCH";
     /// The request's leader epoch is newer than the broker's.
     UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH";
+    /// The broker does not take this codec (zstd before Produce v7, or a
+    /// topic that forbids it).
+    UnsupportedCompressionType = 76, "UNSUPPORTED_COMPRESSION_TYPE";
     /// A record in the batch is invalid (for instance no key on a compacted topic).
     InvalidRecord = 87, "INVALID_RECORD";
     /// Another producer with the same transactional id has a newer epoch.

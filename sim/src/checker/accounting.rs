@@ -25,8 +25,25 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
                 bytes,
                 accounted,
                 limit,
+                batches,
                 ..
             } => {
+                // A batch goes on the wire only within the batch limit: with
+                // compression its real size is known at seal, and one over
+                // the limit must be split first.
+                for b in batches.iter().filter(|b| b.bytes > facts.batch_limit) {
+                    out.push(
+                        v(
+                            Kind::Accounting,
+                            format!(
+                                "batch of {} bytes sent over its limit {} (max_message_bytes {})",
+                                b.bytes, facts.batch_limit, facts.max_message_bytes
+                            ),
+                        )
+                        .tp(b.tp.clone())
+                        .record(pv.record_of(b.first_send_id)),
+                    );
+                }
                 if bytes != accounted {
                     out.push(v(
                         Kind::Accounting,
@@ -47,6 +64,7 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
                 tp,
                 first_send_id,
                 accounted,
+                uncompressed,
                 encoded,
                 limit,
                 ..
@@ -56,12 +74,15 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
                         .tp(tp.clone())
                         .record(pv.record_of(*first_send_id))
                 };
-                if accounted != encoded {
+                if accounted != uncompressed {
                     out.push(batch(format!(
-                        "batch accounted {accounted} bytes but encoded {encoded}"
+                        "batch accounted {accounted} bytes but encoded {uncompressed} (before compression)"
                     )));
                 }
-                if *encoded > *limit || *encoded > facts.max_message_bytes {
+                // Compressed, the real size is news at seal: the send-time
+                // rule above judges it.
+                let compressed = uncompressed != encoded;
+                if !compressed && (*encoded > *limit || *encoded > facts.max_message_bytes) {
                     out.push(batch(format!(
                         "batch of {encoded} bytes is over its limit {limit} (max_message_bytes {})",
                         facts.max_message_bytes
@@ -133,13 +154,34 @@ pub(super) fn check_received(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
 }
 
 /// A record is rejected as too large exactly when its smallest batch is over
-/// the producer's batch limit.
+/// the producer's batch limit: uncompressed, or (with compression) as its
+/// single-record batch came out sealed.
 pub(super) fn check_too_large(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
+    // (producer, send id) of records sealed alone over the limit, compressed.
+    let sealed_over: std::collections::BTreeSet<(usize, u64)> = input
+        .history
+        .entries
+        .iter()
+        .filter_map(|e| match (&e.who, &e.what) {
+            (
+                Actor::Producer(p),
+                What::BatchSealed {
+                    first_send_id,
+                    records: 1,
+                    encoded,
+                    limit,
+                    ..
+                },
+            ) if encoded > limit => Some((*p as usize, *first_send_id)),
+            _ => None,
+        })
+        .collect();
     for (p, pv) in view.producers.iter().enumerate() {
         let facts = &input.producers[p];
         // Sends after close() must fail as "producer closed": the lifecycle rules judge them.
         for (i, s) in pv.sends.iter().enumerate().filter(|(_, s)| !s.after_close) {
-            let oversize = s.batch_len > facts.batch_limit;
+            let oversize = s.batch_len > facts.batch_limit
+                || s.send_id.is_some_and(|id| sealed_over.contains(&(p, id)));
             let tp = s.partition.map(|q| (input.topic.to_string(), q));
             let v = |at, detail: String| {
                 Violation::new(Kind::Accounting, at, detail)
@@ -175,6 +217,81 @@ pub(super) fn check_too_large(input: &CheckInput<'_>, view: &RunView, out: &mut 
                     ),
                 ));
             }
+        }
+    }
+}
+
+/// Every batch's buffer memory goes back exactly once, in the amount charged
+/// when it was sealed (a split hands the charge to its parts), and all of it
+/// before `close()` returns. A batch that never left the produce set (failed
+/// unsent) is released once with whatever it held.
+pub(super) fn check_memory(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut charged: BTreeMap<(u32, u64), usize> = BTreeMap::new();
+    let mut sealed: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut released_unsealed: BTreeSet<(u32, u64)> = BTreeSet::new();
+    for e in &input.history.entries {
+        let Actor::Producer(p) = e.who else { continue };
+        let v = |detail: String, tp: &crate::history::Tp| {
+            Violation::new(Kind::Memory, e.at, detail)
+                .producer(p)
+                .tp(tp.clone())
+        };
+        match &e.what {
+            What::BatchSealed {
+                first_send_id,
+                memory,
+                ..
+            } => {
+                charged.insert((p, *first_send_id), *memory);
+                sealed.insert((p, *first_send_id));
+            }
+            What::BatchSplit { first_send_id, .. } => {
+                // Its parts are sealed next, each with its share.
+                charged.remove(&(p, *first_send_id));
+            }
+            What::MemoryReleased {
+                tp,
+                first_send_id,
+                bytes,
+            } => {
+                let id = (p, *first_send_id);
+                match charged.remove(&id) {
+                    Some(c) if c != *bytes => out.push(v(
+                        format!("batch #{first_send_id} released {bytes} bytes of the {c} it was charged"),
+                        tp,
+                    )),
+                    Some(_) => {}
+                    None if sealed.contains(&id) || !released_unsealed.insert(id) => out.push(v(
+                        format!(
+                            "batch #{first_send_id} released {bytes} bytes it no longer held (released twice, or after a split handed its memory to its parts)"
+                        ),
+                        tp,
+                    )),
+                    None => {}
+                }
+            }
+            What::Closed { .. } => {
+                let left: Vec<u64> = charged
+                    .keys()
+                    .filter(|(q, _)| *q == p)
+                    .map(|(_, id)| *id)
+                    .collect();
+                if let Some(first) = left.first() {
+                    out.push(
+                        Violation::new(
+                            Kind::Memory,
+                            e.at,
+                            format!(
+                                "close() returned with the memory of {} batch(es) never released (first #{first})",
+                                left.len()
+                            ),
+                        )
+                        .producer(p),
+                    );
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -20,7 +20,8 @@
 //! | `resolved_twice`  | a send resolved more than once                                    | [`liveness`] |
 //! | `stalled`         | holding unresolved records, the producer wrote no request, got no answer and lost no connection for longer than its timers allow | [`liveness`] |
 //! | `lifecycle`       | `flush()`/`close()` returned before the records sent before them resolved, or a send after `close()` did not fail with "producer closed" | [`liveness`] |
-//! | `accounting`      | accounted != encoded, batch or request over its limit, counters not zero at close | [`accounting`] |
+//! | `accounting`      | accounted != encoded (uncompressed), a batch sent or request over its limit, counters not zero at close | [`accounting`] |
+//! | `memory`          | a batch's buffer memory released twice, in another amount than charged, or never before `close()` returned | [`accounting`] |
 //! | `corrupt`         | a broker rejected a batch as corrupt or invalid                   | [`accounting`] |
 //! | `failed_but_written` | in the log, although the producer reported it definitely not written (too large, a broker's refusal, expired unsent, producer closed) | [`logs`] |
 //! | `out_of_order_answer` | the broker answered OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID with no fault to explain it (`sim serve`) | [`wire`] |
@@ -109,6 +110,7 @@ pub fn check(input: &CheckInput<'_>) -> Verdict {
     sequences::check_requests(input, &view, &mut out);
     sequences::check_in_flight(input, &mut out);
     accounting::check_reports(input, &view, &mut out);
+    accounting::check_memory(input, &mut out);
     liveness::check(input, &view, &mut out);
     liveness::check_returns(input, &mut out);
     liveness::check_stalls(input, &mut out);

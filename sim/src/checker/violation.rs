@@ -77,6 +77,9 @@ kinds! {
     /// same producer id, epoch and sequence, but with other records: they are
     /// acknowledged and never stored (judged from the wire, `sim serve`).
     SequenceReused => "sequence_reused",
+    /// A batch's buffer memory went back to the pool twice, in the wrong
+    /// amount, or never before `close()` returned.
+    Memory => "memory",
 }
 
 impl Kind {

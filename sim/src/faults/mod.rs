@@ -12,7 +12,7 @@ mod swarm;
 
 pub use apply::{Applied, Change, FaultRunner, FaultSink, Host, LinkChange};
 pub use parse::{resolve_all, ErrorFile, FaultFile, WhenFile};
-pub use swarm::{check_swarm, draw_swarm, SwarmFile};
+pub use swarm::{check_swarm, draw_compression, draw_swarm, SwarmFile};
 
 use crate::cluster::Injection;
 use std::fmt;

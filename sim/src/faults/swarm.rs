@@ -21,6 +21,38 @@ pub struct SwarmFile {
     pub kinds: Vec<String>,
     /// Faults start within `[start, end]` ms and all heal by `end`.
     pub window_ms: [u64; 2],
+    /// Codecs each producer's compression is drawn from (default: the
+    /// producers' own setting).
+    #[serde(default)]
+    pub codecs: Vec<String>,
+    /// Payloads the workload is drawn from (default: the workload's own).
+    #[serde(default)]
+    pub payloads: Vec<crate::scenario::Payload>,
+}
+
+/// The compression of each of `producers` producers and the payload drawn for
+/// `seed` (`None`: the scenario's own), from a stream of its own, so adding
+/// them to a swarm leaves its fault draws as they were.
+pub fn draw_compression(
+    sw: &SwarmFile,
+    producers: u32,
+    seed: u64,
+) -> (
+    Vec<Option<producer_core::compression::Compression>>,
+    Option<crate::scenario::Payload>,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc0de_c0de_5eed_0001);
+    let codecs = (0..producers)
+        .map(|_| {
+            (!sw.codecs.is_empty()).then(|| {
+                let name = &sw.codecs[rng.gen_range(0..sw.codecs.len())];
+                producer_core::compression::Compression::parse(name).unwrap_or_default()
+            })
+        })
+        .collect();
+    let payload =
+        (!sw.payloads.is_empty()).then(|| sw.payloads[rng.gen_range(0..sw.payloads.len())]);
+    (codecs, payload)
 }
 
 /// What the `inject` kind draws from (a lost response twice as often).
@@ -42,6 +74,11 @@ pub fn check_swarm(s: &Spanned<SwarmFile>, r: &Reporter<'_>) -> Result<(), Scena
     let sw = s.get_ref();
     if sw.window_ms[0] >= sw.window_ms[1] {
         return Err(r.at(s, "`swarm.window_ms` must be [start, end] with start < end"));
+    }
+    for c in &sw.codecs {
+        if let Err(why) = producer_core::compression::Compression::parse(c) {
+            return Err(r.at(s, format!("`swarm.codecs`: {why}")));
+        }
     }
     for k in &sw.kinds {
         if !SWARM_KINDS.contains(&k.as_str()) {

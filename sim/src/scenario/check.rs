@@ -276,6 +276,16 @@ fn producers(
                 ),
             ));
         }
+        if let Some(c) = &p.settings(i).compression {
+            if let Err(why) = producer_core::compression::Compression::parse(c) {
+                if seen.insert(("compression", why.clone())) {
+                    errors.push(r.at_key(
+                        "compression",
+                        format!("producer {i}: `compression` = {c:?}: {why}"),
+                    ));
+                }
+            }
+        }
         let config = p.settings(i).to_config(i, 0, vec!["broker-0:9092".into()]);
         if let Err(e) = config.validate().map_err(|e| (e.field, e.message)) {
             if !seen.insert(e.clone()) {

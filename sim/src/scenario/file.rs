@@ -134,6 +134,25 @@ pub struct WorkloadSpec {
     /// Size of those records.
     #[serde(default)]
     pub oversize_bytes: usize,
+    /// What values hold (how they compress).
+    #[serde(default)]
+    pub payload: Payload,
+}
+
+/// What record values hold, for compression: how well a batch of them
+/// compresses decides how far the producer's ratio estimate is off.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// Random bytes: they do not compress.
+    #[default]
+    Random,
+    /// Text from a small vocabulary: compresses several times over.
+    Text,
+    /// Text, then random bytes from a third of the records on, then text
+    /// again from two thirds on: the compression ratio flips twice, so the
+    /// estimate misses upwards, then downwards.
+    Flip,
 }
 
 impl Default for WorkloadSpec {
@@ -220,6 +239,7 @@ producer_settings! {
     drop_futures_every: usize,
     sends_after_close: usize,
     start_after_ms: u64,
+    compression: String,
 }
 
 /// When the application calls `close()`.
@@ -295,6 +315,13 @@ impl ProducerSettings {
             max_block: ms(self.max_block_ms.unwrap_or(10_000)),
             seed: seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1)),
             timestamp_origin_ms: crate::cluster::SIM_EPOCH_MS,
+            // Checked when the file is read (scenario/check.rs): a bad name
+            // never gets here.
+            compression: self
+                .compression
+                .as_deref()
+                .and_then(|c| producer_core::compression::Compression::parse(c).ok())
+                .unwrap_or_default(),
             ..d
         }
     }

@@ -128,8 +128,10 @@ fn push_one_request(h: &mut History, n: usize) {
             first_send_id: 0,
             records: n,
             accounted: 100,
+            uncompressed: 100,
             encoded: 100,
             limit: 1000,
+            memory: 512,
         },
     );
     h.push(ms(10), p, request(1, vec![attempt(n, 1)]));
@@ -143,8 +145,18 @@ fn push_acks_and_close(h: &mut History, n: usize) {
     for i in 0..n {
         h.push(ms(20), p, ack(i, i as i64));
     }
+    h.push(ms(20), p, released(0, 512));
     h.push(ms(30), p, What::Flushed { unresolved: 0 });
     h.push(ms(30), p, closed());
+}
+
+/// Batch `first_send_id` gave back `bytes` of buffer memory.
+pub fn released(first_send_id: u64, bytes: usize) -> What {
+    What::MemoryReleased {
+        tp: tp(),
+        first_send_id,
+        bytes,
+    }
 }
 
 /// The clean fixture's producer: idempotent, 5 requests in flight, requests

@@ -1,6 +1,6 @@
 //! Sequence numbers and the in-flight window, in the history and the log: `sequence`, `in_flight`.
 
-use crate::fixtures::{attempt, ended, ms, only, request, tp, Fixture};
+use crate::fixtures::{attempt, ended, ms, only, released, request, tp, Fixture};
 use sim::checker::Kind;
 use sim::history::{Actor, AttemptRecord, What};
 
@@ -147,6 +147,16 @@ fn more_requests_in_flight_than_allowed_is_reported() {
 fn the_parts_of_a_split_batch_keep_its_sequence_range() {
     let mut f = Fixture::clean(4);
     let p = Actor::Producer(0);
+    let sealed_part = |first: u64| What::BatchSealed {
+        tp: tp(),
+        first_send_id: first,
+        records: 2,
+        accounted: 60,
+        uncompressed: 60,
+        encoded: 60,
+        limit: 900,
+        memory: 256,
+    };
     let part = |first: u64, ids: Vec<u64>, seq: i32| AttemptRecord {
         first_send_id: first,
         send_ids: ids,
@@ -168,6 +178,8 @@ fn the_parts_of_a_split_batch_keep_its_sequence_range() {
             first_send_id: 0,
             parts: vec![0, 2],
         },
+        sealed_part(0),
+        sealed_part(2),
         request(2, vec![part(0, vec![0, 1], 0), part(2, vec![2, 3], 2)]),
         ended(0, Ok(0)),
     ];
@@ -182,6 +194,25 @@ fn the_parts_of_a_split_batch_keep_its_sequence_range() {
             },
         );
     }
+    // Each part gives back its half of the memory.
+    f.edit(
+        |w| matches!(w, What::MemoryReleased { .. }),
+        Some(released(0, 256)),
+    );
+    let close = f
+        .history
+        .entries
+        .iter()
+        .position(|e| matches!(e.what, What::Flushed { .. }))
+        .unwrap();
+    f.history.entries.insert(
+        close,
+        sim::history::Entry {
+            at: ms(21),
+            who: p,
+            what: released(2, 256),
+        },
+    );
     let v = f.verdict();
     assert!(v.passed(), "{:?}", v.violations);
     // Without the split, a batch starting inside the first one is a gap.

@@ -16,6 +16,8 @@ pub(crate) struct SentBatch {
     pub tp: TopicPartition,
     /// The encoded RecordBatch, exactly as it goes on the wire.
     pub bytes: Bytes,
+    /// Its exact size before compression (`bytes.len()` without).
+    pub uncompressed: usize,
     /// Producer id, epoch and base sequence in its header (to tell whether a
     /// retry must be restamped after an epoch bump).
     pub stamp: ProducerStamp,

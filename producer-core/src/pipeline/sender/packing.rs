@@ -8,7 +8,7 @@
 
 use super::batches::SentBatch;
 use super::{Accumulator, RequestKind, SenderState};
-use crate::batch::restamp;
+use crate::batch::{restamp, ProducerStamp, BATCH_HEADER_LEN};
 use crate::idempotence::Identity;
 use crate::observe::{BatchAttempt, Event};
 use crate::produce_set::TopicPartition;
@@ -73,7 +73,8 @@ impl SenderState {
                         produce::topic_entry_len(&tp.topic)
                     };
                     let room = max_request.saturating_sub(size + topic_cost);
-                    if let Some(batch) = self.next_batch(tp, broker, room, now, accum) {
+                    let first = chosen.is_empty();
+                    if let Some(batch) = self.next_batch(tp, broker, room, first, now, accum) {
                         size += topic_cost + produce::partition_entry_len(batch.bytes.len());
                         topics.insert(tp.topic.clone());
                         chosen.push(batch);
@@ -89,12 +90,14 @@ impl SenderState {
     }
 
     /// Takes the next batch of `tp` for `broker`, if one may go now: a retry first,
-    /// else a ready batch from the produce set. `room` is the request space left.
+    /// else a ready batch from the produce set. `room` is the request space left;
+    /// `first`: the request holds nothing yet.
     fn next_batch(
         &mut self,
         tp: &TopicPartition,
         broker: i32,
         room: usize,
+        first: bool,
         now: Instant,
         accum: &mut Accumulator,
     ) -> Option<SentBatch> {
@@ -124,32 +127,52 @@ impl SenderState {
             return Some(batch);
         }
         let len = accum.produce_set.next_batch_len(tp)?;
-        if produce::partition_entry_len(len) > room || !accum.produce_set.is_ready(tp, now, force) {
+        // With compression `len` is an estimate, and it grows when the ratio
+        // estimate rises after the batch was filled: an empty request takes
+        // the batch anyway (sealed, it is split if it is really too large),
+        // or it would wait for a request it never fits.
+        let fits = produce::partition_entry_len(len) <= room || first;
+        if !fits || !accum.produce_set.is_ready(tp, now, force) {
             return None;
         }
         let open = accum.produce_set.take_ready(tp, now, force)?;
-        let stamp = self
-            .idempotence
-            .next_stamp(tp, open.send_ids.len())
-            .expect("callers check readiness");
+        let compressed = !self.config().compression.is_none();
+        // A compressed batch's size is news at seal: it is stamped only once
+        // its parts are known to fit, so no sequence goes to a batch that is
+        // then split or fails.
+        let stamp = if compressed {
+            ProducerStamp::NONE
+        } else {
+            self.idempotence
+                .next_stamp(tp, open.send_ids.len())
+                .expect("callers check readiness")
+        };
         let limit = accum.produce_set.limits().batch_limit(&tp.topic).0;
         let send_ids: Arc<[u64]> = open.send_ids.into();
-        let accounted = open.accounted;
+        let (accounted, uncompressed) = (open.accounted, open.builder.len());
         let bytes = open
             .builder
             .seal(stamp)
             .expect("batches in the produce set are never empty");
+        if compressed {
+            let records = uncompressed.saturating_sub(BATCH_HEADER_LEN).max(1);
+            let observed = bytes.len().saturating_sub(BATCH_HEADER_LEN) as f64 / records as f64;
+            accum.produce_set.observe_ratio(&tp.topic, observed);
+        }
         self.shared.emit(|| Event::BatchSealed {
             tp: tp.clone(),
             first_send_id: send_ids[0],
             records: send_ids.len(),
             accounted,
+            uncompressed,
             encoded: bytes.len(),
             limit,
+            memory: open.memory,
         });
         let batch = SentBatch {
             tp: tp.clone(),
             bytes,
+            uncompressed,
             stamp,
             send_ids,
             completion: open.completion,
@@ -162,7 +185,37 @@ impl SenderState {
             resolved: false,
         };
         self.held.insert(&batch);
-        Some(batch)
+        if !compressed {
+            return Some(batch);
+        }
+        // The estimate the batch was filled by may have been too low: split
+        // it until every part fits (a record alone too large fails), stamp
+        // the parts in order, and send them first.
+        let parts = if self.config().bugs.ratio_never_corrects() {
+            vec![batch]
+        } else {
+            self.split_to_fit(batch, limit)
+        };
+        let mut previous: Option<ProducerStamp> = None;
+        for mut part in parts {
+            let stamp = match previous.filter(|_| self.config().bugs.split_same_sequence()) {
+                Some(first) => first,
+                None => self
+                    .idempotence
+                    .next_stamp(tp, part.send_ids.len())
+                    .expect("callers check readiness"),
+            };
+            previous = Some(stamp);
+            if stamp != ProducerStamp::NONE {
+                part.bytes = restamp(&part.bytes, stamp);
+            }
+            part.stamp = stamp;
+            self.partitions
+                .entry(tp.clone())
+                .or_default()
+                .push_retry(part);
+        }
+        self.next_batch(tp, broker, room, first, now, accum)
     }
 
     /// Writes one produce request of `batches` (sorted by partition) to `broker`;

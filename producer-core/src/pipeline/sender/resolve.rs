@@ -24,14 +24,24 @@ impl SenderState {
     /// The sender lets go of a resolved batch's bytes: its memory goes back.
     pub(super) fn release(&self, batch: SentBatch) {
         debug_assert!(batch.resolved, "only resolved batches are released");
-        self.shared.memory.add_permits(batch.memory);
+        self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
+    }
+
+    /// Returns a batch's buffer memory to the pool, and says so.
+    fn give_back(&self, tp: &TopicPartition, first_send_id: u64, bytes: usize) {
+        self.shared.memory.add_permits(bytes);
+        self.shared.emit(|| Event::MemoryReleased {
+            tp: tp.clone(),
+            first_send_id,
+            bytes,
+        });
     }
 
     /// Fails a batch that never left the produce set.
     fn fail_unsent(&mut self, tp: TopicPartition, batch: OpenBatch, error: Error) {
         let records = batch.send_ids.len();
         batch.completion.fail(error.clone());
-        self.shared.memory.add_permits(batch.memory);
+        self.give_back(&tp, batch.send_ids[0], batch.memory);
         self.shared.unresolved.fetch_sub(records, Ordering::Relaxed);
         self.shared.emit(|| Event::BatchResolved {
             tp,
@@ -189,11 +199,14 @@ impl SenderState {
         ps.push_retry(batch);
     }
 
-    /// Splits a batch the broker found too large into two, re-encoded, with the
-    /// sequence range of the original; both go out again at once.
-    fn split(&mut self, batch: SentBatch, now: Instant) {
+    /// Splits a batch the broker found too large (MESSAGE_TOO_LARGE) into
+    /// two, re-encoded (compressed again), with the sequence range of the
+    /// original; both go out again at once (a half the broker still refuses
+    /// is split again). A single record fails with MESSAGE_TOO_LARGE once.
+    pub(super) fn split(&mut self, batch: SentBatch, now: Instant) {
         let bugs = self.config().bugs;
-        let Some((first, second)) = split::halves(&batch, bugs) else {
+        let compression = self.config().compression;
+        let Some((first, second)) = split::halves(&batch, bugs, compression) else {
             let code = ErrorCode::MessageTooLarge.code();
             return self.finish(batch, Err(Error::Broker { code }));
         };
@@ -203,18 +216,82 @@ impl SenderState {
             first_send_id: batch.first_send_id(),
             parts: vec![first.first_send_id(), second.first_send_id()],
         });
-        for part in [first, second] {
+        if bugs.split_double_release() {
+            // The original's charge goes back now, and again with its halves.
+            self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
+        }
+        let parts = if bugs.split_drops_tail() {
+            vec![first]
+        } else {
+            vec![first, second]
+        };
+        let limit = crate::produce_set::Limits::from_config(self.config())
+            .batch_limit(&batch.tp.topic)
+            .0;
+        for part in parts {
             self.shared.emit(|| Event::BatchSealed {
                 tp: part.tp.clone(),
                 first_send_id: part.first_send_id(),
                 records: part.send_ids.len(),
-                accounted: part.bytes.len(),
+                accounted: part.uncompressed,
+                uncompressed: part.uncompressed,
                 encoded: part.bytes.len(),
-                limit: batch.bytes.len(),
+                limit,
+                memory: part.memory,
             });
             self.held.insert(&part);
             self.retry(part, now, false);
         }
+    }
+}
+
+impl SenderState {
+    /// Splits a sealed, not yet stamped batch until every part fits `limit`;
+    /// a record alone still over it fails with MESSAGE_TOO_LARGE. Returns the
+    /// parts in record order.
+    pub(super) fn split_to_fit(&mut self, batch: SentBatch, limit: usize) -> Vec<SentBatch> {
+        if batch.bytes.len() <= limit {
+            return vec![batch];
+        }
+        let bugs = self.config().bugs;
+        let halves = (batch.send_ids.len() > 1)
+            .then(|| split::halves(&batch, bugs, self.config().compression))
+            .flatten();
+        let Some((first, second)) = halves else {
+            let size = batch.bytes.len();
+            self.finish(batch, Err(Error::MessageTooLarge { size, limit }));
+            return Vec::new();
+        };
+        self.held.remove(batch.first_send_id());
+        self.shared.emit(|| Event::BatchSplit {
+            tp: batch.tp.clone(),
+            first_send_id: batch.first_send_id(),
+            parts: vec![first.first_send_id(), second.first_send_id()],
+        });
+        if bugs.split_double_release() {
+            self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
+        }
+        let parts = if bugs.split_drops_tail() {
+            vec![first]
+        } else {
+            vec![first, second]
+        };
+        let mut out = Vec::new();
+        for part in parts {
+            self.shared.emit(|| Event::BatchSealed {
+                tp: part.tp.clone(),
+                first_send_id: part.first_send_id(),
+                records: part.send_ids.len(),
+                accounted: part.uncompressed,
+                uncompressed: part.uncompressed,
+                encoded: part.bytes.len(),
+                limit,
+                memory: part.memory,
+            });
+            self.held.insert(&part);
+            out.extend(self.split_to_fit(part, limit));
+        }
+        out
     }
 }
 

@@ -6,13 +6,18 @@
 use super::batches::SentBatch;
 use crate::batch::{decode_records, BatchBuilder, ProducerStamp};
 use crate::bugs::Bugs;
+use crate::compression::Compression;
 use crate::idempotence::advance_sequence;
 
 /// The two halves (by record count) of a batch of at least two records; `None`
 /// for a single record or bytes this encoder did not write. Halving always
 /// makes progress: a batch still too large is split again, down to single
 /// records, which then fail on their own.
-pub(crate) fn halves(batch: &SentBatch, bugs: Bugs) -> Option<(SentBatch, SentBatch)> {
+pub(crate) fn halves(
+    batch: &SentBatch,
+    bugs: Bugs,
+    compression: Compression,
+) -> Option<(SentBatch, SentBatch)> {
     let records = decode_records(&batch.bytes)?;
     if records.len() < 2 || records.len() != batch.send_ids.len() {
         return None;
@@ -20,8 +25,8 @@ pub(crate) fn halves(batch: &SentBatch, bugs: Bugs) -> Option<(SentBatch, SentBa
     let mid = records.len() / 2;
     let first_stamp = batch.stamp;
     let second_stamp = ProducerStamp {
-        base_sequence: if batch.stamp.base_sequence < 0 {
-            -1
+        base_sequence: if batch.stamp.base_sequence < 0 || bugs.split_same_sequence() {
+            batch.stamp.base_sequence
         } else {
             advance_sequence(batch.stamp.base_sequence, mid)
         },
@@ -33,13 +38,17 @@ pub(crate) fn halves(batch: &SentBatch, bugs: Bugs) -> Option<(SentBatch, SentBa
         for (r, ts) in &records[range.clone()] {
             exact.push(r, *ts);
         }
-        let mut builder = BatchBuilder::new(exact.len()).with_bugs(bugs);
+        let mut builder = BatchBuilder::new(exact.len())
+            .with_bugs(bugs)
+            .with_compression(compression);
         for (r, ts) in &records[range.clone()] {
             builder.push(r, *ts);
         }
+        let uncompressed = builder.len();
         Some(SentBatch {
             tp: batch.tp.clone(),
             bytes: builder.seal(stamp)?,
+            uncompressed,
             stamp,
             send_ids: batch.send_ids[range.clone()].into(),
             completion: batch.completion.clone(),
@@ -77,9 +86,11 @@ mod tests {
         for i in 0..n {
             b.push(&Record::new(format!("value-{i}")), 100 + i as i64);
         }
+        let uncompressed = b.len();
         SentBatch {
             tp: TopicPartition::new("t", 0),
             bytes: b.seal(stamp).unwrap(),
+            uncompressed,
             stamp,
             send_ids: (10..10 + n as u64).collect::<Vec<_>>().into(),
             completion: BatchCompletion::new(),
@@ -101,7 +112,7 @@ mod tests {
             base_sequence: 40,
         };
         let whole = batch_of(5, stamp);
-        let (a, b) = halves(&whole, Bugs::default()).unwrap();
+        let (a, b) = halves(&whole, Bugs::default(), Compression::None).unwrap();
         assert_eq!(
             (&a.send_ids[..], &b.send_ids[..]),
             (&[10, 11][..], &[12, 13, 14][..])
@@ -115,9 +126,9 @@ mod tests {
             .flat_map(|p| decode_records(&p.bytes).unwrap())
             .collect();
         assert_eq!(back, decode_records(&whole.bytes).unwrap());
-        assert!(halves(&batch_of(1, stamp), Bugs::default()).is_none());
+        assert!(halves(&batch_of(1, stamp), Bugs::default(), Compression::None).is_none());
         let plain = batch_of(2, ProducerStamp::NONE);
-        let (_, b) = halves(&plain, Bugs::default()).unwrap();
+        let (_, b) = halves(&plain, Bugs::default(), Compression::None).unwrap();
         assert_eq!(b.stamp, ProducerStamp::NONE);
     }
 }

@@ -231,7 +231,11 @@ impl Harness {
     /// Sends one record to `partition` as `Producer::send` does (no waiting:
     /// the test's buffer memory is always enough).
     pub fn send(&mut self, partition: i32, value: &str) -> Sending {
-        let record = Record::new(value.to_string());
+        self.send_record(partition, Record::new(value.to_string()))
+    }
+
+    /// As [`Harness::send`], any record.
+    pub fn send_record(&mut self, partition: i32, record: Record) -> Sending {
         let mut accum = self.shared.accum();
         let tp = TopicPartition {
             topic: accum.topic_name(TOPIC),

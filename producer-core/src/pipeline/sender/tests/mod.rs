@@ -5,6 +5,7 @@
 pub(crate) mod harness;
 
 mod close;
+mod compression;
 mod connections;
 pub(crate) mod fixes;
 mod hostile;
