@@ -74,6 +74,8 @@ enum Sharing {
 
 struct Workload {
     topic: String,
+    /// The producers' codec.
+    compression: producer_core::compression::Compression,
     producers: usize,
     records: usize,
     sharing: Sharing,
@@ -98,6 +100,7 @@ async fn produce(bootstrap: &str, w: &Workload) -> Vec<Vec<Outcome>> {
             delivery_timeout: Duration::from_secs(120),
             timestamp_origin_ms: now_ms(),
             seed: p as u64,
+            compression: w.compression,
             ..Config::default()
         };
         let producer = Producer::new(config, Arc::new(TokioNetwork)).unwrap();
@@ -238,11 +241,12 @@ fn judge_run(
     let reported = judge::reported(outcomes, |_, i| parts(&records[i]));
     let stored: usize = logs.values().flatten().map(|b| b.records.len()).sum();
     println!(
-        "{} producers x {} records ({:?}, max in flight {}): {acked} acknowledged, {} failed, {stored} stored",
+        "{} producers x {} records ({:?}, max in flight {}, {}): {acked} acknowledged, {} failed, {stored} stored",
         w.producers,
         w.records,
         w.sharing,
         w.max_in_flight,
+        w.compression,
         failed.len()
     );
     let facts = vec![sim::outcomes::client_facts(true, w.max_in_flight); w.producers];
@@ -305,17 +309,24 @@ fn runtime() -> tokio::runtime::Runtime {
 fn shared_and_cloned_records_on_one_node_in_flight_1_and_5() {
     let kafka = RealKafka::start("producer-core-1", 1);
     let rt = runtime();
-    for (i, (sharing, max_in_flight)) in [
-        (Sharing::Shared, 5),
-        (Sharing::Cloned, 5),
-        (Sharing::Shared, 1),
-        (Sharing::Cloned, 1),
+    use producer_core::compression::Compression;
+    for (i, (sharing, max_in_flight, compression)) in [
+        (Sharing::Shared, 5, Compression::None),
+        (Sharing::Cloned, 5, Compression::None),
+        (Sharing::Shared, 1, Compression::None),
+        (Sharing::Cloned, 1, Compression::None),
+        // Kafka decompresses and validates every batch producer-core seals.
+        (Sharing::Shared, 5, Compression::Zstd { level: 3 }),
+        (Sharing::Cloned, 5, Compression::Lz4),
+        (Sharing::Shared, 1, Compression::Snappy),
+        (Sharing::Cloned, 5, Compression::Gzip { level: 6 }),
     ]
     .into_iter()
     .enumerate()
     {
         let w = Workload {
             topic: format!("core-{i}"),
+            compression,
             producers: 3,
             records: 4_000,
             sharing,
@@ -344,6 +355,11 @@ fn three_nodes_with_the_leader_killed_and_restarted_mid_stream() {
     {
         let w = Workload {
             topic: format!("kill-{i}"),
+            compression: if i == 0 {
+                producer_core::compression::Compression::Zstd { level: 3 }
+            } else {
+                producer_core::compression::Compression::None
+            },
             producers: 3,
             records: 3_000,
             sharing,
