@@ -628,11 +628,14 @@ fn main() {
         return;
     }
     if args.get(1).map(String::as_str) == Some("profile-ours") {
-        // For profilers: only producer-core, `profile-ours COUNT SIZE`.
+        // For profilers: only producer-core, `profile-ours COUNT SIZE [CODEC]`.
         let (count, size) = (args[2].parse().unwrap(), args[3].parse().unwrap());
+        let codec = args
+            .get(4)
+            .map_or(Compression::None, |c| Compression::parse(c).unwrap());
         println!(
             "{:.0} msgs/s",
-            count as f64 / ours(count, size).as_secs_f64()
+            count as f64 / ours_with(count, size, codec).0.as_secs_f64()
         );
         return;
     }
