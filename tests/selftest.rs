@@ -45,7 +45,7 @@ fn cargo(args: &[&str]) {
 
 #[test]
 fn injected_bugs_are_caught_and_their_hooks_change_the_producer() {
-    // producer-core's own tests of each hook (bugs.rs, with the feature on)...
+    // producer-core's own tests of each hook (pipeline/sender/tests/hooks.rs, with the feature on)...
     cargo(&[
         "test",
         "--release",

@@ -533,18 +533,6 @@ impl ProduceSet {
             .filter_map(|p| p.closed.front().or(p.open.as_ref()).map(|b| b.send_ids[0]))
             .min()
     }
-
-    /// Removes every batch (used when the producer gives up on buffered records).
-    pub fn drain_all(&mut self) -> Vec<OpenBatch> {
-        let mut out = Vec::new();
-        for (_, p) in std::mem::take(&mut self.partitions) {
-            out.extend(p.closed);
-            out.extend(p.open);
-        }
-        self.records = 0;
-        self.bytes = 0;
-        out
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A topic-partition as the history stores it.
-pub type Tp = (String, i32);
+pub use crate::cluster::Tp;
 
 /// One batch inside a recorded produce request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -138,7 +137,7 @@ pub enum What {
     /// A fault (or its heal, or an election) was applied.
     Fault {
         description: String,
-        change: crate::faults::Change,
+        change: crate::cluster::Change,
         heal: bool,
     },
     /// The workload's records changed while the producer held them.

@@ -20,7 +20,7 @@ mod create_topics;
 mod fetch;
 pub mod group;
 mod init_producer_id;
-pub mod ledger;
+pub use crate::cluster::ledger;
 mod list_offsets;
 mod metadata;
 mod produce;

@@ -10,6 +10,7 @@
 //! `release` actions end every fault on what they name.
 
 use super::{Action, Fault, Target};
+use crate::cluster::Change;
 use crate::cluster::Cluster;
 use std::cell::RefMut;
 use std::collections::BTreeMap;
@@ -72,29 +73,6 @@ pub trait FaultSink {
     /// Changes the link `a` -> `b` (both ways unless one-way). `Err` when this
     /// sink has no simulated network.
     fn link(&mut self, change: LinkChange, a: Host, b: Host) -> Result<(), String>;
-}
-
-/// What an applied fault or heal changed, for the history and the `[expect]`
-/// mechanism counts. A heal that restarts brokers is a `Restart`; one that
-/// repairs links is `Network`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Change {
-    /// Brokers were stopped.
-    Crash,
-    /// Brokers were started again.
-    Restart,
-    /// Links were cut, held, slowed or made lossy.
-    Network,
-    /// A partition lost its leader.
-    LeaderMove,
-    /// Broker answers were queued.
-    Injection,
-    /// Partitions elected a new leader.
-    Election,
-    /// A partition forgot its producers' state.
-    ProducersExpired,
-    /// Nothing (the target resolved to nothing, or the sink cannot apply it).
-    Nothing,
 }
 
 /// The link kinds whose overlapping faults are counted.

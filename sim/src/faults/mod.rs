@@ -10,7 +10,8 @@ mod apply;
 mod parse;
 mod swarm;
 
-pub use apply::{Applied, Change, FaultRunner, FaultSink, Host, LinkChange};
+pub use crate::cluster::Change;
+pub use apply::{Applied, FaultRunner, FaultSink, Host, LinkChange};
 pub use parse::{resolve_all, ErrorFile, FaultFile, WhenFile};
 pub use swarm::{check_swarm, draw_compression, draw_swarm, SwarmFile};
 

@@ -8,6 +8,8 @@ mod close;
 mod compression;
 mod connections;
 pub(crate) mod fixes;
+#[cfg(feature = "bug-injection")]
+mod hooks;
 mod hostile;
 mod identity;
 mod metadata;

@@ -8,8 +8,7 @@
 //! produce, none of them injected) are kept one by one, with what the broker
 //! knew when it answered, up to [`MAX_ANOMALIES`].
 
-use crate::cluster::Injection;
-use crate::history::Tp;
+use super::{Injection, Tp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

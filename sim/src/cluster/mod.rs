@@ -5,10 +5,39 @@
 //! and (optionally) in-memory producer state, but never acknowledged data: the
 //! log of a partition stands for its replicated log (acks=all).
 
-use crate::broker::ledger::{FaultEvent, Ledger};
+pub mod group;
+pub mod ledger;
+
+/// A topic-partition as the history stores it.
+pub type Tp = (String, i32);
+
+/// What an applied fault or heal changed, for the history and the `[expect]`
+/// mechanism counts. A heal that restarts brokers is a `Restart`; one that
+/// repairs links is `Network`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// Brokers were stopped.
+    Crash,
+    /// Brokers were started again.
+    Restart,
+    /// Links were cut, held, slowed or made lossy.
+    Network,
+    /// A partition lost its leader.
+    LeaderMove,
+    /// Broker answers were queued.
+    Injection,
+    /// Partitions elected a new leader.
+    Election,
+    /// A partition forgot its producers' state.
+    ProducersExpired,
+    /// Nothing (the target resolved to nothing, or the sink cannot apply it).
+    Nothing,
+}
+
 use crate::codec::Codec;
 use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
+use ledger::{FaultEvent, Ledger};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -391,7 +420,7 @@ pub struct Cluster {
     /// `cluster.auto_create_topics` for `sim serve`).
     pub auto_create_topics: bool,
     /// Consumer groups by id (the group coordinator's state).
-    pub groups: BTreeMap<String, crate::broker::group::Group>,
+    pub groups: BTreeMap<String, group::Group>,
     /// Each topic's configuration, by name (every topic has one).
     pub topic_configs: BTreeMap<String, TopicConfig>,
     /// The wall-clock time (Unix ms) at time zero: what the brokers' clock
