@@ -10,43 +10,11 @@
 
 mod common;
 
+use common::clients::{go, kafkajs, python};
 use common::kafka::RealKafka;
-use common::serve::root;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Instant;
-
-fn client_dir(name: &str) -> PathBuf {
-    root().join("interop/clients").join(name)
-}
-
-fn python(script: &str, bootstrap: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("python3");
-    c.arg(client_dir(script).join("produce_consume.py"))
-        .args(["--bootstrap", bootstrap])
-        .args(args);
-    c
-}
-
-fn go(name: &str, bootstrap: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(common::go::binary(name));
-    c.args(["--bootstrap", bootstrap]).args(args);
-    c
-}
-
-fn kafkajs(bootstrap: &str, args: &[&str]) -> Command {
-    let dir = client_dir("kafkajs");
-    assert!(
-        dir.join("node_modules/kafkajs").exists(),
-        "kafkajs is not installed: run `npm ci --prefix {}`",
-        dir.display()
-    );
-    let mut c = Command::new("node");
-    c.arg(dir.join("produce_consume.js"))
-        .args(["--bootstrap", bootstrap])
-        .args(args);
-    c
-}
 
 /// The client's `RESULT:` line.
 fn result(out: &Output) -> String {

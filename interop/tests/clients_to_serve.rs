@@ -19,16 +19,13 @@
 
 mod common;
 
+use common::clients::{go, kafkajs, python};
 use common::serve::{root, Served, SimServe};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn faults() -> PathBuf {
     root().join("interop/scenarios/broker-faults.toml")
-}
-
-fn client_dir(name: &str) -> PathBuf {
-    root().join("interop/clients").join(name)
 }
 
 /// Runs `client` against a fresh `sim serve` (with `scenario`), then stops the
@@ -108,14 +105,6 @@ fn assert_both_pass(name: &str, out: &Output, served: &Served, min_records: u64)
         "{name}: only {} records reached the broker",
         served.records()
     );
-}
-
-fn python(script: &str, bootstrap: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("python3");
-    c.arg(client_dir(script).join("produce_consume.py"))
-        .args(["--bootstrap", bootstrap])
-        .args(args);
-    c
 }
 
 #[test]
@@ -212,20 +201,6 @@ fn kafka_python_group_consumer_under_broker_faults() {
     assert_both_pass("kafka-python under faults", &out, &served, 6_000);
 }
 
-fn kafkajs(bootstrap: &str, args: &[&str]) -> Command {
-    let dir = client_dir("kafkajs");
-    assert!(
-        dir.join("node_modules/kafkajs").exists(),
-        "kafkajs is not installed: run `npm ci --prefix {}`",
-        dir.display()
-    );
-    let mut c = Command::new("node");
-    c.arg(dir.join("produce_consume.js"))
-        .args(["--bootstrap", bootstrap])
-        .args(args);
-    c
-}
-
 #[test]
 fn kafkajs_group_consumer_without_faults() {
     let (out, served) = run("kjs", None, |b| {
@@ -304,12 +279,6 @@ fn kafkajs_under_a_leader_crash_is_judged_for_what_happened() {
 fn java(bootstrap: &str, args: &[&str]) -> Command {
     let mut c = common::java::check(bootstrap);
     c.args(args);
-    c
-}
-
-fn go(name: &str, bootstrap: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(common::go::binary(name));
-    c.args(["--bootstrap", bootstrap]).args(args);
     c
 }
 

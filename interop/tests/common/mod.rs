@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+pub mod clients;
 pub mod go;
 pub mod java;
 pub mod judge;

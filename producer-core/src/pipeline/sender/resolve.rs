@@ -204,12 +204,47 @@ impl SenderState {
     /// original; both go out again at once (a half the broker still refuses
     /// is split again). A single record fails with MESSAGE_TOO_LARGE once.
     pub(super) fn split(&mut self, batch: SentBatch, now: Instant) {
-        let bugs = self.config().bugs;
-        let compression = self.config().compression;
-        let Some((first, second)) = split::halves(&batch, bugs, compression) else {
+        let limit = crate::produce_set::Limits::from_config(self.config())
+            .batch_limit(&batch.tp.topic)
+            .0;
+        let Some(parts) = self.halve(&batch, limit) else {
             let code = ErrorCode::MessageTooLarge.code();
             return self.finish(batch, Err(Error::Broker { code }));
         };
+        for part in parts {
+            self.retry(part, now, false);
+        }
+    }
+}
+
+impl SenderState {
+    /// Splits a sealed, not yet stamped batch until every part fits `limit`;
+    /// a record alone still over it fails with MESSAGE_TOO_LARGE. Returns the
+    /// parts in record order.
+    pub(super) fn split_to_fit(&mut self, batch: SentBatch, limit: usize) -> Vec<SentBatch> {
+        if batch.bytes.len() <= limit {
+            return vec![batch];
+        }
+        let Some(parts) = self.halve(&batch, limit) else {
+            let size = batch.bytes.len();
+            self.finish(batch, Err(Error::MessageTooLarge { size, limit }));
+            return Vec::new();
+        };
+        parts
+            .into_iter()
+            .flat_map(|part| self.split_to_fit(part, limit))
+            .collect::<Vec<_>>()
+    }
+
+    /// Replaces `batch` by its two halves: the held index, the observer
+    /// (`BatchSplit`, then `BatchSealed` per part, against `limit`) and the
+    /// memory charge (shared between the halves) follow. `None` when the
+    /// batch cannot be halved (a single record); `batch` is then untouched.
+    fn halve(&mut self, batch: &SentBatch, limit: usize) -> Option<Vec<SentBatch>> {
+        let bugs = self.config().bugs;
+        let (first, second) = (batch.send_ids.len() > 1)
+            .then(|| split::halves(batch, bugs, self.config().compression))
+            .flatten()?;
         self.held.remove(batch.first_send_id());
         self.shared.emit(|| Event::BatchSplit {
             tp: batch.tp.clone(),
@@ -225,10 +260,7 @@ impl SenderState {
         } else {
             vec![first, second]
         };
-        let limit = crate::produce_set::Limits::from_config(self.config())
-            .batch_limit(&batch.tp.topic)
-            .0;
-        for part in parts {
+        for part in &parts {
             self.shared.emit(|| Event::BatchSealed {
                 tp: part.tp.clone(),
                 first_send_id: part.first_send_id(),
@@ -239,59 +271,9 @@ impl SenderState {
                 limit,
                 memory: part.memory,
             });
-            self.held.insert(&part);
-            self.retry(part, now, false);
+            self.held.insert(part);
         }
-    }
-}
-
-impl SenderState {
-    /// Splits a sealed, not yet stamped batch until every part fits `limit`;
-    /// a record alone still over it fails with MESSAGE_TOO_LARGE. Returns the
-    /// parts in record order.
-    pub(super) fn split_to_fit(&mut self, batch: SentBatch, limit: usize) -> Vec<SentBatch> {
-        if batch.bytes.len() <= limit {
-            return vec![batch];
-        }
-        let bugs = self.config().bugs;
-        let halves = (batch.send_ids.len() > 1)
-            .then(|| split::halves(&batch, bugs, self.config().compression))
-            .flatten();
-        let Some((first, second)) = halves else {
-            let size = batch.bytes.len();
-            self.finish(batch, Err(Error::MessageTooLarge { size, limit }));
-            return Vec::new();
-        };
-        self.held.remove(batch.first_send_id());
-        self.shared.emit(|| Event::BatchSplit {
-            tp: batch.tp.clone(),
-            first_send_id: batch.first_send_id(),
-            parts: vec![first.first_send_id(), second.first_send_id()],
-        });
-        if bugs.split_double_release() {
-            self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
-        }
-        let parts = if bugs.split_drops_tail() {
-            vec![first]
-        } else {
-            vec![first, second]
-        };
-        let mut out = Vec::new();
-        for part in parts {
-            self.shared.emit(|| Event::BatchSealed {
-                tp: part.tp.clone(),
-                first_send_id: part.first_send_id(),
-                records: part.send_ids.len(),
-                accounted: part.uncompressed,
-                uncompressed: part.uncompressed,
-                encoded: part.bytes.len(),
-                limit,
-                memory: part.memory,
-            });
-            self.held.insert(&part);
-            out.extend(self.split_to_fit(part, limit));
-        }
-        out
+        Some(parts)
     }
 }
 
