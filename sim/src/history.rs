@@ -1,19 +1,19 @@
 //! The history of one run: every send, batch, request, attempt, outcome, fault
 //! and close, stamped with simulated time. The checker reads it; its hash is
-//! the run's fingerprint (same scenario + seed = same hash).
+//! the run's fingerprint (same scenario + seed = same hash), specified in
+//! [`crate::trace_hash`].
 
-use crate::cluster::LogBatch;
 use producer_core::observe::{AttemptOutcome, Event, Observer};
 use producer_core::record::Record;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use crate::cluster::Tp;
+pub use crate::trace_hash::{digest_parts, trace_hash};
 
 /// One batch inside a recorded produce request.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttemptRecord {
     /// Partition.
     pub tp: Tp,
@@ -30,7 +30,7 @@ pub struct AttemptRecord {
 }
 
 /// What happened.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum What {
     /// The workload handed record `index` to the producer. `send_id` and
     /// `partition` are `None` when `send` rejected it at once.
@@ -175,7 +175,7 @@ pub enum Actor {
 }
 
 /// One history entry.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Simulated time.
     pub at: Duration,
@@ -311,86 +311,6 @@ pub fn record(h: &SharedHistory, at: Duration, who: Actor, what: What) {
         .push(at, who, what);
 }
 
-/// A stable 64-bit hash, fixed by its definition (unlike `DefaultHasher`, whose
-/// algorithm may change between Rust releases): the FxHash mixing step applied to
-/// little-endian 8-byte words, then a final avalanche. Fast on long payloads.
-#[derive(Clone, Copy, Debug)]
-pub struct StableHasher(u64);
-
-const SEED: u64 = 0xcbf2_9ce4_8422_2325;
-const K: u64 = 0x517c_c1b7_2722_0a95;
-
-impl Default for StableHasher {
-    fn default() -> Self {
-        StableHasher(SEED)
-    }
-}
-
-impl StableHasher {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-}
-
-impl Hasher for StableHasher {
-    fn finish(&self) -> u64 {
-        // splitmix64 finaliser: spreads the last words over every bit.
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.mix(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut last = [0u8; 8];
-            last[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 56));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.mix(i as u64);
-    }
-
-    fn write_u16(&mut self, i: u16) {
-        self.mix(i as u64);
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.mix(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.mix(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.mix(i as u64);
-    }
-}
-
-/// Content fingerprint of a record: key, value and headers (not the timestamp).
-pub fn digest_parts<'a>(
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
-) -> u64 {
-    let mut h = StableHasher::default();
-    key.hash(&mut h);
-    value.hash(&mut h);
-    for (k, v) in headers {
-        k.hash(&mut h);
-        v.hash(&mut h);
-    }
-    h.finish()
-}
-
 /// Content fingerprint of a workload record.
 pub fn digest_record(r: &Record) -> u64 {
     digest_parts(
@@ -410,21 +330,6 @@ pub fn digest_log_record(r: &crate::cluster::LogRecord) -> u64 {
         r.value.as_deref(),
         r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())),
     )
-}
-
-/// Hash of a history together with the final partition logs.
-pub fn trace_hash<'a>(
-    history: &History,
-    logs: impl Iterator<Item = (&'a str, i32, &'a [LogBatch])>,
-) -> u64 {
-    let mut h = StableHasher::default();
-    history.entries.hash(&mut h);
-    for (topic, p, batches) in logs {
-        topic.hash(&mut h);
-        p.hash(&mut h);
-        batches.hash(&mut h);
-    }
-    h.finish()
 }
 
 fn tp_of(tp: &producer_core::TopicPartition) -> Tp {
@@ -560,29 +465,6 @@ impl Observer for HistoryObserver {
             sim_now(),
             Actor::Producer(self.producer),
             what,
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stable_hash_is_fixed_and_sensitive() {
-        let h = |b: &[u8]| {
-            let mut x = StableHasher::default();
-            x.write(b);
-            x.finish()
-        };
-        // Pinned: a change of algorithm changes every trace hash, on purpose only.
-        assert_eq!(h(b"prodsim"), h(b"prodsim"));
-        assert_ne!(h(b"prodsim"), h(b"prodsiM"));
-        assert_ne!(h(b""), h(b"\0"), "length matters");
-        assert_ne!(h(b"abcdefgh1"), h(b"abcdefgh2"));
-        assert_ne!(
-            digest_parts(Some(b"k"), None, std::iter::empty()),
-            digest_parts(None, Some(b"k"), std::iter::empty())
         );
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The simulated world for prodsim: Kafka brokers as turmoil hosts
 //! ([`broker`], [`cluster`]), the producer's network over turmoil ([`net`]),
-//! faults ([`faults`]), the run history ([`history`]) and the checker that
+//! faults ([`faults`]), the run history ([`history`]), its specified hash
+//! ([`trace_hash`]) and the checker that
 //! judges it ([`checker`]). [`world::run`] plays one (scenario, seed).
 //! [`serve`] puts the same brokers on real TCP, and [`outcomes`] turns what a
 //! real client reported into a history the same checker judges.
@@ -30,6 +31,7 @@ pub mod shrink;
 pub mod sizes;
 pub mod strategies;
 pub mod trace;
+pub mod trace_hash;
 pub mod validate;
 pub mod workload;
 pub mod world;

@@ -69,7 +69,7 @@ pub struct TopicSpec {
 }
 
 /// One record as stored in a log.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
     /// Offset in the partition.
     pub offset: i64,
@@ -84,7 +84,7 @@ pub struct LogRecord {
 }
 
 /// One appended batch.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogBatch {
     /// Offset of its first record.
     pub base_offset: i64,
