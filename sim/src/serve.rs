@@ -8,7 +8,7 @@
 //! Everything runs on one thread inside a `tokio::task::LocalSet`, like a world.
 
 use crate::broker::{serve_connection, Ledger, SharedCluster};
-use crate::cluster::{Cluster, ClusterSpec, Injection, LogBatch};
+use crate::cluster::{Cluster, ClusterSpec, LogBatch};
 use crate::faults::{Action, Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::frames::FrameBudget;
 use crate::history::Tp;
@@ -27,18 +27,8 @@ pub type Logs = BTreeMap<Tp, Vec<LogBatch>>;
 /// Commands a test or the CLI sends to a running server.
 #[derive(Debug)]
 pub enum Control {
-    /// Queue an injection for the next produce requests of a partition.
-    Inject {
-        /// Topic.
-        topic: String,
-        /// Partition.
-        partition: i32,
-        /// What happens.
-        what: Injection,
-        /// How many requests.
-        times: u32,
-    },
-    /// Apply a fault now.
+    /// Apply a fault now, outside the schedule (never healed): the one door
+    /// for faults from outside, injections included (`Action::Inject`).
     Fault(Action),
     /// Send back a copy of every partition log.
     Logs(oneshot::Sender<Logs>),
@@ -195,9 +185,6 @@ impl Server {
             tokio::select! {
                 biased;
                 cmd = control.recv() => match cmd {
-                    Some(Control::Inject { topic, partition, what, times }) => {
-                        self.cluster.borrow_mut().inject(&topic, partition, what, times)
-                    }
                     Some(Control::Fault(action)) => {
                         runner.apply_now(&action, clock(), &mut sink);
                     }
@@ -215,7 +202,6 @@ impl Server {
                 _ = tick.tick() => {
                     let now = clock();
                     runner.apply_due(now, &mut sink);
-                    self.cluster.borrow_mut().run_elections(now);
                 }
             }
         }

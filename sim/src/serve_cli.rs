@@ -25,15 +25,8 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, ExitCode> {
         Some(f) => load(f)?,
         None => Scenario::parse("", "default").expect("the default scenario is valid"),
     };
-    let mut faults = scenario.faults.clone();
-    if let Some(sw) = &scenario.file.swarm {
-        faults.extend(sim::faults::draw_swarm(
-            sw.get_ref(),
-            &scenario.cluster,
-            scenario.file.producers.count,
-            0,
-        ));
-    }
+    // `sim serve` plays the schedule of seed 0 (its swarm draw included).
+    let faults = scenario.schedule(0);
     if let Err(e) = sim::serve::check_supported(&faults) {
         eprintln!("error: {e}");
         return Err(ExitCode::from(2));

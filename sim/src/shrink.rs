@@ -10,8 +10,7 @@
 //! function of (file, seed) and the file it writes replays it.
 
 use crate::checker::Kind;
-use crate::cluster::Injection;
-use crate::faults::{Action, ErrorFile, Fault, FaultFile, Target, Trigger, WhenFile};
+use crate::faults::{Fault, FaultFile, Trigger, WhenFile};
 use crate::mechanisms::{CountFile, Mechanisms};
 use crate::scenario::{Scenario, ScenarioFile, Seeds};
 use crate::world;
@@ -51,83 +50,8 @@ fn fault_file(f: &Fault) -> FaultFile {
         error: None,
         times: None,
     };
-    let pair = |a: &Target, b: &Target| Some([a.to_string(), b.to_string()]);
-    let action = match &f.action {
-        Action::Crash(t) => {
-            out.target = Some(t.to_string());
-            "crash"
-        }
-        Action::Restart(t) => {
-            out.target = Some(t.to_string());
-            "restart"
-        }
-        Action::Partition(a, b) => {
-            out.between = pair(a, b);
-            "partition"
-        }
-        // Schedules never hold a one-way repair (heals are effects); a repair
-        // of both directions undoes it.
-        Action::Repair(a, b) | Action::RepairOneway(a, b) => {
-            out.between = pair(a, b);
-            "repair"
-        }
-        Action::PartitionOneway(a, b) => {
-            out.from = Some(a.to_string());
-            out.to = Some(b.to_string());
-            "partition_oneway"
-        }
-        Action::Hold(a, b) => {
-            out.between = pair(a, b);
-            "hold"
-        }
-        Action::Release(a, b) => {
-            out.between = pair(a, b);
-            "release"
-        }
-        Action::Latency(a, b, d) => {
-            out.between = pair(a, b);
-            out.latency_ms = Some(d.as_millis() as u64);
-            "latency"
-        }
-        Action::DropRate(a, b, r) => {
-            out.between = pair(a, b);
-            out.rate = Some(*r);
-            "drop_rate"
-        }
-        Action::MoveLeader(t, p) => {
-            out.partition = Some(format!("{t}/{p}"));
-            "move_leader"
-        }
-        Action::StaleMetadata(n) => {
-            out.times = Some(*n);
-            "stale_metadata"
-        }
-        Action::ExpireProducers(t, p) => {
-            out.partition = Some(format!("{t}/{p}"));
-            "expire_producers"
-        }
-        Action::Inject(t, p, what, times) => {
-            out.partition = Some(format!("{t}/{p}"));
-            out.error = Some(injection_file(what));
-            if let Injection::CrashAfterAppend(restart) = what {
-                out.heal_after_ms = *restart;
-            }
-            out.times = Some(*times);
-            "inject"
-        }
-    };
-    out.action = action.to_string();
+    f.action.write_fields(&mut out);
     out
-}
-
-/// An injection as the `error` field of a scenario file writes it.
-fn injection_file(what: &Injection) -> ErrorFile {
-    match what {
-        Injection::Error(c) => ErrorFile::Code(*c),
-        Injection::LoseResponse => ErrorFile::Name("lost_response".into()),
-        Injection::HoldResponse => ErrorFile::Name("hold_response".into()),
-        Injection::CrashAfterAppend(_) => ErrorFile::Name("crash_after_append".into()),
-    }
 }
 
 /// A trigger as a scenario file writes it.
@@ -434,7 +358,8 @@ fn state_mechanisms(file: &mut ScenarioFile, m: &Mechanisms) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::TriggerApi;
+    use crate::cluster::Injection;
+    use crate::faults::{Action, Target, TriggerApi};
     use std::time::Duration;
 
     /// One fault of every action, as scenario files can state them.

@@ -6,7 +6,7 @@ use crate::broker::{serve_connection, SharedCluster};
 use crate::checker::{self, CheckInput, ProducerFacts, Verdict};
 use crate::client::{self, ClientPlan};
 use crate::cluster::{Cluster, LogBatch};
-use crate::faults::{draw_swarm, Change, Fault, FaultRunner, FaultSink, Host, LinkChange};
+use crate::faults::{Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::frames::FrameBudget;
 use crate::history::{record, sim_now, trace_hash, Actor, History, SharedHistory, Tp, What};
 use crate::mechanisms::Mechanisms;
@@ -203,12 +203,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         &mut sim, scenario, seed, options, &records, &codecs, &history,
     );
 
-    let mut faults = scenario.faults.clone();
-    if let Some(sw) = &f.swarm {
-        faults.extend(draw_swarm(sw.get_ref(), &scenario.cluster, producers, seed));
-        faults.sort_by_key(|x| x.at);
-    }
-    let mut runner = FaultRunner::new(faults);
+    let mut runner = FaultRunner::new(scenario.schedule(seed));
     let (finished, error) = drive(
         &mut sim,
         &mut runner,
@@ -363,7 +358,7 @@ fn producer_facts(scenario: &Scenario, config: &producer_core::Config) -> Produc
     }
 }
 
-/// Steps the world, applying due faults and elections between steps, until
+/// Steps the world, applying due faults (and elections) between steps, until
 /// every producer finished and the last fault healed (or the duration ran
 /// out). Returns (every producer finished, a host's error).
 fn drive(
@@ -389,15 +384,6 @@ fn drive(
                 description: applied.description,
                 change: applied.change,
                 heal: applied.heal,
-            };
-            record(history, now, Actor::World, what);
-        }
-        let elected = cluster.borrow_mut().run_elections(now);
-        if elected > 0 {
-            let what = What::Fault {
-                description: format!("{elected} partition(s) elected a new leader"),
-                change: Change::Election,
-                heal: false,
             };
             record(history, now, Actor::World, what);
         }

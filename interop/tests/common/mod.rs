@@ -8,6 +8,7 @@ use producer_core::wire::frame;
 use producer_core::wire::produce::{self, PartitionBatch};
 use producer_core::wire::{requests, responses};
 use sim::cluster::{ClusterSpec, Injection, TopicSpec};
+use sim::faults::Action;
 use sim::serve::{Control, Logs, Server};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -97,12 +98,8 @@ impl SimCluster {
     /// the write), on every partition of a 6-partition topic.
     pub fn inject_retriable_errors_and_lost_responses(&self) {
         let inject = |partition, what, times| {
-            self.control(Control::Inject {
-                topic: TOPIC.into(),
-                partition,
-                what,
-                times,
-            });
+            let inject = Action::Inject(TOPIC.into(), partition, what, times);
+            self.control(Control::Fault(inject));
         };
         inject(0, Injection::Error(6), 3); // NOT_LEADER_OR_FOLLOWER
         inject(1, Injection::Error(7), 2); // REQUEST_TIMED_OUT, after the write

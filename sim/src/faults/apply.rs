@@ -177,7 +177,9 @@ impl FaultRunner {
     }
 
     /// Applies every step due at `now`, every trigger the brokers' handled
-    /// requests reached, and every crash a broker asked for; returns what each did.
+    /// requests reached and every crash a broker asked for, then the leader
+    /// elections that are due (a crash's failover, a moved leader); returns
+    /// what each did.
     pub fn apply_due(&mut self, now: Duration, sink: &mut dyn FaultSink) -> Vec<Applied> {
         let mut out = Vec::new();
         let requests = std::mem::take(&mut sink.cluster().crash_requests);
@@ -218,6 +220,14 @@ impl FaultRunner {
                         heal: true,
                     }
                 }
+            });
+        }
+        let elected = sink.cluster().run_elections(now);
+        if elected > 0 {
+            out.push(Applied {
+                description: format!("{elected} partition(s) elected a new leader"),
+                change: Change::Election,
+                heal: false,
             });
         }
         out

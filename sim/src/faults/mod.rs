@@ -7,13 +7,17 @@
 //! undoes exactly what it did then, even if leadership has moved since.
 
 mod apply;
+mod kinds;
 mod parse;
 mod swarm;
 
 pub use crate::cluster::Change;
 pub use apply::{Applied, FaultRunner, FaultSink, Host, LinkChange};
+pub use kinds::{fault_kind, FaultKind, FAULT_KINDS};
 pub use parse::{resolve_all, ErrorFile, FaultFile, WhenFile};
-pub use swarm::{check_swarm, draw_compression, draw_swarm, SwarmFile};
+pub use swarm::{
+    check_swarm, draw_compression, draw_swarm, swarm_kind, SwarmFile, SwarmKind, SWARM_KINDS,
+};
 
 use crate::cluster::Injection;
 use std::fmt;
@@ -287,26 +291,3 @@ impl fmt::Display for Fault {
 /// answered after the batch was appended, as a broker that timed out waiting for
 /// replicas would; the others without appending.
 pub const INJECTABLE: [i16; 10] = [3, 6, 7, 10, 19, 20, 45, 46, 47, 59];
-
-/// Every fault kind a swarm can draw: the defaults, and `too_large` (an
-/// injected MESSAGE_TOO_LARGE: split, or a definite failure, unless an earlier
-/// attempt may have been written), which a scenario names in its `kinds`.
-pub const SWARM_KINDS: [&str; 13] = [
-    "partition",
-    "partition_oneway",
-    "hold",
-    "latency",
-    "drop_rate",
-    "crash",
-    "move_leader",
-    "inject",
-    "stale_metadata",
-    "hold_response",
-    "crash_after_append",
-    "triggered_crash",
-    "too_large",
-];
-
-/// The fault kinds a swarm draws when its `kinds` are not given: all but the
-/// last of [`SWARM_KINDS`] (`too_large`).
-pub const SWARM_DEFAULT_KINDS: &[&str] = SWARM_KINDS.split_at(SWARM_KINDS.len() - 1).0;

@@ -1,8 +1,9 @@
 //! `[[faults]]` entries as a scenario file writes them, checked against the
 //! cluster and turned into a [`Fault`] schedule.
 
-use super::{Action, Fault, Target, Trigger, TriggerApi, INJECTABLE};
-use crate::cluster::{ClusterSpec, Injection};
+use super::kinds::{fault_kind, fault_kind_names};
+use super::{Fault, Target, Trigger, TriggerApi};
+use crate::cluster::ClusterSpec;
 use crate::scenario::{Reporter, ScenarioError};
 use serde::Deserialize;
 use std::time::Duration;
@@ -73,13 +74,15 @@ pub struct WhenFile {
     pub sequence: Option<i32>,
 }
 
-struct Ctx<'a> {
+/// What a fault's fields are checked against.
+pub(super) struct Ctx<'a> {
     cluster: &'a ClusterSpec,
     producers: u32,
 }
 
 impl Ctx<'_> {
-    fn target(&self, s: &str) -> Result<Target, String> {
+    /// A host or host group as written.
+    pub(super) fn target(&self, s: &str) -> Result<Target, String> {
         let s = s.trim();
         if s == "brokers" {
             return Ok(Target::AllBrokers);
@@ -120,7 +123,8 @@ impl Ctx<'_> {
         ))
     }
 
-    fn partition(&self, s: &str) -> Result<(String, i32), String> {
+    /// `topic/p` of the cluster.
+    pub(super) fn partition(&self, s: &str) -> Result<(String, i32), String> {
         let (t, p) = s
             .rsplit_once('/')
             .ok_or_else(|| format!("`{s}` is not topic/partition"))?;
@@ -143,15 +147,32 @@ impl Ctx<'_> {
         Ok((t.to_string(), p))
     }
 
-    fn brokers_only(&self, t: &Target, what: &str) -> Result<(), String> {
+    /// Refuses targets that are not brokers.
+    pub(super) fn brokers_only(&self, t: &Target, what: &str) -> Result<(), String> {
         match t {
             Target::Broker(_) | Target::Leader(..) | Target::AllBrokers => Ok(()),
             _ => Err(format!("{what} needs a broker target, not `{t}`")),
         }
     }
+
+    /// The two different host groups of `between`.
+    pub(super) fn pair(&self, f: &FaultFile) -> Result<(Target, Target), String> {
+        let [a, b] = need(
+            &f.between,
+            &f.action,
+            "between",
+            "[\"producer-0\", \"broker-1\"]",
+        )?;
+        let (a, b) = (self.target(a)?, self.target(b)?);
+        if a == b {
+            return Err(format!("`between` names `{a}` twice"));
+        }
+        Ok((a, b))
+    }
 }
 
-fn need<'a, T>(
+/// The field `field` of `action`, or an error with an example.
+pub(super) fn need<'a, T>(
     v: &'a Option<T>,
     action: &str,
     field: &str,
@@ -208,7 +229,7 @@ fn trigger(w: &WhenFile, ctx: &Ctx) -> Result<Trigger, String> {
 }
 
 /// `times`, at least 1 (default 1).
-fn times(f: &FaultFile) -> Result<u32, String> {
+pub(super) fn times(f: &FaultFile) -> Result<u32, String> {
     match f.times.unwrap_or(1) {
         0 => Err("`times` must be at least 1".into()),
         n => Ok(n),
@@ -223,19 +244,6 @@ fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
     }
     let at = Duration::from_millis(f.at_ms.unwrap_or(0));
     let when = f.when.as_ref().map(|w| trigger(w, ctx)).transpose()?;
-    let pair = |ctx: &Ctx| -> Result<(Target, Target), String> {
-        let [a, b] = need(
-            &f.between,
-            &f.action,
-            "between",
-            "[\"producer-0\", \"broker-1\"]",
-        )?;
-        let (a, b) = (ctx.target(a)?, ctx.target(b)?);
-        if a == b {
-            return Err(format!("`between` names `{a}` twice"));
-        }
-        Ok((a, b))
-    };
     // An injected crash after append takes `heal_after_ms` as its restart delay.
     let restart_delay = f.action == "inject"
         && matches!(&f.error, Some(ErrorFile::Name(n)) if n == "crash_after_append");
@@ -243,112 +251,26 @@ fn resolve_one(f: &FaultFile, ctx: &Ctx) -> Result<Fault, String> {
         .heal_after_ms
         .filter(|_| !restart_delay)
         .map(|h| at + Duration::from_millis(h));
-    let mut out = None;
-    // Healable actions keep their heal; the others refuse `heal_after_ms`.
-    let mut push = |action: Action, healable: bool| -> Result<(), String> {
-        if heal.is_some() && !healable {
-            return Err(format!(
-                "`heal_after_ms` does not apply to `{}`: it has nothing to undo",
-                f.action
-            ));
-        }
-        out = Some(Fault {
-            at,
-            action,
-            heal_at: heal,
-            when: when.clone(),
-        });
-        Ok(())
-    };
-    match f.action.as_str() {
-        "crash" => {
-            let t = ctx.target(need(&f.target, "crash", "target", "\"broker-1\"")?)?;
-            ctx.brokers_only(&t, "crash")?;
-            push(Action::Crash(t), true)?;
-        }
-        "restart" => {
-            let t = ctx.target(need(&f.target, "restart", "target", "\"broker-1\"")?)?;
-            ctx.brokers_only(&t, "restart")?;
-            if matches!(t, Target::Leader(..)) {
-                return Err("restart needs broker-N or brokers: a crashed broker leads nothing".into());
-            }
-            push(Action::Restart(t), false)?;
-        }
-        "partition" => {
-            let (a, b) = pair(ctx)?;
-            push(Action::Partition(a, b), true)?;
-        }
-        "partition_oneway" => {
-            let a = ctx.target(need(&f.from, "partition_oneway", "from", "\"broker-0\"")?)?;
-            let b = ctx.target(need(&f.to, "partition_oneway", "to", "\"producer-0\"")?)?;
-            if a == b {
-                return Err(format!("`from` and `to` are both `{a}`"));
-            }
-            push(Action::PartitionOneway(a, b), true)?;
-        }
-        "repair" => {
-            let (a, b) = pair(ctx)?;
-            push(Action::Repair(a, b), false)?;
-        }
-        "hold" => {
-            let (a, b) = pair(ctx)?;
-            push(Action::Hold(a, b), true)?;
-        }
-        "release" => {
-            let (a, b) = pair(ctx)?;
-            push(Action::Release(a, b), false)?;
-        }
-        "latency" => {
-            let (a, b) = pair(ctx)?;
-            let ms = *need(&f.latency_ms, "latency", "latency_ms", "50")?;
-            push(Action::Latency(a, b, Duration::from_millis(ms)), true)?;
-        }
-        "drop_rate" => {
-            let (a, b) = pair(ctx)?;
-            let rate = *need(&f.rate, "drop_rate", "rate", "0.05")?;
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("`rate` = {rate} is outside 0..=1"));
-            }
-            push(Action::DropRate(a, b, rate), true)?;
-        }
-        "expire_producers" => {
-            let (t, p) = ctx.partition(need(&f.partition, "expire_producers", "partition", "\"events/0\"")?)?;
-            push(Action::ExpireProducers(t, p), false)?;
-        }
-        "move_leader" => {
-            let (t, p) = ctx.partition(need(&f.partition, "move_leader", "partition", "\"events/0\"")?)?;
-            push(Action::MoveLeader(t, p), false)?;
-        }
-        "inject" => {
-            let (t, p) = ctx.partition(need(&f.partition, "inject", "partition", "\"events/0\"")?)?;
-            const NAMES: &str = "\"lost_response\", \"crash_after_append\" or \"hold_response\"";
-            let what = match need(&f.error, "inject", "error", "6")? {
-                ErrorFile::Code(c) if INJECTABLE.contains(c) => Injection::Error(*c),
-                ErrorFile::Code(c) => {
-                    return Err(format!("`error` = {c} cannot be injected; expected one of {INJECTABLE:?} or {NAMES}"))
-                }
-                ErrorFile::Name(n) if n == "lost_response" => Injection::LoseResponse,
-                ErrorFile::Name(n) if n == "hold_response" => Injection::HoldResponse,
-                // The crashed leader restarts `heal_after_ms` after its crash.
-                ErrorFile::Name(n) if n == "crash_after_append" => {
-                    Injection::CrashAfterAppend(f.heal_after_ms)
-                }
-                ErrorFile::Name(n) => return Err(format!("`error` = \"{n}\": expected a code or {NAMES}")),
-            };
-            let times = times(f)?;
-            push(Action::Inject(t, p, what, times), false)?;
-        }
-        "stale_metadata" => {
-            let times = times(f)?;
-            push(Action::StaleMetadata(times), false)?;
-        }
-        other => {
-            return Err(format!(
-                "unknown fault action `{other}`; expected crash, restart, partition, partition_oneway, repair, hold, release, latency, drop_rate, move_leader, expire_producers, stale_metadata or inject"
-            ))
-        }
+    let kind = fault_kind(&f.action).ok_or_else(|| {
+        format!(
+            "unknown fault action `{}`; expected {}",
+            f.action,
+            fault_kind_names()
+        )
+    })?;
+    let action = (kind.parse)(f, ctx)?;
+    if heal.is_some() && !kind.heals {
+        return Err(format!(
+            "`heal_after_ms` does not apply to `{}`: it has nothing to undo",
+            f.action
+        ));
     }
-    Ok(out.expect("every arm above pushes or returns"))
+    Ok(Fault {
+        at,
+        action,
+        heal_at: heal,
+        when,
+    })
 }
 
 /// Resolves every `[[faults]]` entry, checking targets and times; every bad

@@ -119,6 +119,24 @@ impl Reporter<'_> {
 }
 
 impl Scenario {
+    /// The fault schedule of a run with `seed`: the file's `[[faults]]` and,
+    /// with a `[swarm]`, the faults drawn from the seed, in time order. The
+    /// simulated world and `sim serve` both play this list.
+    pub fn schedule(&self, seed: u64) -> Vec<crate::faults::Fault> {
+        let mut faults = self.faults.clone();
+        if let Some(sw) = &self.file.swarm {
+            let producers = self.file.producers.count;
+            faults.extend(crate::faults::draw_swarm(
+                sw.get_ref(),
+                &self.cluster,
+                producers,
+                seed,
+            ));
+            faults.sort_by_key(|x| x.at);
+        }
+        faults
+    }
+
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
