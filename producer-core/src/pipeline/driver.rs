@@ -58,7 +58,7 @@ impl Driver {
     ) -> Self {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Driver {
-            state: SenderState::new(shared.clone()),
+            state: SenderState::new(shared.config.clone(), shared.observer.is_some()),
             shared,
             network,
             links: BTreeMap::new(),
@@ -94,6 +94,8 @@ impl Driver {
         }
         self.state.shutdown();
         self.perform();
+        // Waiting sends fail: nothing will take their records any more.
+        self.shared.memory.close();
         for (_, done) in std::mem::take(&mut self.waiters) {
             let _ = done.send(());
         }
@@ -102,6 +104,9 @@ impl Driver {
     /// Carries out every action the state asked for.
     fn perform(&mut self) {
         while let Some(action) = self.state.poll_action() {
+            let Some(action) = self.shared.carry_out(action) else {
+                continue;
+            };
             match action {
                 Action::Dial {
                     broker,
@@ -147,8 +152,17 @@ impl Driver {
                         let _ = done.send(());
                     }
                 }
+                // Memory, counters, metadata and events: `carry_out` did them.
+                Action::ReleaseMemory(_)
+                | Action::Resolved(_)
+                | Action::PublishMetadata(_)
+                | Action::Observe(_) => {}
             }
         }
+        let in_flight = self.state.in_flight_requests();
+        self.shared
+            .in_flight_requests
+            .store(in_flight, Ordering::Relaxed);
     }
 
     /// The link of `broker` if it is the connection `generation`.

@@ -1,12 +1,13 @@
 //! What the `Producer` handles and the sender share.
 
 use super::metadata_cell::MetadataCell;
+use super::sender::Action;
 use crate::config::Config;
 use crate::observe::{Event, Observer};
 use crate::partitioner::Partitioner;
 use crate::produce_set::{Limits, ProduceSet};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio::time::Instant;
@@ -67,6 +68,22 @@ impl Shared {
     /// The produce set, locked.
     pub fn accum(&self) -> MutexGuard<'_, Accumulator> {
         self.accum.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Carries out a sender action that touches only this shared state (buffer
+    /// memory, the `Stats` counters, the published metadata, the observer);
+    /// returns the others (sockets, flush and close answers) for the driver.
+    pub fn carry_out(&self, action: Action) -> Option<Action> {
+        match action {
+            Action::ReleaseMemory(bytes) => self.memory.add_permits(bytes),
+            Action::Resolved(records) => {
+                self.unresolved.fetch_sub(records, Ordering::Relaxed);
+            }
+            Action::PublishMetadata(view) => self.metadata.send_replace(view),
+            Action::Observe(event) => self.emit(|| event),
+            other => return Some(other),
+        }
+        None
     }
 
     /// Tells the observer, building the event only if there is one.

@@ -60,7 +60,7 @@ impl SenderState {
         }
         self.partitions.retain(|_, ps| !ps.is_idle());
         self.idempotence.begin_bump();
-        self.shared.emit(|| Event::EpochBumpStarted);
+        self.out.emit(|| Event::EpochBumpStarted);
     }
 
     /// Asks for a producer id (or a bump of the last one) when none is granted.
@@ -81,7 +81,7 @@ impl SenderState {
             )
         });
         self.producer_id.in_flight = true;
-        self.shared.emit(|| Event::ControlRequestSent {
+        self.out.emit(|| Event::ControlRequestSent {
             broker,
             api: "InitProducerId",
         });
@@ -99,7 +99,7 @@ impl SenderState {
             Ok(ProducerIdAnswer::Granted { producer_id, epoch }) => {
                 self.producer_id = IdRequest::default();
                 self.idempotence.granted(producer_id, epoch);
-                self.shared
+                self.out
                     .emit(|| Event::IdentityGranted { producer_id, epoch });
                 Ok(())
             }

@@ -1,7 +1,7 @@
 //! Metadata: which topics to ask about, when to ask again, and what an answer
 //! changes (leaders, brokers that left, the snapshot `send` reads).
 
-use super::{Accumulator, SenderState};
+use super::{Accumulator, Action, SenderState};
 use crate::metadata::ClusterMetadata;
 use crate::observe::Event;
 use crate::produce_set::TopicPartition;
@@ -126,7 +126,7 @@ impl SenderState {
             )
         });
         self.metadata.refresh.asked();
-        self.shared.emit(|| Event::ControlRequestSent {
+        self.out.emit(|| Event::ControlRequestSent {
             broker,
             api: "Metadata",
         });
@@ -197,10 +197,11 @@ impl SenderState {
     }
 
     /// Hands the new view to `send` (partition counts) and to the observer.
-    fn publish_metadata(&self) {
+    fn publish_metadata(&mut self) {
         let view: &ClusterMetadata = &self.metadata.view;
-        self.shared.metadata.send_replace(Arc::new(view.clone()));
-        self.shared.emit(|| Event::MetadataUpdated {
+        self.out
+            .push(Action::PublishMetadata(Arc::new(view.clone())));
+        self.out.emit(|| Event::MetadataUpdated {
             leaders: view
                 .topics
                 .iter()

@@ -29,6 +29,7 @@ mod batches;
 mod conns;
 mod identity;
 mod metadata;
+mod outbox;
 mod packing;
 mod policy;
 mod resolve;
@@ -38,7 +39,8 @@ mod timer;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use super::{Accumulator, Shared};
+use super::Accumulator;
+use crate::config::Config;
 use crate::idempotence::Idempotence;
 use crate::observe::Event;
 use crate::produce_set::TopicPartition;
@@ -49,52 +51,17 @@ use bytes::Bytes;
 use conns::{Conns, RequestKind};
 use identity::IdRequest;
 use metadata::MetadataState;
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::Ordering;
+pub(crate) use outbox::Action;
+use outbox::Outbox;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use timer::{Timer, TimerTable};
 use tokio::time::Instant;
 
-/// Something the driver must do for the state.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// Open a connection to `addr` for `broker`; report back with `generation`.
-    Dial {
-        /// Broker id (negative: a bootstrap address).
-        broker: i32,
-        /// Identifies this attempt in later events.
-        generation: u64,
-        /// `host:port`.
-        addr: String,
-    },
-    /// Write a request frame on the connection `broker`/`generation`.
-    Write {
-        /// Broker id.
-        broker: i32,
-        /// The connection it was built for.
-        generation: u64,
-        /// The whole frame, size prefix included.
-        frame: OutFrame,
-    },
-    /// Close the connection `broker`/`generation` (its requests were given up).
-    Disconnect {
-        /// Broker id.
-        broker: i32,
-        /// The connection to close.
-        generation: u64,
-    },
-    /// Every record sent before the flush with this token has resolved.
-    FlushDone(u64),
-    /// The close with this token is complete.
-    CloseDone(u64),
-}
-
 /// The sender's whole state. See the module documentation for how to drive it.
 pub(crate) struct SenderState {
-    /// Configuration, counters, observer, buffer memory and the metadata
-    /// channel, shared with the `Producer` handles. The produce set inside it is
-    /// never locked here: `poll` is lent it by the caller.
-    shared: Arc<Shared>,
+    /// The producer's configuration.
+    config: Config,
     /// The client id once, shared by every request header.
     client_id: Arc<str>,
     /// The cluster as this producer knows it, and when to ask again.
@@ -123,14 +90,16 @@ pub(crate) struct SenderState {
     drain_cursor: usize,
     /// The deadlines the driver sleeps until, one named slot each.
     timers: TimerTable,
+    /// Requests written and not answered yet (`Stats` reads it).
+    in_flight_requests: usize,
     /// What the driver must do, in order.
-    actions: VecDeque<Action>,
+    out: Outbox,
 }
 
 impl SenderState {
-    /// Fresh state for the producer sharing `shared`.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        let config = &shared.config;
+    /// Fresh state for a producer with `config` (validated); events for an
+    /// observer are built only when `observed`.
+    pub fn new(config: Config, observed: bool) -> Self {
         SenderState {
             client_id: config.client_id.as_str().into(),
             idempotence: Idempotence::new(config.idempotence).with_bugs(config.bugs),
@@ -145,14 +114,15 @@ impl SenderState {
             finished: false,
             drain_cursor: 0,
             timers: TimerTable::default(),
-            actions: VecDeque::new(),
-            shared,
+            in_flight_requests: 0,
+            out: Outbox::new(observed),
+            config,
         }
     }
 
     /// The producer's configuration.
-    fn config(&self) -> &crate::Config {
-        &self.shared.config
+    fn config(&self) -> &Config {
+        &self.config
     }
 
     // ----- events in ------------------------------------------------------------
@@ -177,9 +147,7 @@ impl SenderState {
             Ok(None) => {}
             Err(reason) => self.drop_connection(broker, reason, now),
             Ok(Some(req)) => {
-                self.shared
-                    .in_flight_requests
-                    .fetch_sub(1, Ordering::Relaxed);
+                self.in_flight_requests -= 1;
                 if let Err(reason) = self.on_response(req.kind, body, now) {
                     self.drop_connection(broker, reason, now);
                 }
@@ -198,7 +166,7 @@ impl SenderState {
         self.closing = true;
         if let Some(token) = token {
             if self.config().bugs.close_returns_early() {
-                self.actions.push_back(Action::CloseDone(token));
+                self.out.push(Action::CloseDone(token));
             } else {
                 self.closers.push(token);
             }
@@ -230,7 +198,12 @@ impl SenderState {
 
     /// The next thing the driver must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.out.pop()
+    }
+
+    /// Requests written to brokers and not answered yet.
+    pub fn in_flight_requests(&self) -> usize {
+        self.in_flight_requests
     }
 
     /// When `poll` must run again at the latest (events may call for it sooner).
@@ -254,23 +227,18 @@ impl SenderState {
     /// memory they held and answers every waiting close and flush.
     pub fn shutdown(&mut self) {
         for (broker, generation, in_flight) in self.conns.drain() {
-            self.shared
-                .in_flight_requests
-                .fetch_sub(in_flight.len(), Ordering::Relaxed);
+            self.in_flight_requests -= in_flight.len();
             for req in in_flight {
                 if let RequestKind::Produce { batches, .. } = req.kind {
                     batches.into_iter().for_each(|b| self.release(b));
                 }
             }
-            self.actions
-                .push_back(Action::Disconnect { broker, generation });
+            self.out.push(Action::Disconnect { broker, generation });
         }
-        self.shared.memory.close();
         let closers = std::mem::take(&mut self.closers);
-        self.actions
-            .extend(closers.into_iter().map(Action::CloseDone));
+        self.out.extend(closers.into_iter().map(Action::CloseDone));
         let flushes = std::mem::take(&mut self.flushes);
-        self.actions
+        self.out
             .extend(flushes.into_iter().map(|(_, t)| Action::FlushDone(t)));
     }
 
@@ -297,7 +265,7 @@ impl SenderState {
             .into_iter()
             .partition(|(upto, _)| oldest.is_none_or(|o| o >= *upto));
         self.flushes = waiting;
-        self.actions
+        self.out
             .extend(done.into_iter().map(|(_, t)| Action::FlushDone(t)));
     }
 
@@ -364,14 +332,12 @@ impl SenderState {
     ) {
         let deadline = now + self.config().request_timeout;
         if let Some((generation, frame)) = self.conns.push(broker, deadline, build) {
-            self.actions.push_back(Action::Write {
+            self.out.push(Action::Write {
                 broker,
                 generation,
                 frame,
             });
-            self.shared
-                .in_flight_requests
-                .fetch_add(1, Ordering::Relaxed);
+            self.in_flight_requests += 1;
         }
     }
 
@@ -381,13 +347,10 @@ impl SenderState {
         let Some(generation) = generation else {
             return;
         };
-        self.actions
-            .push_back(Action::Disconnect { broker, generation });
-        self.shared
-            .in_flight_requests
-            .fetch_sub(in_flight.len(), Ordering::Relaxed);
+        self.out.push(Action::Disconnect { broker, generation });
+        self.in_flight_requests -= in_flight.len();
         let unanswered = in_flight.len();
-        self.shared.emit(|| Event::ConnectionLost {
+        self.out.emit(|| Event::ConnectionLost {
             broker,
             reason,
             unanswered,

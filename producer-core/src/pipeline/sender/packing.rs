@@ -159,7 +159,7 @@ impl SenderState {
             let observed = bytes.len().saturating_sub(BATCH_HEADER_LEN) as f64 / records as f64;
             accum.produce_set.observe_ratio(&tp.topic, observed);
         }
-        self.shared.emit(|| Event::BatchSealed {
+        self.out.emit(|| Event::BatchSealed {
             tp: tp.clone(),
             first_send_id: send_ids[0],
             records: send_ids.len(),
@@ -241,7 +241,8 @@ impl SenderState {
             .as_millis()
             .min(i32::MAX as u128) as i32;
         let limit = self.config().max_request_size;
-        let shared = self.shared.clone();
+        let observed = self.out.observed();
+        let mut sent = None;
         self.send_request(broker, now, |versions, corr| {
             let parts: Vec<PartitionBatch<'_>> = batches
                 .iter()
@@ -253,7 +254,7 @@ impl SenderState {
                 .collect();
             let frame =
                 produce::encode_request(versions.produce, corr, &client_id, timeout_ms, &parts);
-            shared.emit(|| Event::RequestSent {
+            sent = observed.then(|| Event::RequestSent {
                 broker,
                 correlation_id: corr,
                 bytes: frame.len(),
@@ -279,6 +280,9 @@ impl SenderState {
                 },
             )
         });
+        if let Some(event) = sent {
+            self.out.push(super::Action::Observe(event));
+        }
     }
 
     /// Dials the leaders of partitions with something to send, and any broker
@@ -335,7 +339,7 @@ impl SenderState {
             return;
         };
         let generation = self.conns.start_dial(broker);
-        self.actions.push_back(super::Action::Dial {
+        self.out.push(super::Action::Dial {
             broker,
             generation,
             addr,

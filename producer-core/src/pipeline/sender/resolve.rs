@@ -3,34 +3,34 @@
 //! records leave the pipeline.
 
 use super::batches::{Held, SentBatch};
+use super::outbox::{Action, Outbox};
 use super::policy::{self, Answer, Attempt, Budget, Outcome};
-use super::{split, Accumulator, SenderState, Shared};
+use super::{split, Accumulator, SenderState};
 use crate::error::Error;
 use crate::observe::{AttemptOutcome, Event};
 use crate::produce_set::{OpenBatch, TopicPartition};
 use crate::wire::responses;
 use crate::wire::ErrorCode;
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 use tokio::time::Instant;
 
 impl SenderState {
     /// Resolves a batch the sender still holds and drops it.
     pub(super) fn finish(&mut self, mut batch: SentBatch, result: Result<Option<i64>, Error>) {
-        resolve(&self.shared, &mut self.held, &mut batch, result);
+        resolve(&mut self.out, &mut self.held, &mut batch, result);
         self.release(batch);
     }
 
     /// The sender lets go of a resolved batch's bytes: its memory goes back.
-    pub(super) fn release(&self, batch: SentBatch) {
+    pub(super) fn release(&mut self, batch: SentBatch) {
         debug_assert!(batch.resolved, "only resolved batches are released");
         self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
     }
 
     /// Returns a batch's buffer memory to the pool, and says so.
-    fn give_back(&self, tp: &TopicPartition, first_send_id: u64, bytes: usize) {
-        self.shared.memory.add_permits(bytes);
-        self.shared.emit(|| Event::MemoryReleased {
+    fn give_back(&mut self, tp: &TopicPartition, first_send_id: u64, bytes: usize) {
+        self.out.push(Action::ReleaseMemory(bytes));
+        self.out.emit(|| Event::MemoryReleased {
             tp: tp.clone(),
             first_send_id,
             bytes,
@@ -42,8 +42,8 @@ impl SenderState {
         let records = batch.send_ids.len();
         batch.completion.fail(error.clone());
         self.give_back(&tp, batch.send_ids[0], batch.memory);
-        self.shared.unresolved.fetch_sub(records, Ordering::Relaxed);
-        self.shared.emit(|| Event::BatchResolved {
+        self.out.push(Action::Resolved(records));
+        self.out.emit(|| Event::BatchResolved {
             tp,
             first_send_id: batch.send_ids[0],
             records,
@@ -78,7 +78,7 @@ impl SenderState {
                 let error = Error::DeliveryTimeout {
                     maybe_written: true,
                 };
-                resolve(&self.shared, &mut self.held, batch, Err(error));
+                resolve(&mut self.out, &mut self.held, batch, Err(error));
             }
         }
     }
@@ -128,7 +128,7 @@ impl SenderState {
             ps.solo_in_flight = false;
         }
         let window_had_failed = ps.window_failed;
-        self.shared.emit(|| Event::AttemptEnded {
+        self.out.emit(|| Event::AttemptEnded {
             tp: tp.clone(),
             first_send_id: batch.first_send_id(),
             outcome: attempt_outcome(answer),
@@ -246,7 +246,7 @@ impl SenderState {
             .then(|| split::halves(batch, bugs, self.config().compression))
             .flatten()?;
         self.held.remove(batch.first_send_id());
-        self.shared.emit(|| Event::BatchSplit {
+        self.out.emit(|| Event::BatchSplit {
             tp: batch.tp.clone(),
             first_send_id: batch.first_send_id(),
             parts: vec![first.first_send_id(), second.first_send_id()],
@@ -261,7 +261,7 @@ impl SenderState {
             vec![first, second]
         };
         for part in &parts {
-            self.shared.emit(|| Event::BatchSealed {
+            self.out.emit(|| Event::BatchSealed {
                 tp: part.tp.clone(),
                 first_send_id: part.first_send_id(),
                 records: part.send_ids.len(),
@@ -293,7 +293,7 @@ fn attempt_outcome(answer: Answer) -> AttemptOutcome {
 /// held index, the observer. Its memory is returned by `release` (an expired
 /// batch still in flight keeps its bytes until the answer).
 fn resolve(
-    shared: &Shared,
+    out: &mut Outbox,
     held: &mut Held,
     batch: &mut SentBatch,
     result: Result<Option<i64>, Error>,
@@ -305,10 +305,8 @@ fn resolve(
     };
     batch.resolved = true;
     held.remove(batch.first_send_id());
-    shared
-        .unresolved
-        .fetch_sub(batch.send_ids.len(), Ordering::Relaxed);
-    shared.emit(|| Event::BatchResolved {
+    out.push(Action::Resolved(batch.send_ids.len()));
+    out.emit(|| Event::BatchResolved {
         tp: batch.tp.clone(),
         first_send_id: batch.first_send_id(),
         records: batch.send_ids.len(),

@@ -118,6 +118,8 @@ pub struct Harness {
     pub sent: VecDeque<Sent>,
     /// Flushes, closes and disconnects the state reported, in order.
     pub done: Vec<Action>,
+    /// Buffer memory the state released, in bytes, in total.
+    pub released: usize,
 }
 
 impl Harness {
@@ -128,13 +130,14 @@ impl Harness {
         let observer: Arc<dyn Observer> = events.clone();
         let shared = Arc::new(Shared::new(config, Some(observer)));
         Harness {
-            state: SenderState::new(shared.clone()),
+            state: SenderState::new(shared.config.clone(), true),
             now: shared.start,
             shared,
             events,
             dials: BTreeMap::new(),
             sent: VecDeque::new(),
             done: Vec::new(),
+            released: 0,
         }
     }
 
@@ -161,7 +164,20 @@ impl Harness {
     /// Runs the state's `poll` at the current time and collects its actions.
     pub fn step(&mut self) {
         self.state.poll(self.now, &mut self.shared.accum());
+        self.take_actions();
+    }
+
+    /// Collects the actions the state asked for since the last call, carrying
+    /// out those on the shared state (memory, counters, metadata, events) as
+    /// the driver does, and tallying the memory released.
+    pub fn take_actions(&mut self) {
         while let Some(action) = self.state.poll_action() {
+            if let Action::ReleaseMemory(bytes) = action {
+                self.released += bytes;
+            }
+            let Some(action) = self.shared.carry_out(action) else {
+                continue;
+            };
             match action {
                 Action::Dial {
                     broker, generation, ..
@@ -226,6 +242,7 @@ impl Harness {
     pub fn close_connection(&mut self, broker: i32, generation: u64) {
         self.state
             .handle_closed(broker, generation, "closed by test".into(), self.now);
+        self.take_actions();
     }
 
     /// Sends one record to `partition` as `Producer::send` does (no waiting:
@@ -284,6 +301,7 @@ impl Harness {
         let body = Bytes::from(frame).slice(4..);
         self.state
             .handle_response(to.broker, to.generation, body, self.now);
+        self.take_actions();
     }
 
     /// Delivers a response frame made of raw bytes (size prefix included, as a
@@ -292,6 +310,7 @@ impl Harness {
         let body = Bytes::copy_from_slice(&frame[4..]);
         self.state
             .handle_response(to.broker, to.generation, body, self.now);
+        self.take_actions();
     }
 
     /// Answers a metadata request: brokers 0..=max(leaders), partition p led by
@@ -394,7 +413,7 @@ impl Harness {
         (
             s.unresolved.load(Ordering::Relaxed),
             s.config.buffer_memory - s.memory.available_permits(),
-            s.in_flight_requests.load(Ordering::Relaxed),
+            self.state.in_flight_requests(),
         )
     }
 }
