@@ -16,10 +16,10 @@ use std::path::Path;
 
 /// (scenario file, seed, trace hash as `sim run` prints it).
 const PINS: &[(&str, u64, u64)] = &[
-    ("happy-path.toml", 7, 0x16ed_8596_2801_0e83),
-    ("swarm.toml", 1, 0x6067_ced8_16df_d6b7),
-    ("swarm.toml", 2, 0x1d12_cc70_0f6c_07df),
-    ("lost-responses.toml", 1, 0xd827_95d1_c2c1_6bd1),
+    ("happy-path.toml", 7, 0x110e_5fa7_b1cd_093a),
+    ("swarm.toml", 1, 0x4fb3_a94c_eee3_100d),
+    ("swarm.toml", 2, 0x76fe_7986_7da1_7388),
+    ("lost-responses.toml", 1, 0xb1b3_8744_64e7_e309),
 ];
 
 fn scenario(name: &str) -> Scenario {

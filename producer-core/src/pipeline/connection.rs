@@ -1,5 +1,6 @@
-//! One broker connection: connect, negotiate versions, then a reader and a writer
-//! task that move frames between the socket and the sender's driver.
+//! One broker connection: connect, then a reader and a writer task that move
+//! frames between the socket and the sender's driver. Pure I/O: the handshake
+//! (ApiVersions) and every deadline are the sender state's.
 //!
 //! The driver owns the connection through [`ConnTasks`]; dropping it aborts the
 //! tasks and closes the socket. Every event carries the connection's generation so
@@ -7,11 +8,8 @@
 
 use crate::network::Network;
 use crate::wire::frame::{self, OutFrame, MAX_RESPONSE_FRAME};
-use crate::wire::requests::{self, Versions};
-use crate::wire::responses;
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,14 +17,12 @@ use tokio::task::JoinHandle;
 /// News from a connection task.
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
-    /// Connected and versions agreed; requests go into `tx`.
-    Ready {
+    /// Connected; frames go into `tx`.
+    Connected {
         /// Which broker.
         broker: i32,
         /// Which dial of it.
         generation: u64,
-        /// The API versions agreed.
-        versions: Versions,
         /// The writer task's input.
         tx: mpsc::UnboundedSender<OutFrame>,
     },
@@ -71,12 +67,6 @@ pub(crate) struct Dial {
     pub generation: u64,
     /// `host:port`.
     pub addr: String,
-    /// Sent in the ApiVersions request header.
-    pub client_id: Arc<str>,
-    /// InitProducerId must be supported when true.
-    pub idempotence: bool,
-    /// Connecting and negotiating must finish within this.
-    pub timeout: Duration,
 }
 
 /// Starts connecting; the outcome arrives as a [`ConnEvent`].
@@ -99,38 +89,17 @@ pub(crate) fn spawn(
     }))
 }
 
-/// Connects, negotiates versions, then runs the writer task and reads
-/// responses until the connection ends (`Err`: why it failed).
+/// Connects, then runs the writer task and reads responses until the
+/// connection ends (`Err`: why it failed).
 async fn run(
     dial: Dial,
     network: Arc<dyn Network>,
     events: mpsc::UnboundedSender<ConnEvent>,
 ) -> Result<(), String> {
-    let handshake = async {
-        let mut stream = network
-            .connect(&dial.addr)
-            .await
-            .map_err(|e| format!("connect to {}: {e}", dial.addr))?;
-        stream
-            .write_all(&requests::api_versions_request(0, &dial.client_id))
-            .await
-            .map_err(|e| format!("write ApiVersions: {e}"))?;
-        let body = frame::read_frame(&mut stream, MAX_RESPONSE_FRAME)
-            .await
-            .map_err(|e| format!("read ApiVersions: {e}"))?
-            .ok_or("closed during ApiVersions")?;
-        let versions = responses::api_versions(body, dial.idempotence)?;
-        Ok::<_, String>((stream, versions))
-    };
-    let (stream, versions) = tokio::time::timeout(dial.timeout, handshake)
+    let stream = network
+        .connect(&dial.addr)
         .await
-        .map_err(|_| {
-            format!(
-                "connect to {} timed out after {:?}",
-                dial.addr, dial.timeout
-            )
-        })??;
-
+        .map_err(|e| format!("connect to {}: {e}", dial.addr))?;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::unbounded_channel::<OutFrame>();
     let (broker, generation) = (dial.broker, dial.generation);
@@ -155,10 +124,9 @@ async fn run(
         }
     }));
     if events
-        .send(ConnEvent::Ready {
+        .send(ConnEvent::Connected {
             broker,
             generation,
-            versions,
             tx,
         })
         .is_err()

@@ -113,14 +113,10 @@ impl Driver {
                     generation,
                     addr,
                 } => {
-                    let config = &self.shared.config;
                     let dial = Dial {
                         broker,
                         generation,
                         addr,
-                        client_id: config.client_id.as_str().into(),
-                        idempotence: config.idempotence,
-                        timeout: config.request_timeout,
                     };
                     let tasks =
                         connection::spawn(dial, self.network.clone(), self.events_tx.clone());
@@ -176,10 +172,9 @@ impl Driver {
     fn on_conn_event(&mut self, ev: ConnEvent) {
         let now = tokio::time::Instant::now();
         match ev {
-            ConnEvent::Ready {
+            ConnEvent::Connected {
                 broker,
                 generation,
-                versions,
                 tx,
             } => {
                 if let Some(link) = self.links.get_mut(&broker) {
@@ -187,7 +182,7 @@ impl Driver {
                         link.tx = Some(tx);
                     }
                 }
-                self.state.handle_connected(broker, generation, versions);
+                self.state.handle_connected(broker, generation);
             }
             ConnEvent::Response {
                 broker,

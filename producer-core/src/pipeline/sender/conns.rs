@@ -1,5 +1,6 @@
-//! Per-broker protocol state: connecting, ready (negotiated versions, requests
-//! in flight with their correlation ids and deadlines) or backing off.
+//! Per-broker protocol state: connecting, negotiating API versions (the
+//! handshake), ready (negotiated versions, requests in flight with their
+//! correlation ids and deadlines) or backing off.
 //!
 //! No sockets here: the driver owns the connection tasks and their write
 //! channels, keyed by broker and generation. A generation number tells the news
@@ -48,10 +49,19 @@ pub(crate) struct InFlight {
 /// The state of the connection to one broker.
 #[derive(Debug)]
 pub(crate) enum ConnState {
-    /// The driver is dialling and negotiating versions.
+    /// The driver is dialling.
     Connecting {
         /// Which attempt this is.
         generation: u64,
+        /// Connecting and the handshake must be done by then.
+        deadline: Instant,
+    },
+    /// Connected; the ApiVersions request is written and its answer awaited.
+    Handshaking {
+        /// Which attempt this is.
+        generation: u64,
+        /// The answer must come by then (the dial's deadline still).
+        deadline: Instant,
     },
     /// Connected: requests can be written.
     Ready {
@@ -72,12 +82,24 @@ pub(crate) enum ConnState {
 }
 
 impl ConnState {
+    /// When the connection is given up unless something arrives, and whether
+    /// that is the dial and handshake (`true`) or the oldest request.
+    fn deadline(&self) -> Option<(Instant, bool)> {
+        match self {
+            ConnState::Connecting { deadline, .. } | ConnState::Handshaking { deadline, .. } => {
+                Some((*deadline, true))
+            }
+            ConnState::Ready { in_flight, .. } => in_flight.front().map(|r| (r.deadline, false)),
+            ConnState::Backoff { .. } => None,
+        }
+    }
+
     /// The generation, unless backing off.
     fn generation(&self) -> Option<u64> {
         match self {
-            ConnState::Connecting { generation } | ConnState::Ready { generation, .. } => {
-                Some(*generation)
-            }
+            ConnState::Connecting { generation, .. }
+            | ConnState::Handshaking { generation, .. }
+            | ConnState::Ready { generation, .. } => Some(*generation),
             ConnState::Backoff { .. } => None,
         }
     }
@@ -142,20 +164,56 @@ impl Conns {
         }
     }
 
-    /// Records a dial of `broker` and returns its generation.
-    pub fn start_dial(&mut self, broker: i32) -> u64 {
+    /// Records a dial of `broker` that must be connected and negotiated by
+    /// `deadline`, and returns its generation.
+    pub fn start_dial(&mut self, broker: i32, deadline: Instant) -> u64 {
         self.next_generation += 1;
         let generation = self.next_generation;
-        self.map
-            .insert(broker, ConnState::Connecting { generation });
+        self.map.insert(
+            broker,
+            ConnState::Connecting {
+                generation,
+                deadline,
+            },
+        );
         generation
     }
 
-    /// The dial `generation` of `broker` finished; false when it is stale.
-    pub fn connected(&mut self, broker: i32, generation: u64, versions: Versions) -> bool {
-        if !matches!(self.map.get(&broker), Some(ConnState::Connecting { generation: g }) if *g == generation)
-        {
+    /// The dial `generation` of `broker` connected: the handshake starts. False
+    /// when the dial is stale.
+    pub fn connected(&mut self, broker: i32, generation: u64) -> bool {
+        let Some(ConnState::Connecting {
+            generation: g,
+            deadline,
+        }) = self.map.get(&broker)
+        else {
             return false;
+        };
+        if *g != generation {
+            return false;
+        }
+        let deadline = *deadline;
+        self.map.insert(
+            broker,
+            ConnState::Handshaking {
+                generation,
+                deadline,
+            },
+        );
+        true
+    }
+
+    /// True while `broker`'s connection `generation` awaits its ApiVersions
+    /// answer.
+    pub fn is_handshaking(&self, broker: i32, generation: u64) -> bool {
+        matches!(self.map.get(&broker), Some(ConnState::Handshaking { generation: g, .. }) if *g == generation)
+    }
+
+    /// The handshake of `broker`'s connection `generation` agreed on
+    /// `versions`: requests may be written.
+    pub fn negotiated(&mut self, broker: i32, generation: u64, versions: Versions) {
+        if !self.is_handshaking(broker, generation) {
+            return;
         }
         self.map.insert(
             broker,
@@ -166,7 +224,6 @@ impl Conns {
                 next_correlation: 1,
             },
         );
-        true
     }
 
     /// True when `generation` is `broker`'s connection (connecting or ready).
@@ -246,23 +303,24 @@ impl Conns {
         Ok(in_flight.pop_front())
     }
 
-    /// Ready brokers whose oldest request passed its deadline at `now`.
-    pub fn late(&self, now: Instant) -> Vec<i32> {
+    /// Brokers whose connection passed its deadline at `now`: the oldest
+    /// request of a ready one, or the dial and handshake of a new one (`true`).
+    pub fn late(&self, now: Instant) -> Vec<(i32, bool)> {
         self.map
             .iter()
-            .filter(|(_, c)| matches!(c, ConnState::Ready { in_flight, .. } if in_flight.front().is_some_and(|r| r.deadline <= now)))
-            .map(|(id, _)| *id)
+            .filter_map(|(id, c)| match c.deadline() {
+                Some((deadline, handshake)) if deadline <= now => Some((*id, handshake)),
+                _ => None,
+            })
             .collect()
     }
 
-    /// The earliest deadline of any oldest unanswered request.
+    /// The earliest deadline of any connection: an oldest unanswered request,
+    /// or a dial and its handshake.
     pub fn next_request_deadline(&self) -> Option<Instant> {
         self.map
             .values()
-            .filter_map(|c| match c {
-                ConnState::Ready { in_flight, .. } => in_flight.front().map(|r| r.deadline),
-                _ => None,
-            })
+            .filter_map(|c| c.deadline().map(|(d, _)| d))
             .min()
     }
 
@@ -302,7 +360,10 @@ impl Conns {
                     in_flight,
                     ..
                 } => Some((id, generation, in_flight)),
-                ConnState::Connecting { generation } => Some((id, generation, VecDeque::new())),
+                ConnState::Connecting { generation, .. }
+                | ConnState::Handshaking { generation, .. } => {
+                    Some((id, generation, VecDeque::new()))
+                }
                 ConnState::Backoff { .. } => None,
             })
             .collect()

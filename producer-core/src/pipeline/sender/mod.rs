@@ -6,7 +6,7 @@
 //! [`SenderState`]'s methods come in three kinds, called in this order by its
 //! driver (`super::driver`), or by a test stepping it by hand:
 //!
-//! - `handle_*`: events in. A connection became ready or closed, a response
+//! - `handle_*`: events in. A connection's socket came up or closed, a response
 //!   frame arrived, a flush or close was asked for. Each takes the current time.
 //! - [`SenderState::poll`]: time passing. Does the work that is due at `now`
 //!   (expire, time out requests, bump the epoch, ask for metadata and a producer
@@ -27,6 +27,7 @@
 
 mod batches;
 mod conns;
+mod handshake;
 mod identity;
 mod metadata;
 mod outbox;
@@ -127,9 +128,9 @@ impl SenderState {
 
     // ----- events in ------------------------------------------------------------
 
-    /// The dial `generation` of `broker` connected and agreed on `versions`.
-    pub fn handle_connected(&mut self, broker: i32, generation: u64, versions: Versions) {
-        self.conns.connected(broker, generation, versions);
+    /// The dial `generation` of `broker` connected: the handshake starts.
+    pub fn handle_connected(&mut self, broker: i32, generation: u64) {
+        self.start_handshake(broker, generation);
     }
 
     /// The connection `broker`/`generation` failed or closed.
@@ -142,6 +143,9 @@ impl SenderState {
     /// A response frame (header included, size prefix stripped) arrived on
     /// `broker`/`generation`.
     pub fn handle_response(&mut self, broker: i32, generation: u64, body: Bytes, now: Instant) {
+        if self.conns.is_handshaking(broker, generation) {
+            return self.on_api_versions(broker, generation, body, now);
+        }
         let correlation = frame::peek_correlation_id(&body);
         match self.conns.take_response(broker, generation, correlation) {
             Ok(None) => {}
@@ -364,8 +368,13 @@ impl SenderState {
     /// Drops connections whose oldest request got no answer in time.
     fn time_out_requests(&mut self, now: Instant) {
         let timeout = self.config().request_timeout;
-        for id in self.conns.late(now) {
-            self.drop_connection(id, format!("request timed out after {timeout:?}"), now);
+        for (id, handshake) in self.conns.late(now) {
+            let reason = if handshake {
+                format!("connect and ApiVersions timed out after {timeout:?}")
+            } else {
+                format!("request timed out after {timeout:?}")
+            };
+            self.drop_connection(id, reason, now);
         }
     }
 

@@ -338,7 +338,9 @@ impl SenderState {
             self.metadata.refresh.mark_stale();
             return;
         };
-        let generation = self.conns.start_dial(broker);
+        let generation = self
+            .conns
+            .start_dial(broker, now + self.config().request_timeout);
         self.out.push(super::Action::Dial {
             broker,
             generation,

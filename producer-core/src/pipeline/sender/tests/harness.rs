@@ -15,13 +15,14 @@ use crate::record::Record;
 use crate::wire::frame;
 use crate::wire::requests::Versions;
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, InitProducerIdResponse, MetadataResponse, ProduceRequest, ProduceResponse,
-    ProducerId, TopicName,
+    ApiKey, ApiVersionsResponse, BrokerId, InitProducerIdResponse, MetadataResponse,
+    ProduceRequest, ProduceResponse, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable, StrBytes};
 use std::collections::{BTreeMap, VecDeque};
@@ -232,10 +233,25 @@ impl Harness {
         timer
     }
 
-    /// The pending dial of `broker` connects.
+    /// The pending dial of `broker` connects and the broker answers the
+    /// handshake with [`VERSIONS`].
     pub fn connect(&mut self, broker: i32) {
+        let hello = self.connect_socket(broker);
+        self.reply(&hello, &api_versions_answer(VERSIONS));
+    }
+
+    /// The pending dial of `broker` connects; returns the ApiVersions request
+    /// the state writes on it, unanswered.
+    pub fn connect_socket(&mut self, broker: i32) -> Sent {
         let generation = self.dials.remove(&broker).expect("a dial of this broker");
-        self.state.handle_connected(broker, generation, VERSIONS);
+        self.state.handle_connected(broker, generation);
+        self.take_actions();
+        let at = self.sent.iter().rposition(|s| {
+            s.api == ApiKey::ApiVersions && s.broker == broker && s.generation == generation
+        });
+        self.sent
+            .remove(at.expect("the state writes ApiVersions on a new connection"))
+            .unwrap()
     }
 
     /// The connection of `broker` (the generation of `sent`) closes.
@@ -253,6 +269,13 @@ impl Harness {
 
     /// As [`Harness::send`], any record.
     pub fn send_record(&mut self, partition: i32, record: Record) -> Sending {
+        self.try_send(partition, record)
+            .expect("the test's buffer memory is enough")
+    }
+
+    /// Sends `record` to `partition` if buffer memory allows it now (`None`:
+    /// `Producer::send` would wait for memory).
+    pub fn try_send(&mut self, partition: i32, record: Record) -> Option<Sending> {
         let mut accum = self.shared.accum();
         let tp = TopicPartition {
             topic: accum.topic_name(TOPIC),
@@ -268,16 +291,30 @@ impl Harness {
             self.now,
             &mut reserved,
         );
-        let Ok(Admit::Added { appended, send_id }) = admitted else {
-            panic!("not admitted: {admitted:?}");
+        let (appended, send_id) = match admitted {
+            Ok(Admit::Added { appended, send_id }) => (appended, send_id),
+            Ok(Admit::NeedMemory(_)) => return None,
+            Err(e) => panic!("not admitted: {e:?}"),
         };
         drop(accum);
         self.shared.unresolved.fetch_add(1, Ordering::Relaxed);
-        Sending {
+        Some(Sending {
             completion: appended.completion,
             index: appended.index,
             send_id,
-        }
+        })
+    }
+
+    /// Buffer memory in use: what the batches hold. Panics when more came back
+    /// than was ever taken (a batch's memory released twice).
+    pub fn memory_in_use(&self) -> usize {
+        let (total, free) = (
+            self.shared.config.buffer_memory,
+            self.shared.memory.available_permits(),
+        );
+        total
+            .checked_sub(free)
+            .unwrap_or_else(|| panic!("{free} bytes free of {total}: memory released twice"))
     }
 
     /// The oldest unanswered request of `api`.
@@ -412,10 +449,25 @@ impl Harness {
         let s = &self.shared;
         (
             s.unresolved.load(Ordering::Relaxed),
-            s.config.buffer_memory - s.memory.available_permits(),
+            self.memory_in_use(),
             self.state.in_flight_requests(),
         )
     }
+}
+
+/// A broker's ApiVersions answer offering at most `versions` of the APIs the
+/// producer uses.
+pub fn api_versions_answer(versions: Versions) -> ApiVersionsResponse {
+    let offer = |api: ApiKey, max: i16| {
+        ApiVersion::default()
+            .with_api_key(api as i16)
+            .with_max_version(max)
+    };
+    ApiVersionsResponse::default().with_api_keys(vec![
+        offer(ApiKey::Produce, versions.produce),
+        offer(ApiKey::Metadata, versions.metadata),
+        offer(ApiKey::InitProducerId, versions.init_producer_id),
+    ])
 }
 
 fn decode_sent(broker: i32, generation: u64, frame: &[u8]) -> Sent {

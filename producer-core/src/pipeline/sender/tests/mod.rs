@@ -8,10 +8,12 @@ mod close;
 mod compression;
 mod connections;
 pub(crate) mod fixes;
+mod handshake;
 #[cfg(feature = "bug-injection")]
 mod hooks;
 mod hostile;
 mod identity;
+mod memory;
 mod metadata;
 mod retries;
 pub(crate) mod timers;
