@@ -10,6 +10,7 @@
 //! first in every later `cargo test`.
 
 use producer_core::batch::{single_record_batch_len, BatchBuilder, ProducerStamp};
+use producer_core::clock::Instant;
 use producer_core::produce_set::{Limits, ProduceSet};
 use producer_core::record::Record;
 use producer_core::{Error, TopicPartition};
@@ -21,7 +22,7 @@ use sim::scenario::Sharing;
 use sim::strategies::{prop_world, PropWorld};
 use sim::RunReport;
 use std::collections::BTreeMap;
-use tokio::time::{Duration, Instant};
+use std::time::Duration;
 
 fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -207,7 +208,7 @@ proptest! {
             bugs: Default::default(),
         };
         let mut set = ProduceSet::new(limits);
-        let now = Instant::now();
+        let now = Instant::START;
         let mut open: Vec<Vec<(Record, i64)>> = vec![Vec::new(); 3];
         let mut closed: Vec<Vec<Vec<u64>>> = vec![Vec::new(); 3];
         let mut open_ids: Vec<Vec<u64>> = vec![Vec::new(); 3];

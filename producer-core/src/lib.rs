@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod bugs;
+pub mod clock;
 pub mod compression;
 pub mod config;
 pub mod delivery;

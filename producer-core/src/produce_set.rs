@@ -9,6 +9,7 @@
 //! This module does no I/O and reads no clock: time comes in as an argument.
 
 use crate::batch::{single_record_batch_len, BatchBuilder, BATCH_HEADER_LEN};
+use crate::clock::Instant;
 use crate::compression::{Compression, RatioEstimates, ESTIMATION_MARGIN};
 use crate::config::Config;
 use crate::delivery::BatchCompletion;
@@ -18,7 +19,7 @@ use crate::wire::produce;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use tokio::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A topic and partition.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -575,7 +576,7 @@ mod tests {
             (exact + 1, None),
         ] {
             let mut set = ProduceSet::new(limits(usize::MAX, limit));
-            let now = tokio::time::Instant::now();
+            let now = Instant::START;
             set.add(&tp(), &first, 0, now, 0).unwrap();
             assert_eq!(
                 set.would_overflow(&tp(), &second, 0),
@@ -593,12 +594,10 @@ mod tests {
         let r = value_of_len(100);
         let size = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(usize::MAX, size));
-        set.add(&tp(), &r, 0, tokio::time::Instant::now(), 0)
+        set.add(&tp(), &r, 0, Instant::START, 0)
             .expect("exactly at the limit");
         let mut set = ProduceSet::new(limits(usize::MAX, size - 1));
-        let err = set
-            .add(&tp(), &r, 0, tokio::time::Instant::now(), 0)
-            .unwrap_err();
+        let err = set.add(&tp(), &r, 0, Instant::START, 0).unwrap_err();
         assert_eq!(
             err,
             Error::MessageTooLarge {
@@ -612,7 +611,7 @@ mod tests {
     #[test]
     fn an_oversize_record_does_not_disturb_the_batch_before_it() {
         let mut set = ProduceSet::new(limits(usize::MAX, 200));
-        let now = tokio::time::Instant::now();
+        let now = Instant::START;
         set.add(&tp(), &value_of_len(5), 0, now, 0).unwrap();
         assert!(set.add(&tp(), &value_of_len(500), 0, now, 1).is_err());
         set.add(&tp(), &value_of_len(6), 0, now, 2).unwrap();
@@ -639,7 +638,7 @@ mod tests {
         let r = value_of_len(50);
         let one = single_record_batch_len(&r);
         let mut set = ProduceSet::new(limits(one - 1, 10_000));
-        let now = tokio::time::Instant::now();
+        let now = Instant::START;
         let a = set.add(&tp(), &r, 0, now, 0).unwrap();
         assert!(a.batch_full, "a batch past its target size is full");
         assert_eq!(set.buffered_bytes(), one);
@@ -659,7 +658,7 @@ mod tests {
         let mut l = limits(1000, 10_000);
         l.max_request_size = 1 << 20;
         let mut set = ProduceSet::new(l);
-        let now = tokio::time::Instant::now();
+        let now = Instant::START;
         let r = value_of_len(10);
         assert_eq!(set.memory_for(&tp(), &r, 0), 1000, "a new batch");
         set.add(&tp(), &r, 0, now, 0).unwrap();
@@ -690,7 +689,7 @@ mod tests {
         // A partition whose linger ended may be waiting for something else (a
         // leader, a connection); the next deadline is another partition's.
         let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
-        let t0 = tokio::time::Instant::now();
+        let t0 = Instant::START;
         let other = TopicPartition::new("t", 1);
         set.add(&tp(), &value_of_len(1), 0, t0, 0).unwrap();
         let t1 = t0 + Duration::from_millis(20);
@@ -708,7 +707,7 @@ mod tests {
     #[test]
     fn linger_and_force_decide_readiness() {
         let mut set = ProduceSet::new(limits(usize::MAX, 10_000));
-        let t0 = tokio::time::Instant::now();
+        let t0 = Instant::START;
         set.add(&tp(), &value_of_len(1), 0, t0, 0).unwrap();
         assert!(!set.is_ready(&tp(), t0, false));
         assert!(set.is_ready(&tp(), t0, true));

@@ -10,10 +10,10 @@
 //! [`ProduceSet::memory_for`]: crate::produce_set::ProduceSet::memory_for
 
 use super::{Accumulator, Shared};
+use crate::clock::Instant;
 use crate::error::Error;
 use crate::produce_set::{Appended, TopicPartition};
 use crate::record::Record;
-use tokio::time::Instant;
 
 /// What one admission attempt did.
 #[derive(Debug)]
@@ -97,7 +97,7 @@ mod tests {
         config.validate().unwrap();
         let shared = Shared::new(config, None);
         let mut accum = shared.accum();
-        let now = tokio::time::Instant::now();
+        let now = Instant::START;
         let record = Record::new(vec![7u8; 10]);
         let (mut admitted, mut refused) = (0, 0);
         for p in 0..1000 {
@@ -135,7 +135,7 @@ mod tests {
         let shared = Shared::new(config, None);
         let before = shared.memory.available_permits();
         let mut accum = shared.accum();
-        let (tp, now) = (TopicPartition::new("t", 0), tokio::time::Instant::now());
+        let (tp, now) = (TopicPartition::new("t", 0), Instant::START);
         let record = Record::new("x");
         let mut reserved = 0;
         admit(&shared, &mut accum, &tp, &record, 0, now, &mut reserved).unwrap();

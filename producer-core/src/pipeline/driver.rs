@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
 /// The tasks of one broker connection and, once it is ready, its write channel.
 struct Link {
@@ -74,7 +73,7 @@ impl Driver {
     /// Turns until the state has delivered everything after a close.
     pub async fn run(mut self) {
         loop {
-            let now = tokio::time::Instant::now();
+            let now = self.shared.clock.now();
             self.state.poll(now, &mut self.shared.accum());
             self.perform();
             if self.state.is_finished() {
@@ -86,7 +85,7 @@ impl Driver {
                 Some(ev) = self.events_rx.recv() => self.on_conn_event(ev),
                 cmd = self.commands.recv(), if self.commands_open => self.on_command(cmd),
                 _ = self.shared.wake.notified() => {}
-                _ = sleep_until_opt(deadline) => {}
+                _ = sleep_until_opt(deadline.map(|d| self.shared.clock.to_tokio(d))) => {}
             }
             while let Ok(ev) = self.events_rx.try_recv() {
                 self.on_conn_event(ev);
@@ -170,7 +169,7 @@ impl Driver {
 
     /// News from a connection task, handed to the state.
     fn on_conn_event(&mut self, ev: ConnEvent) {
-        let now = tokio::time::Instant::now();
+        let now = self.shared.clock.now();
         match ev {
             ConnEvent::Connected {
                 broker,
@@ -223,7 +222,7 @@ impl Driver {
 }
 
 /// Sleeps until `deadline`, or forever without one.
-async fn sleep_until_opt(deadline: Option<Instant>) {
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

@@ -110,19 +110,16 @@ impl Producer {
             return Err(Error::ProducerClosed);
         }
         shared.limits.check_fits(topic, &record)?;
-        let started = tokio::time::Instant::now();
-        let deadline = started + config.max_block;
+        let deadline = tokio::time::Instant::now() + config.max_block;
         let known = shared.metadata.borrow().partition_count(topic);
-        let (partitions, now) = match known {
-            Some(n) => (n, started),
-            None => (
-                self.partition_count(topic, deadline).await?,
-                tokio::time::Instant::now(),
-            ),
+        let partitions = match known {
+            Some(n) => n,
+            None => self.partition_count(topic, deadline).await?,
         };
-        let timestamp = record.timestamp().unwrap_or_else(|| {
-            config.timestamp_origin_ms + (now - shared.start).as_millis() as i64
-        });
+        let now = shared.clock.now();
+        let timestamp = record
+            .timestamp()
+            .unwrap_or_else(|| config.timestamp_origin_ms + now.since_start().as_millis() as i64);
         let (appended, send_id, partition) = self
             .admit_waiting(topic, &record, partitions, timestamp, now, deadline)
             .await?;
@@ -145,7 +142,7 @@ impl Producer {
         record: &Record,
         partitions: u32,
         timestamp: i64,
-        mut now: Instant,
+        mut now: crate::clock::Instant,
         deadline: Instant,
     ) -> Result<(Appended, u64, i32), Error> {
         let shared = &self.shared;
@@ -196,7 +193,7 @@ impl Producer {
                 Ok(Ok(permit)) => {
                     permit.forget();
                     reserved += more;
-                    now = tokio::time::Instant::now();
+                    now = shared.clock.now();
                 }
                 Ok(Err(_)) => break Err(Error::ProducerClosed),
                 Err(_) => {

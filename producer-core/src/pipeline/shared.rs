@@ -2,6 +2,7 @@
 
 use super::metadata_cell::MetadataCell;
 use super::sender::Action;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::observe::{Event, Observer};
 use crate::partitioner::Partitioner;
@@ -10,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{oneshot, Notify, Semaphore};
-use tokio::time::Instant;
 
 /// State shared by the producer handles and the sender.
 pub(crate) struct Shared {
@@ -35,8 +35,9 @@ pub(crate) struct Shared {
     pub metadata: MetadataCell,
     /// Whoever watches the producer (the simulation's history), if anyone.
     pub observer: Option<Arc<dyn Observer>>,
-    /// When the producer started: timestamps count from here.
-    pub start: Instant,
+    /// The producer's time (its start is the origin of record timestamps and
+    /// of every instant the sender's state is handed).
+    pub clock: Clock,
     /// Records handed to `send` and not resolved yet (`Stats`).
     pub unresolved: AtomicUsize,
     /// Requests written to brokers and not answered yet (`Stats`).
@@ -57,7 +58,7 @@ impl Shared {
             memory: Semaphore::new(config.buffer_memory),
             metadata: MetadataCell::default(),
             observer,
-            start: tokio::time::Instant::now(),
+            clock: Clock::start_now(),
             unresolved: AtomicUsize::new(0),
             in_flight_requests: AtomicUsize::new(0),
             closed: AtomicBool::new(false),

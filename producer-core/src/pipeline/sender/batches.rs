@@ -2,12 +2,12 @@
 //! retries in order, and the index of every unresolved batch the sender holds.
 
 use crate::batch::ProducerStamp;
+use crate::clock::Instant;
 use crate::delivery::BatchCompletion;
 use crate::produce_set::TopicPartition;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use tokio::time::Instant;
 
 /// A sealed batch owned by the sender: in flight or waiting to be sent again.
 #[derive(Debug)]

@@ -7,10 +7,10 @@
 //! of a connection the sender has already replaced from the current one.
 
 use super::batches::SentBatch;
+use crate::clock::Instant;
 use crate::wire::frame::OutFrame;
 use crate::wire::requests::Versions;
 use std::collections::{BTreeMap, VecDeque};
-use tokio::time::Instant;
 
 /// What an unanswered request was, so its answer (or its loss) can be handled.
 #[derive(Debug)]

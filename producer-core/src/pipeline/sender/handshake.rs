@@ -4,9 +4,9 @@
 //! (`request_timeout` from the dial) covers connecting and this answer alike.
 
 use super::{Action, SenderState};
+use crate::clock::Instant;
 use crate::wire::{requests, responses};
 use bytes::Bytes;
-use tokio::time::Instant;
 
 impl SenderState {
     /// The socket of `broker`'s dial `generation` is up: ask for its versions.

@@ -2,6 +2,7 @@
 //! when sequences can no longer be trusted (KIP-360).
 
 use super::SenderState;
+use crate::clock::Instant;
 use crate::error::Error;
 use crate::idempotence::Identity;
 use crate::observe::Event;
@@ -9,7 +10,6 @@ use crate::wire::requests;
 use crate::wire::responses::{self, ProducerIdAnswer};
 use bytes::Bytes;
 use std::collections::VecDeque;
-use tokio::time::Instant;
 
 /// The InitProducerId request.
 #[derive(Debug, Default)]

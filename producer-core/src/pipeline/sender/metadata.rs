@@ -2,6 +2,7 @@
 //! changes (leaders, brokers that left, the snapshot `send` reads).
 
 use super::{Accumulator, Action, SenderState};
+use crate::clock::Instant;
 use crate::metadata::ClusterMetadata;
 use crate::observe::Event;
 use crate::produce_set::TopicPartition;
@@ -9,7 +10,6 @@ use crate::wire::{requests, responses};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use tokio::time::Instant;
 
 /// When to ask for metadata again.
 #[derive(Debug)]

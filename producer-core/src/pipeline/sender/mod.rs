@@ -7,7 +7,8 @@
 //! driver (`super::driver`), or by a test stepping it by hand:
 //!
 //! - `handle_*`: events in. A connection's socket came up or closed, a response
-//!   frame arrived, a flush or close was asked for. Each takes the current time.
+//!   frame arrived, a flush or close was asked for. Those that need it take the
+//!   current time, a plain [`crate::clock::Instant`] the driver hands in.
 //! - [`SenderState::poll`]: time passing. Does the work that is due at `now`
 //!   (expire, time out requests, bump the epoch, ask for metadata and a producer
 //!   id, pack produce requests, dial brokers, answer flushes), reading batches
@@ -15,11 +16,15 @@
 //!   per turn by the driver).
 //! - `poll_*`: actions out. [`SenderState::poll_action`] drains what the driver
 //!   must do (dial a broker, write a frame, drop a connection, answer a flush or
-//!   a close); [`SenderState::poll_timeout`] says when to call `poll` again.
+//!   a close, release buffer memory, count records out, publish metadata, tell
+//!   the observer: see `outbox.rs`); [`SenderState::poll_timeout`] says when to
+//!   call `poll` again.
 //!
-//! Resolving a batch (its completion, the unresolved counter, buffer memory, the
-//! observer's events) is synchronous and happens inside the state: tests see it
-//! in the completions and in the `BatchResolved` events.
+//! The state touches no runtime primitive: no semaphore, no `Notify`, no atomic
+//! and no observer. The one thing it does in place is complete the records'
+//! futures (`BatchCompletion`), so a test sees a result as soon as the state
+//! decided it. The handshake (ApiVersions) is the state's too (`handshake.rs`):
+//! the connection task only moves bytes.
 //!
 //! Because the state only ever changes in these calls, the sender's behaviour is
 //! a function of the order of events, which is what makes simulation runs
@@ -41,6 +46,7 @@ mod timer;
 pub(crate) mod tests;
 
 use super::Accumulator;
+use crate::clock::Instant;
 use crate::config::Config;
 use crate::idempotence::Idempotence;
 use crate::observe::Event;
@@ -57,7 +63,6 @@ use outbox::Outbox;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use timer::{Timer, TimerTable};
-use tokio::time::Instant;
 
 /// The sender's whole state. See the module documentation for how to drive it.
 pub(crate) struct SenderState {

@@ -9,13 +9,13 @@
 use super::batches::SentBatch;
 use super::{Accumulator, RequestKind, SenderState};
 use crate::batch::{restamp, ProducerStamp, BATCH_HEADER_LEN};
+use crate::clock::Instant;
 use crate::idempotence::Identity;
 use crate::observe::{BatchAttempt, Event};
 use crate::produce_set::TopicPartition;
 use crate::wire::produce::{self, PartitionBatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use tokio::time::Instant;
 
 impl SenderState {
     /// Most unanswered requests per broker connection.

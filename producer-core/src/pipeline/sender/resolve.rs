@@ -6,13 +6,13 @@ use super::batches::{Held, SentBatch};
 use super::outbox::{Action, Outbox};
 use super::policy::{self, Answer, Attempt, Budget, Outcome};
 use super::{split, Accumulator, SenderState};
+use crate::clock::Instant;
 use crate::error::Error;
 use crate::observe::{AttemptOutcome, Event};
 use crate::produce_set::{OpenBatch, TopicPartition};
 use crate::wire::responses;
 use crate::wire::ErrorCode;
 use bytes::Bytes;
-use tokio::time::Instant;
 
 impl SenderState {
     /// Resolves a batch the sender still holds and drops it.

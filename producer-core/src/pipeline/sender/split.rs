@@ -97,7 +97,7 @@ mod tests {
             first_index: 0,
             split_part: false,
             memory: 1000,
-            created: tokio::time::Instant::now(),
+            created: crate::clock::Instant::START,
             attempts: 3,
             maybe_written: false,
             resolved: false,

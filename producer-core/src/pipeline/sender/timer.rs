@@ -2,7 +2,7 @@
 //! the driver sleeps until [`TimerTable::next_timeout`], and tests can ask which
 //! deadline that is.
 
-use tokio::time::Instant;
+use crate::clock::Instant;
 
 /// A kind of deadline the sender waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn the_earliest_slot_is_the_next_timeout() {
-        let t0 = tokio::time::Instant::now();
+        let t0 = Instant::START;
         let mut table = TimerTable::default();
         assert_eq!(table.next_timeout(), None);
         table.set(Timer::MetadataRetry, Some(t0 + Duration::from_millis(50)));

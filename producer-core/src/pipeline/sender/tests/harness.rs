@@ -5,6 +5,7 @@
 //! order the test chooses.
 
 use super::super::{Action, SenderState, Timer};
+use crate::clock::Instant;
 use crate::config::Config;
 use crate::delivery::{BatchCompletion, DeliveryResult};
 use crate::observe::{Event, Observer};
@@ -29,7 +30,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// The topic every test writes to.
 pub const TOPIC: &str = "t";
@@ -132,7 +132,7 @@ impl Harness {
         let shared = Arc::new(Shared::new(config, Some(observer)));
         Harness {
             state: SenderState::new(shared.config.clone(), true),
-            now: shared.start,
+            now: Instant::START,
             shared,
             events,
             dials: BTreeMap::new(),
