@@ -74,6 +74,12 @@ macro_rules! every_bug {
             /// sequence instead of its own (not renumbered): under idempotence
             /// the broker sees a sequence range reused for other records.
             split_same_sequence,
+            /// KIP-91's reason for keeping in-flight batches until their answer:
+            /// a batch whose delivery timeout passes while an attempt is still
+            /// in flight is reported from its *earlier* attempts only, so a
+            /// first attempt in flight (no earlier attempt at all) is called
+            /// definitely not written, though the broker may still append it.
+            expiry_trusts_earlier_attempts,
         }
     };
 }

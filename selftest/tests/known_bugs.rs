@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 const WORLDS: usize = 160;
 
 /// Each bug and the violation kind that must name it.
-const CASES: [(&str, Kind); 14] = [
+const CASES: [(&str, Kind); 15] = [
     ("per_send_state_in_record", Kind::OffsetMismatch),
     ("overflow_off_by_one", Kind::Accounting),
     ("sequence_not_reset_on_bump", Kind::Sequence),
@@ -35,6 +35,7 @@ const CASES: [(&str, Kind); 14] = [
     ("split_drops_tail", Kind::Unresolved),
     ("split_double_release", Kind::Memory),
     ("split_same_sequence", Kind::Sequence),
+    ("expiry_trusts_earlier_attempts", Kind::FailedButWritten),
 ];
 
 /// The generated worlds, the same for every bug (a fixed proptest seed).
@@ -257,4 +258,9 @@ fn a_split_releasing_the_batch_memory_twice_is_caught() {
 #[test]
 fn split_halves_not_renumbered_are_caught() {
     detect(CASES[13].0, CASES[13].1);
+}
+
+#[test]
+fn expiry_judged_by_earlier_attempts_only_is_caught() {
+    detect(CASES[14].0, CASES[14].1);
 }

@@ -55,6 +55,9 @@ pub struct Mechanisms {
     pub splits: u64,
     /// Faults fired by protocol events (`when`).
     pub triggers_fired: u64,
+    /// Batches that failed while an attempt of theirs was still in flight (the
+    /// delivery timeout passed before its answer): their outcome is unknown.
+    pub expired_in_flight: u64,
 }
 
 impl Mechanisms {
@@ -73,11 +76,29 @@ impl Mechanisms {
             triggers_fired,
             ..Mechanisms::default()
         };
+        // (producer, partition, first send id) of every attempt in flight.
+        let mut in_flight = std::collections::BTreeSet::new();
         for e in history.entries.iter().filter(|e| e.at <= active_until) {
             match &e.what {
                 What::RequestSent { batches, bytes, .. } => {
                     m.retries += batches.iter().filter(|b| b.attempt > 1).count() as u64;
                     m.largest_request = m.largest_request.max(*bytes as u64);
+                    for b in batches {
+                        in_flight.insert((e.who, b.tp.clone(), b.first_send_id));
+                    }
+                }
+                What::AttemptEnded {
+                    tp, first_send_id, ..
+                } => {
+                    in_flight.remove(&(e.who, tp.clone(), *first_send_id));
+                }
+                What::BatchResolved {
+                    tp,
+                    first_send_id,
+                    result: Err(_),
+                    ..
+                } if in_flight.contains(&(e.who, tp.clone(), *first_send_id)) => {
+                    m.expired_in_flight += 1
                 }
                 What::EpochBumpStarted => m.epoch_bumps += 1,
                 What::ConnectionLost { .. } => m.connections_lost += 1,
@@ -134,6 +155,7 @@ impl Mechanisms {
         self.flushes_with_work += o.flushes_with_work;
         self.splits += o.splits;
         self.triggers_fired += o.triggers_fired;
+        self.expired_in_flight += o.expired_in_flight;
     }
 
     /// The count named `key` in scenario files.
@@ -155,6 +177,7 @@ impl Mechanisms {
             Mechanism::FlushesWithWork => self.flushes_with_work,
             Mechanism::Splits => self.splits,
             Mechanism::TriggersFired => self.triggers_fired,
+            Mechanism::ExpiredInFlight => self.expired_in_flight,
         }
     }
 }
@@ -229,11 +252,13 @@ pub enum Mechanism {
     Splits,
     /// `triggers_fired`
     TriggersFired,
+    /// `expired_in_flight`
+    ExpiredInFlight,
 }
 
 impl Mechanism {
     /// Every countable mechanism.
-    pub const ALL: [Mechanism; 16] = [
+    pub const ALL: [Mechanism; 17] = [
         Mechanism::Retries,
         Mechanism::EpochBumps,
         Mechanism::ConnectionsLost,
@@ -250,6 +275,7 @@ impl Mechanism {
         Mechanism::FlushesWithWork,
         Mechanism::Splits,
         Mechanism::TriggersFired,
+        Mechanism::ExpiredInFlight,
     ];
 
     /// The key as written in `[expect]`.
@@ -271,6 +297,7 @@ impl Mechanism {
             Mechanism::FlushesWithWork => "flushes_with_work",
             Mechanism::Splits => "splits",
             Mechanism::TriggersFired => "triggers_fired",
+            Mechanism::ExpiredInFlight => "expired_in_flight",
         }
     }
 }

@@ -352,6 +352,7 @@ fn state_mechanisms(file: &mut ScenarioFile, m: &Mechanisms) {
     e.flushes_with_work = None;
     e.splits = None;
     e.triggers_fired = None;
+    e.expired_in_flight = None;
     e.faults_healed = false;
 }
 

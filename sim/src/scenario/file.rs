@@ -490,6 +490,8 @@ pub struct ExpectFile {
     pub splits: Option<Spanned<CountFile>>,
     /// Faults fired by protocol events.
     pub triggers_fired: Option<Spanned<CountFile>>,
+    /// Batches failed while an attempt was in flight.
+    pub expired_in_flight: Option<Spanned<CountFile>>,
     /// Every scheduled heal happened while the producers ran.
     #[serde(default)]
     pub faults_healed: bool,
@@ -497,7 +499,7 @@ pub struct ExpectFile {
 
 impl ExpectFile {
     /// The mechanism bounds as written, by key.
-    pub(super) fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 16] {
+    pub(super) fn counts(&self) -> [(Mechanism, &Option<Spanned<CountFile>>); 17] {
         [
             (Mechanism::Retries, &self.retries),
             (Mechanism::EpochBumps, &self.epoch_bumps),
@@ -515,6 +517,7 @@ impl ExpectFile {
             (Mechanism::FlushesWithWork, &self.flushes_with_work),
             (Mechanism::Splits, &self.splits),
             (Mechanism::TriggersFired, &self.triggers_fired),
+            (Mechanism::ExpiredInFlight, &self.expired_in_flight),
         ]
     }
 }

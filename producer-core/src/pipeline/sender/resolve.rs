@@ -58,6 +58,7 @@ impl SenderState {
         let Some(cutoff) = now.checked_sub(self.config().delivery_timeout) else {
             return;
         };
+        let bugs = self.config().bugs;
         for (tp, batch) in accum.produce_set.take_expired(cutoff) {
             let error = Error::DeliveryTimeout {
                 maybe_written: false,
@@ -75,9 +76,10 @@ impl SenderState {
                 self.finish(batch, Err(Error::DeliveryTimeout { maybe_written }));
                 self.forget_if_idle(&tp);
             } else if let Some(batch) = self.conns.in_flight_batch_mut(id) {
-                let error = Error::DeliveryTimeout {
-                    maybe_written: true,
-                };
+                // The attempt in flight may be written whatever the earlier
+                // ones did: its outcome is unknown until its answer.
+                let maybe_written = !bugs.expiry_trusts_earlier_attempts() || batch.maybe_written;
+                let error = Error::DeliveryTimeout { maybe_written };
                 resolve(&mut self.out, &mut self.held, batch, Err(error));
             }
         }

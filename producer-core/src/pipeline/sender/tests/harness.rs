@@ -153,6 +153,7 @@ impl Harness {
         let meta = h.take(ApiKey::Metadata);
         h.answer_metadata(&meta, leaders);
         if h.shared.config.idempotence {
+            h.step(); // with a window of 1, InitProducerId waits for the answer
             let init = h.take(ApiKey::InitProducerId);
             h.answer_init(&init, 1000, 0);
         }
@@ -422,6 +423,11 @@ impl Harness {
         let batches = wire_batches(&req);
         self.answer_produce(&req, |_| (code, base_offset));
         batches
+    }
+
+    /// Forgets the events recorded so far.
+    pub fn forget_events(&self) {
+        self.events.0.lock().unwrap().clear();
     }
 
     /// Every event recorded since the harness started (or was cleared).

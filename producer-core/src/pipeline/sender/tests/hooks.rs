@@ -113,3 +113,19 @@ fn passed_deadline_hides_later_leaves_the_running_backoff_without_a_timer() {
         assert_eq!(next == Some(h.now + backoff), wakes, "{next:?}");
     }
 }
+
+#[test]
+fn expiry_trusts_earlier_attempts_calls_a_first_attempt_in_flight_unwritten() {
+    use super::expiry::{first_attempts_in_flight_at_expiry_with, tight};
+    let bugged = Config {
+        bugs: Bugs::only("expiry_trusts_earlier_attempts").expect("known bug"),
+        ..tight()
+    };
+    for (config, maybe_written) in [(tight(), true), (bugged, false)] {
+        let (_h, records) = first_attempts_in_flight_at_expiry_with(config, &[0]);
+        assert_eq!(
+            records[0].result(),
+            Some(Err(Error::DeliveryTimeout { maybe_written }))
+        );
+    }
+}

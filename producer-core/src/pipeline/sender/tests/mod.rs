@@ -7,6 +7,7 @@ pub(crate) mod harness;
 mod close;
 mod compression;
 mod connections;
+pub(crate) mod expiry;
 pub(crate) mod fixes;
 mod handshake;
 #[cfg(feature = "bug-injection")]
