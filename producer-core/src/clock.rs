@@ -75,7 +75,12 @@ impl Clock {
 
     /// The producer's time now.
     pub fn now(&self) -> Instant {
-        Instant(tokio::time::Instant::now().saturating_duration_since(self.start))
+        self.at(tokio::time::Instant::now())
+    }
+
+    /// The producer's time at tokio's `t` (the start, if `t` is before it).
+    pub fn at(&self, t: tokio::time::Instant) -> Instant {
+        Instant(t.saturating_duration_since(self.start))
     }
 
     /// tokio's time at `at`, for sleeping until it.
