@@ -5,7 +5,7 @@
 //! the state's next timeout. Every decision is the state's.
 
 use super::connection::{self, ConnEvent, ConnTasks, Dial};
-use super::sender::{Action, SenderState};
+use super::sender::{DriverCommand, SenderState};
 use super::{Command, Shared};
 use crate::network::Network;
 use crate::wire::frame::OutFrame;
@@ -103,7 +103,7 @@ impl Driver {
     fn perform(&mut self) {
         while let Some(action) = self.state.poll_action() {
             match action {
-                Action::Dial {
+                DriverCommand::Dial {
                     broker,
                     generation,
                     addr,
@@ -126,7 +126,7 @@ impl Driver {
                     };
                     self.links.insert(broker, link);
                 }
-                Action::Write {
+                DriverCommand::Write {
                     broker,
                     generation,
                     frame,
@@ -137,12 +137,12 @@ impl Driver {
                         let _ = tx.send(frame);
                     }
                 }
-                Action::Disconnect { broker, generation } => {
+                DriverCommand::Disconnect { broker, generation } => {
                     if self.link(broker, generation).is_some() {
                         self.links.remove(&broker);
                     }
                 }
-                Action::FlushDone(token) | Action::CloseDone(token) => {
+                DriverCommand::FlushDone(token) | DriverCommand::CloseDone(token) => {
                     if let Some(done) = self.waiters.remove(&token) {
                         let _ = done.send(());
                     }

@@ -57,7 +57,7 @@ use tokio::time::Instant;
 
 /// Something the driver must do for the state.
 #[derive(Debug)]
-pub(crate) enum Action {
+pub(crate) enum DriverCommand {
     /// Open a connection to `addr` for `broker`; report back with `generation`.
     Dial {
         /// Broker id (negative: a bootstrap address).
@@ -124,7 +124,7 @@ pub(crate) struct SenderState {
     /// The deadlines the driver sleeps until, one named slot each.
     timers: TimerTable,
     /// What the driver must do, in order.
-    actions: VecDeque<Action>,
+    actions: VecDeque<DriverCommand>,
 }
 
 impl SenderState {
@@ -198,7 +198,7 @@ impl SenderState {
         self.closing = true;
         if let Some(token) = token {
             if self.config().bugs.close_returns_early() {
-                self.actions.push_back(Action::CloseDone(token));
+                self.actions.push_back(DriverCommand::CloseDone(token));
             } else {
                 self.closers.push(token);
             }
@@ -229,7 +229,7 @@ impl SenderState {
     // ----- actions out -------------------------------------------------------------
 
     /// The next thing the driver must do.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<DriverCommand> {
         self.actions.pop_front()
     }
 
@@ -263,15 +263,18 @@ impl SenderState {
                 }
             }
             self.actions
-                .push_back(Action::Disconnect { broker, generation });
+                .push_back(DriverCommand::Disconnect { broker, generation });
         }
         self.shared.memory.close();
         let closers = std::mem::take(&mut self.closers);
         self.actions
-            .extend(closers.into_iter().map(Action::CloseDone));
+            .extend(closers.into_iter().map(DriverCommand::CloseDone));
         let flushes = std::mem::take(&mut self.flushes);
-        self.actions
-            .extend(flushes.into_iter().map(|(_, t)| Action::FlushDone(t)));
+        self.actions.extend(
+            flushes
+                .into_iter()
+                .map(|(_, t)| DriverCommand::FlushDone(t)),
+        );
     }
 
     // ----- internals ------------------------------------------------------------
@@ -298,7 +301,7 @@ impl SenderState {
             .partition(|(upto, _)| oldest.is_none_or(|o| o >= *upto));
         self.flushes = waiting;
         self.actions
-            .extend(done.into_iter().map(|(_, t)| Action::FlushDone(t)));
+            .extend(done.into_iter().map(|(_, t)| DriverCommand::FlushDone(t)));
     }
 
     /// Sets every timer slot from the state that owns it: each slot is the
@@ -364,7 +367,7 @@ impl SenderState {
     ) {
         let deadline = now + self.config().request_timeout;
         if let Some((generation, frame)) = self.conns.push(broker, deadline, build) {
-            self.actions.push_back(Action::Write {
+            self.actions.push_back(DriverCommand::Write {
                 broker,
                 generation,
                 frame,
@@ -382,7 +385,7 @@ impl SenderState {
             return;
         };
         self.actions
-            .push_back(Action::Disconnect { broker, generation });
+            .push_back(DriverCommand::Disconnect { broker, generation });
         self.shared
             .in_flight_requests
             .fetch_sub(in_flight.len(), Ordering::Relaxed);

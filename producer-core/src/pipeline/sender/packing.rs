@@ -335,7 +335,7 @@ impl SenderState {
             return;
         };
         let generation = self.conns.start_dial(broker);
-        self.actions.push_back(super::Action::Dial {
+        self.actions.push_back(super::DriverCommand::Dial {
             broker,
             generation,
             addr,

@@ -4,7 +4,7 @@
 //! writes, and answers them with real Kafka responses, one at a time, in any
 //! order the test chooses.
 
-use super::super::{Action, SenderState, Timer};
+use super::super::{DriverCommand, SenderState, Timer};
 use crate::config::Config;
 use crate::delivery::{BatchCompletion, DeliveryResult};
 use crate::observe::{Event, Observer};
@@ -117,7 +117,7 @@ pub struct Harness {
     /// Requests written and not answered by the test yet, in write order.
     pub sent: VecDeque<Sent>,
     /// Flushes, closes and disconnects the state reported, in order.
-    pub done: Vec<Action>,
+    pub done: Vec<DriverCommand>,
 }
 
 impl Harness {
@@ -163,12 +163,12 @@ impl Harness {
         self.state.poll(self.now, &mut self.shared.accum());
         while let Some(action) = self.state.poll_action() {
             match action {
-                Action::Dial {
+                DriverCommand::Dial {
                     broker, generation, ..
                 } => {
                     self.dials.insert(broker, generation);
                 }
-                Action::Write {
+                DriverCommand::Write {
                     broker,
                     generation,
                     frame,
