@@ -8,11 +8,11 @@
 //!
 //! | what is wrong | Kafka's answer |
 //! |---|---|
-//! | batch length field longer than the bytes, no complete batch | INVALID_RECORD (87) |
+//! | batch length field longer than the bytes, no complete batch | code::INVALID_RECORD (87) |
 //! | magic other than 2 | 87 |
-//! | zstd (codec 4) in a Produce request before v7 | UNSUPPORTED_COMPRESSION_TYPE (76), before the log |
+//! | zstd (codec 4) in a Produce request before v7 | code::UNSUPPORTED_COMPRESSION_TYPE (76), before the log |
 //! | more than one batch | 87 ("exactly one record batch per partition") |
-//! | CRC-32C mismatch (over the bytes as sent, compressed or not) | CORRUPT_MESSAGE (2) |
+//! | CRC-32C mismatch (over the bytes as sent, compressed or not) | code::CORRUPT_MESSAGE (2) |
 //! | base offset other than 0 | 87 |
 //! | lastOffsetDelta + 1 not positive, record count <= 0, or the two differ | 87 |
 //! | control batch from a client | 87 |
@@ -23,8 +23,8 @@
 //! | compressed: the payload does not decompress | [`DECOMPRESSION_FAILED`], with the log start offset (Kafka's `KafkaException` from the decoder) |
 //! | compressed: the payload decompresses to more than [`codec::MAX_DECOMPRESSED_BYTES`] | 87 (a bound of the simulated broker, not Kafka's) |
 //! | LogAppendTime timestamp type set by the client | accepted; stored with the topic's type (records read with the batch's max timestamp, as Kafka reads them) |
-//! | transactional batch (no transactions here) | TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
-//! | compression codec 5..=7 (no such codec) | UNKNOWN_SERVER_ERROR (-1) |
+//! | transactional batch (no transactions here) | code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
+//! | compression codec 5..=7 (no such codec) | code::UNKNOWN_SERVER_ERROR (-1) |
 //!
 //! Before 2.4 an invalid record was a `CorruptRecordException`: the caller
 //! maps 87 to 2 for older broker versions. Fewer than 12 bytes after the
@@ -38,25 +38,16 @@
 
 use crate::codec::{self, Codec};
 use bytes::Bytes;
+use producer_core::error::code;
 
 /// Bytes of a RecordBatch v2 header.
 pub const HEADER_LEN: usize = 61;
 
-/// Kafka's INVALID_TIMESTAMP.
-pub const INVALID_TIMESTAMP: i16 = 32;
-/// Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
-pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-/// Kafka's UNSUPPORTED_COMPRESSION_TYPE.
-pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-/// Kafka's UNKNOWN_SERVER_ERROR.
-pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-const INVALID_RECORD: i16 = 87;
-const CORRUPT_MESSAGE: i16 = 2;
 /// Kafka's answer to a compressed payload its decoder cannot read: the
 /// decoder's `IOException` becomes a `KafkaException`, which the log's
-/// caller answers as UNKNOWN_SERVER_ERROR with the log start offset
+/// caller answers as code::UNKNOWN_SERVER_ERROR with the log start offset
 /// (measured on Kafka 4.4.0: interop/tests/fidelity, `compression/corrupt-*`).
-pub const DECOMPRESSION_FAILED: i16 = UNKNOWN_SERVER_ERROR;
+pub const DECOMPRESSION_FAILED: i16 = code::UNKNOWN_SERVER_ERROR;
 /// The default of the topic config `max.decompressed.message.bytes` (Kafka
 /// 4.4): `Integer.MAX_VALUE - 8`, the largest array a JVM allocates.
 pub const DEFAULT_MAX_DECOMPRESSED_RECORD: i64 = 2_147_483_639;
@@ -188,7 +179,7 @@ impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<Bytes, Refusal> {
         if n > self.left() {
             return refuse(
-                INVALID_RECORD,
+                code::INVALID_RECORD,
                 format!("needs {n} bytes, {} left", self.left()),
             );
         }
@@ -200,7 +191,7 @@ impl Reader<'_> {
         let mut v: u64 = 0;
         for i in 0..10 {
             if self.pos >= self.end {
-                return refuse(INVALID_RECORD, "varint runs past the end");
+                return refuse(code::INVALID_RECORD, "varint runs past the end");
             }
             let b = self.bytes[self.pos];
             self.pos += 1;
@@ -209,14 +200,14 @@ impl Reader<'_> {
                 return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
             }
         }
-        refuse(INVALID_RECORD, "varint longer than 10 bytes")
+        refuse(code::INVALID_RECORD, "varint longer than 10 bytes")
     }
 
     /// A varint-length-prefixed field; -1 is null.
     fn field(&mut self) -> Result<Option<Bytes>, Refusal> {
         match self.varint()? {
             -1 => Ok(None),
-            n if n < 0 => refuse(INVALID_RECORD, format!("negative length {n}")),
+            n if n < 0 => refuse(code::INVALID_RECORD, format!("negative length {n}")),
             n => self.take(n as usize).map(Some),
         }
     }
@@ -246,7 +237,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     let b = &records[..];
     if b.len() < HEADER_LEN {
         return refuse_request(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("{} bytes hold no batch header", b.len()),
         );
     }
@@ -254,13 +245,13 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     let total = (batch_length as i64) + 12;
     if batch_length < 0 || total < HEADER_LEN as i64 {
         return refuse(
-            CORRUPT_MESSAGE,
+            code::CORRUPT_MESSAGE,
             format!("batch length {batch_length} is below a batch header"),
         );
     }
     if total as usize > b.len() {
         return refuse_request(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "batch length {batch_length} runs past the {} bytes sent: no complete batch",
                 b.len()
@@ -269,11 +260,14 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     }
     let total = total as usize;
     if b[16] != 2 {
-        return refuse_request(INVALID_RECORD, format!("magic {} is not 2", b[16] as i8));
+        return refuse_request(
+            code::INVALID_RECORD,
+            format!("magic {} is not 2", b[16] as i8),
+        );
     }
     if checks.produce_version < 7 && b[22] & 0x07 == Codec::Zstd.id() as u8 {
         return refuse_request(
-            UNSUPPORTED_COMPRESSION_TYPE,
+            code::UNSUPPORTED_COMPRESSION_TYPE,
             format!(
                 "Produce requests with version {} are not allowed to use ZStandard compression",
                 checks.produce_version
@@ -282,7 +276,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     }
     if b.len() - total >= 12 {
         return refuse_request(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             "more than one record batch for one partition",
         );
     }
@@ -290,7 +284,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     let computed = crc32c::crc32c(&b[21..total]);
     if crc != computed {
         return refuse(
-            CORRUPT_MESSAGE,
+            code::CORRUPT_MESSAGE,
             format!("CRC {crc:#010x}, computed {computed:#010x}"),
         );
     }
@@ -309,7 +303,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
                 )
             }
             Err(e @ codec::DecodeError::TooLarge(_)) => {
-                return refuse(INVALID_RECORD, format!("compressed records: {e}"))
+                return refuse(code::INVALID_RECORD, format!("compressed records: {e}"))
             }
         }
     };
@@ -327,7 +321,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     }
     if reader.left() > 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "{} bytes left after the last of {count} records",
                 reader.left()
@@ -352,7 +346,7 @@ fn check_header(b: &[u8]) -> Result<Codec, Refusal> {
     let attributes = be_i16(b, 21);
     let Some(compression) = Codec::from_attributes(attributes) else {
         return refuse(
-            UNKNOWN_SERVER_ERROR,
+            code::UNKNOWN_SERVER_ERROR,
             format!("unknown compression codec {}", attributes & 0x07),
         );
     };
@@ -360,38 +354,44 @@ fn check_header(b: &[u8]) -> Result<Codec, Refusal> {
     // when the batch is stored (Kafka 4.4 accepts it; docs/fidelity.md).
     if attributes & 0x10 != 0 {
         return refuse_request(
-            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             "transactional batch without a transactional id",
         );
     }
     if attributes & 0x20 != 0 {
-        return refuse(INVALID_RECORD, "clients may not write control batches");
+        return refuse(
+            code::INVALID_RECORD,
+            "clients may not write control batches",
+        );
     }
     let base_offset = be_i64(b, 0);
     if base_offset != 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("base offset {base_offset}, should be 0"),
         );
     }
     let from_offsets = be_i32(b, 23) as i64 + 1;
     let count = be_i32(b, 57);
     if from_offsets <= 0 {
-        return refuse(INVALID_RECORD, "batch has an invalid offset range");
+        return refuse(code::INVALID_RECORD, "batch has an invalid offset range");
     }
     if count <= 0 {
-        return refuse(INVALID_RECORD, format!("invalid record count {count}"));
+        return refuse(
+            code::INVALID_RECORD,
+            format!("invalid record count {count}"),
+        );
     }
     if from_offsets != count as i64 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("inconsistent offset range ({from_offsets} offsets) and record count {count}"),
         );
     }
     let (producer_id, base_sequence) = (be_i64(b, 43), be_i32(b, 53));
     if producer_id >= 0 && base_sequence < 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("invalid sequence number {base_sequence}"),
         );
     }
@@ -403,7 +403,7 @@ fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal>
     let len = r.varint()?;
     if len > max_len {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "invalid record size: {len} exceeds the configured maximum record size of {max_len}"
             ),
@@ -411,7 +411,7 @@ fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal>
     }
     if len < 0 || len as usize > r.left() {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("record length {len} with {} bytes left", r.left()),
         );
     }
@@ -429,7 +429,7 @@ fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal>
     let count = inner.varint()?;
     if count < 0 || count as usize > inner.left() {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("{count} headers with {} bytes left", inner.left()),
         );
     }
@@ -437,13 +437,13 @@ fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal>
     for _ in 0..count {
         let k = match inner.field()? {
             Some(k) => String::from_utf8_lossy(&k).into_owned(),
-            None => return refuse(INVALID_RECORD, "null header key"),
+            None => return refuse(code::INVALID_RECORD, "null header key"),
         };
         headers.push((k, inner.field()?));
     }
     if inner.left() > 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "invalid record size: {} bytes left after its headers",
                 inner.left()

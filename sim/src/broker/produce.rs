@@ -22,8 +22,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
 
 const API: i16 = ApiKey::Produce as i16;
-/// Kafka's INVALID_REQUIRED_ACKS.
-const INVALID_REQUIRED_ACKS: i16 = 21;
+/// Kafka's code::INVALID_REQUIRED_ACKS.
 /// The log start offset of every partition: nothing is ever deleted here.
 const LOG_START_OFFSET: i64 = 0;
 
@@ -140,7 +139,7 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                 // append to; unknown ones are refused before.
                 match cluster.partition(&topic, p.index) {
                     None => PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION),
-                    Some(_) => PartitionResult::error(INVALID_REQUIRED_ACKS),
+                    Some(_) => PartitionResult::error(code::INVALID_REQUIRED_ACKS),
                 }
             };
             cluster.ledger.code(req.client_id, pid, API, r.code);
@@ -321,14 +320,14 @@ fn record_errors(config: &TopicConfig, batch: &ValidBatch, now_ms: i64) -> Optio
         } else if !config.log_append_time && ts != -1 {
             if ts.saturating_sub(now_ms) > config.timestamp_after_max_ms {
                 Some((
-                    log_validator::INVALID_TIMESTAMP,
+                    code::INVALID_TIMESTAMP,
                     format!(
                         "Timestamp {ts} of message with offset {i} is ahead of the server's time {now_ms}"
                     ),
                 ))
             } else if now_ms.saturating_sub(ts) > config.timestamp_before_max_ms {
                 Some((
-                    log_validator::INVALID_TIMESTAMP,
+                    code::INVALID_TIMESTAMP,
                     format!(
                         "Timestamp {ts} of message with offset {i} is before the server's time {now_ms}"
                     ),

@@ -38,6 +38,7 @@ use crate::codec::Codec;
 use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use ledger::{FaultEvent, Ledger};
+use producer_core::error::code;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,18 +151,6 @@ impl Partition {
             former_leader: None,
         }
     }
-}
-
-/// Why a topic cannot be created (Kafka's error codes).
-pub mod topic_error {
-    /// INVALID_TOPIC_EXCEPTION.
-    pub const INVALID_TOPIC: i16 = 17;
-    /// TOPIC_ALREADY_EXISTS.
-    pub const ALREADY_EXISTS: i16 = 36;
-    /// INVALID_PARTITIONS.
-    pub const INVALID_PARTITIONS: i16 = 37;
-    /// INVALID_REPLICATION_FACTOR.
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 }
 
 /// A topic's configuration (the `configs` of CreateTopics), as Kafka's
@@ -540,17 +529,17 @@ impl Cluster {
     /// Why [`Cluster::create_topic`] would refuse these arguments, if it would.
     pub fn check_new_topic(&self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
         if !valid_topic_name(name) {
-            return Err(topic_error::INVALID_TOPIC);
+            return Err(code::INVALID_TOPIC_EXCEPTION);
         }
         if self.topics.contains_key(name) {
-            return Err(topic_error::ALREADY_EXISTS);
+            return Err(code::TOPIC_ALREADY_EXISTS);
         }
         if count == 0 || count > 10_000 {
-            return Err(topic_error::INVALID_PARTITIONS);
+            return Err(code::INVALID_PARTITIONS);
         }
         let n = self.brokers.len() as u32;
         if replication == 0 || replication > n {
-            return Err(topic_error::INVALID_REPLICATION_FACTOR);
+            return Err(code::INVALID_REPLICATION_FACTOR);
         }
         Ok(())
     }

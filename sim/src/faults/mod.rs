@@ -20,6 +20,7 @@ pub use swarm::{
 };
 
 use crate::cluster::Injection;
+use producer_core::error::code;
 use std::fmt;
 use std::time::Duration;
 
@@ -100,11 +101,7 @@ impl fmt::Display for Action {
             Action::MoveLeader(t, p) => write!(f, "move leader of {t}/{p}"),
             Action::ExpireProducers(t, p) => write!(f, "expire producer state of {t}/{p}"),
             Action::Inject(t, p, Injection::Error(c), n) => {
-                write!(
-                    f,
-                    "inject error {c} ({}) x{n} on {t}/{p}",
-                    producer_core::error::code::name(*c)
-                )
+                write!(f, "inject error {c} ({}) x{n} on {t}/{p}", code::name(*c))
             }
             Action::Inject(t, p, Injection::LoseResponse, n) => {
                 write!(f, "inject lost response x{n} on {t}/{p}")
@@ -290,4 +287,15 @@ impl fmt::Display for Fault {
 /// (45, 46 and 59 as well as 47) and MESSAGE_TOO_LARGE. 7 and 20 (and 46) are
 /// answered after the batch was appended, as a broker that timed out waiting for
 /// replicas would; the others without appending.
-pub const INJECTABLE: [i16; 10] = [3, 6, 7, 10, 19, 20, 45, 46, 47, 59];
+pub const INJECTABLE: [i16; 10] = [
+    code::UNKNOWN_TOPIC_OR_PARTITION,
+    code::NOT_LEADER_OR_FOLLOWER,
+    code::REQUEST_TIMED_OUT,
+    code::MESSAGE_TOO_LARGE,
+    code::NOT_ENOUGH_REPLICAS,
+    code::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+    code::DUPLICATE_SEQUENCE_NUMBER,
+    code::INVALID_PRODUCER_EPOCH,
+    code::UNKNOWN_PRODUCER_ID,
+];

@@ -4,6 +4,7 @@
 use super::{Action, Fault, Target, Trigger, TriggerApi};
 use crate::cluster::{ClusterSpec, Injection};
 use crate::scenario::{Reporter, ScenarioError};
+use producer_core::error::code;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -57,14 +58,14 @@ pub fn draw_compression(
 
 /// What the `inject` kind draws from (a lost response twice as often).
 const INJECT_CHOICES: [Injection; 10] = [
-    Injection::Error(6),
-    Injection::Error(7),
-    Injection::Error(19),
-    Injection::Error(20),
-    Injection::Error(45),
-    Injection::Error(46),
-    Injection::Error(47),
-    Injection::Error(59),
+    Injection::Error(code::NOT_LEADER_OR_FOLLOWER),
+    Injection::Error(code::REQUEST_TIMED_OUT),
+    Injection::Error(code::NOT_ENOUGH_REPLICAS),
+    Injection::Error(code::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+    Injection::Error(code::OUT_OF_ORDER_SEQUENCE_NUMBER),
+    Injection::Error(code::DUPLICATE_SEQUENCE_NUMBER),
+    Injection::Error(code::INVALID_PRODUCER_EPOCH),
+    Injection::Error(code::UNKNOWN_PRODUCER_ID),
     Injection::LoseResponse,
     Injection::LoseResponse,
 ];

@@ -4,13 +4,13 @@
 //!
 //! A group's coordinator is the first live broker from `hash(group) % brokers`
 //! on (Kafka: the leader of its `__consumer_offsets` partition), so a crash
-//! moves it and clients must find it again (NOT_COORDINATOR). Group state
+//! moves it and clients must find it again (code::NOT_COORDINATOR). Group state
 //! lives in the cluster, as `__consumer_offsets` is replicated: a coordinator
 //! change loses nothing.
 //!
 //! A rebalance: a join from a new member, a changed member, a leave or a
 //! member whose session expired moves the group to *preparing*; members learn
-//! it from Heartbeat (REBALANCE_IN_PROGRESS) and join again. Joins wait
+//! it from Heartbeat (code::REBALANCE_IN_PROGRESS) and join again. Joins wait
 //! ([`super::Reply::Wait`]) until every member has joined or the rebalance
 //! timeout passed (then the missing are dropped); the new generation's joins
 //! are answered together, the leader's with every member's metadata. The
@@ -41,17 +41,6 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
 use std::collections::BTreeMap;
 
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const NOT_COORDINATOR: i16 = 16;
-const ILLEGAL_GENERATION: i16 = 22;
-const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-const INVALID_GROUP_ID: i16 = 24;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-/// A JoinGroup v4+ without a member id is given one and asked to come again.
-const MEMBER_ID_REQUIRED: i16 = 79;
-const INVALID_SESSION_TIMEOUT: i16 = 26;
-const REBALANCE_IN_PROGRESS: i16 = 27;
-
 /// The broker coordinating `group`: the first live broker from its hash on.
 pub fn coordinator(cluster: &Cluster, group: &str) -> Option<i32> {
     let n = cluster.brokers.len();
@@ -69,8 +58,8 @@ pub fn coordinator(cluster: &Cluster, group: &str) -> Option<i32> {
 /// group's coordinator.
 fn not_coordinator(cluster: &Cluster, broker: i32, group: &str) -> Option<i16> {
     match coordinator(cluster, group) {
-        None => Some(COORDINATOR_NOT_AVAILABLE),
-        Some(c) if c != broker => Some(NOT_COORDINATOR),
+        None => Some(code::COORDINATOR_NOT_AVAILABLE),
+        Some(c) if c != broker => Some(code::NOT_COORDINATOR),
         Some(_) => None,
     }
 }
@@ -100,7 +89,7 @@ pub(super) fn handle(
             };
             let resp = match found {
                 None => resp
-                    .with_error_code(COORDINATOR_NOT_AVAILABLE)
+                    .with_error_code(code::COORDINATOR_NOT_AVAILABLE)
                     .with_node_id(BrokerId(-1)),
                 Some(b) => {
                     let broker = &cluster.brokers[b as usize];
@@ -175,13 +164,13 @@ fn group_of<'a>(
     create: bool,
 ) -> Result<&'a mut Group, i16> {
     if id.is_empty() {
-        return Err(INVALID_GROUP_ID);
+        return Err(code::INVALID_GROUP_ID);
     }
     if let Some(e) = not_coordinator(cluster, req.broker, id) {
         return Err(e);
     }
     if !create && !cluster.groups.contains_key(id) {
-        return Err(UNKNOWN_MEMBER_ID);
+        return Err(code::UNKNOWN_MEMBER_ID);
     }
     let g = cluster.groups.entry(id.to_string()).or_default();
     g.expire(req.now);
@@ -201,12 +190,12 @@ fn heartbeat(
         Err(e) => return e,
     };
     let Some(m) = g.members.get_mut(member) else {
-        return UNKNOWN_MEMBER_ID;
+        return code::UNKNOWN_MEMBER_ID;
     };
     m.last_seen = req.now;
     match g.state {
-        GroupState::Preparing(_) => REBALANCE_IN_PROGRESS,
-        _ if generation != g.generation => ILLEGAL_GENERATION,
+        GroupState::Preparing(_) => code::REBALANCE_IN_PROGRESS,
+        _ if generation != g.generation => code::ILLEGAL_GENERATION,
         _ => code::NONE,
     }
 }
@@ -220,7 +209,7 @@ fn leave(cluster: &mut Cluster, req: &Request<'_>, group: &str, ids: &[String]) 
         .iter()
         .map(|id| match g.members.remove(id) {
             Some(_) => code::NONE,
-            None => UNKNOWN_MEMBER_ID,
+            None => code::UNKNOWN_MEMBER_ID,
         })
         .collect();
     if each.contains(&code::NONE) {
@@ -234,14 +223,14 @@ fn leave(cluster: &mut Cluster, req: &Request<'_>, group: &str, ids: &[String]) 
 /// generation -1) commits to a group without members.
 fn commit_error(g: &Group, member: &str, generation: i32) -> Option<i16> {
     if member.is_empty() && generation < 0 {
-        return (!g.members.is_empty()).then_some(UNKNOWN_MEMBER_ID);
+        return (!g.members.is_empty()).then_some(code::UNKNOWN_MEMBER_ID);
     }
     if !g.members.contains_key(member) {
-        return Some(UNKNOWN_MEMBER_ID);
+        return Some(code::UNKNOWN_MEMBER_ID);
     }
     match g.state {
-        GroupState::Preparing(_) => Some(REBALANCE_IN_PROGRESS),
-        _ if generation != g.generation => Some(ILLEGAL_GENERATION),
+        GroupState::Preparing(_) => Some(code::REBALANCE_IN_PROGRESS),
+        _ if generation != g.generation => Some(code::ILLEGAL_GENERATION),
         _ => None,
     }
 }
@@ -313,7 +302,7 @@ fn fetch_offsets(
 ) -> (i16, OffsetFetchResponse) {
     let v = req.version;
     let refused = not_coordinator(cluster, req.broker, &r.group_id)
-        .or_else(|| r.group_id.is_empty().then_some(INVALID_GROUP_ID));
+        .or_else(|| r.group_id.is_empty().then_some(code::INVALID_GROUP_ID));
     let offsets = cluster
         .groups
         .get(r.group_id.as_str())

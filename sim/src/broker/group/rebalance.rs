@@ -1,11 +1,7 @@
 //! The rebalance of a group: JoinGroup and SyncGroup, which wait
 //! ([`crate::broker::Reply::Wait`]) for the rest of the group.
 
-use super::{
-    group_of, s, Group, GroupState, Member, Ticket, ILLEGAL_GENERATION,
-    INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED,
-    REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
-};
+use super::{group_of, s, Group, GroupState, Member, Ticket};
 use crate::broker::{decode, respond, Reply, Request};
 use crate::cluster::Cluster;
 use crate::validate;
@@ -76,7 +72,7 @@ fn join(
 ) -> Waiting {
     let session = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
     if !(1_000..=1_800_000).contains(&r.session_timeout_ms) {
-        return join_error(req, INVALID_SESSION_TIMEOUT, &r.member_id);
+        return join_error(req, code::INVALID_SESSION_TIMEOUT, &r.member_id);
     }
     let rebalance = if req.version >= 1 {
         Duration::from_millis(r.rebalance_timeout_ms.max(0) as u64)
@@ -88,7 +84,7 @@ fn join(
         Err(e) => return join_error(req, e, &r.member_id),
     };
     if !g.members.is_empty() && g.protocol_type != r.protocol_type.as_str() {
-        return join_error(req, INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
+        return join_error(req, code::INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
     }
     let protocols: Vec<(String, Bytes)> = r
         .protocols
@@ -96,14 +92,14 @@ fn join(
         .map(|p| (p.name.to_string(), p.metadata.clone()))
         .collect();
     if protocols.is_empty() {
-        return join_error(req, INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
+        return join_error(req, code::INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
     }
     if req.version >= 4 && r.member_id.is_empty() {
         // KIP-394: a new member is given its id first and joins with it.
         g.given += 1;
         let id = format!("{}-{}", req.client_id, g.given);
         g.pending.insert(id.clone());
-        return join_error(req, MEMBER_ID_REQUIRED, &id);
+        return join_error(req, code::MEMBER_ID_REQUIRED, &id);
     }
     let ticket = (req.client_id.clone(), req.correlation_id, received);
     let id = member_id(g, r, ticket.clone());
@@ -111,7 +107,7 @@ fn join(
     if req.now == received {
         let known = g.members.get(&id);
         if known.is_none() && !r.member_id.is_empty() && !g.pending.remove(&id) {
-            return join_error(req, UNKNOWN_MEMBER_ID, &r.member_id);
+            return join_error(req, code::UNKNOWN_MEMBER_ID, &r.member_id);
         }
         let member = Member {
             protocols,
@@ -126,7 +122,7 @@ fn join(
     let Some(m) = g.members.get_mut(&id) else {
         // Dropped from the group while it waited (its rebalance timed out).
         g.tickets.remove(&ticket);
-        return join_error(req, UNKNOWN_MEMBER_ID, &id);
+        return join_error(req, code::UNKNOWN_MEMBER_ID, &id);
     };
     m.last_seen = req.now;
     if let GroupState::Preparing(deadline) = g.state {
@@ -214,15 +210,15 @@ fn sync(
     };
     let member = r.member_id.to_string();
     let Some(m) = g.members.get_mut(&member) else {
-        return done(UNKNOWN_MEMBER_ID, Bytes::new());
+        return done(code::UNKNOWN_MEMBER_ID, Bytes::new());
     };
     m.last_seen = req.now;
     let wait_for = m.rebalance_timeout;
     if matches!(g.state, GroupState::Preparing(_)) {
-        return done(REBALANCE_IN_PROGRESS, Bytes::new());
+        return done(code::REBALANCE_IN_PROGRESS, Bytes::new());
     }
     if r.generation_id != g.generation {
-        return done(ILLEGAL_GENERATION, Bytes::new());
+        return done(code::ILLEGAL_GENERATION, Bytes::new());
     }
     if member == g.leader && g.state == GroupState::Completing {
         for a in &r.assignments {
@@ -238,7 +234,7 @@ fn sync(
     }
     let deadline = received + wait_for;
     if req.now >= deadline {
-        return done(REBALANCE_IN_PROGRESS, Bytes::new());
+        return done(code::REBALANCE_IN_PROGRESS, Bytes::new());
     }
     Waiting::Until(deadline)
 }
