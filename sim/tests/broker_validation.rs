@@ -377,7 +377,7 @@ fn a_duplicate_gets_its_original_offset_and_an_older_one_46_on_1_0() {
         };
         assert_eq!(older, expected, "{version}: older than the window");
         assert_eq!(
-            c.logs()[&("events".to_string(), 0)].len(),
+            c.logs()[&producer_core::TopicPartition::new("events", 0)].len(),
             6,
             "nothing appended twice"
         );

@@ -20,6 +20,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
+use producer_core::TopicPartition;
 
 const API: i16 = ApiKey::Produce as i16;
 /// Kafka's code::INVALID_REQUIRED_ACKS.
@@ -191,7 +192,7 @@ fn anomaly(
         epoch,
         base_sequence,
         records,
-        tp: (tp.0.to_string(), tp.1),
+        tp: TopicPartition::new(tp.0, tp.1),
         broker: req.broker,
         code,
         context,
@@ -251,7 +252,7 @@ fn partition(
     if cluster.recording {
         if let Some(seen) = cluster.seen.last_mut() {
             seen.batches.push((
-                (topic.to_string(), index),
+                TopicPartition::new(topic, index),
                 batch.base_sequence,
                 batch.records.len(),
             ));
@@ -430,13 +431,13 @@ fn injected(
 ) -> Result<Effects, PartitionResult> {
     let injection = cluster
         .injections
-        .get_mut(&(topic.to_string(), index))
+        .get_mut(&TopicPartition::new(topic, index))
         .and_then(|q| q.pop_front());
     cluster.injections_hit += u64::from(injection.is_some());
     if let Some(what) = injection {
         cluster.ledger.fault(
             req.now,
-            FaultEvent::Injected((topic.to_string(), index), what),
+            FaultEvent::Injected(TopicPartition::new(topic, index), what),
         );
     }
     // 7, 20 and 46 are answered after the append (the write happened, the

@@ -3,6 +3,7 @@
 //! change loses nothing). The protocol that moves it is `broker/group/`.
 
 use bytes::Bytes;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,7 +68,7 @@ pub struct Group {
     /// Members by id.
     pub members: BTreeMap<String, Member>,
     /// Committed offsets.
-    pub offsets: BTreeMap<(String, i32), Committed>,
+    pub offsets: BTreeMap<TopicPartition, Committed>,
     /// Joins in progress that came without a member id, by (client id,
     /// correlation id, time received): the id given to them.
     pub(crate) tickets: BTreeMap<Ticket, String>,

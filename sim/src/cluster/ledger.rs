@@ -8,7 +8,8 @@
 //! produce, none of them injected) are kept one by one, with what the broker
 //! knew when it answered, up to [`MAX_ANOMALIES`].
 
-use super::{Injection, Tp};
+use super::Injection;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +46,7 @@ pub struct Anomaly {
     /// Records in the batch.
     pub records: usize,
     /// Its partition.
-    pub tp: Tp,
+    pub tp: TopicPartition,
     /// The broker that answered.
     pub broker: i32,
     /// The code answered: 45, 47, 59 or 6; 46 for a sequence reused for
@@ -64,14 +65,14 @@ pub enum FaultEvent {
     /// A broker started again.
     Restart(i32),
     /// A partition's leadership was taken away.
-    MoveLeader(Tp),
+    MoveLeader(TopicPartition),
     /// A partition forgot its producers' state.
-    ExpireProducers(Tp),
+    ExpireProducers(TopicPartition),
     /// An injected answer met a produce request of this partition.
-    Injected(Tp, Injection),
+    Injected(TopicPartition, Injection),
     /// A restart left the partition's producers their last batch only (the
     /// broker rebuilt their state from its producer snapshot).
-    WindowCut(Tp),
+    WindowCut(TopicPartition),
 }
 
 impl FaultEvent {
@@ -79,7 +80,7 @@ impl FaultEvent {
     /// closes connections that carry requests for many; so does a lost
     /// response or a crash after append; a held answer reorders across
     /// connections).
-    pub fn scope(&self) -> Option<&Tp> {
+    pub fn scope(&self) -> Option<&TopicPartition> {
         match self {
             FaultEvent::Crash(_)
             | FaultEvent::Restart(_)
@@ -100,22 +101,55 @@ impl std::fmt::Display for FaultEvent {
         match self {
             FaultEvent::Crash(b) => write!(f, "crash of broker-{b}"),
             FaultEvent::Restart(b) => write!(f, "restart of broker-{b}"),
-            FaultEvent::MoveLeader((t, p)) => write!(f, "leader move of {t}/{p}"),
-            FaultEvent::ExpireProducers((t, p)) => write!(f, "producer state expiry on {t}/{p}"),
-            FaultEvent::WindowCut((t, p)) => write!(
+            FaultEvent::MoveLeader(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "leader move of {t}/{p}"),
+            FaultEvent::ExpireProducers(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "producer state expiry on {t}/{p}"),
+            FaultEvent::WindowCut(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(
                 f,
                 "{t}/{p} restarted from its producer snapshot (one batch per producer left)"
             ),
-            FaultEvent::Injected((t, p), Injection::Error(c)) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::Error(c),
+            ) => {
                 write!(f, "injected error {c} on {t}/{p}")
             }
-            FaultEvent::Injected((t, p), Injection::LoseResponse) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::LoseResponse,
+            ) => {
                 write!(f, "injected lost response on {t}/{p}")
             }
-            FaultEvent::Injected((t, p), Injection::CrashAfterAppend(_)) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::CrashAfterAppend(_),
+            ) => {
                 write!(f, "injected crash after append on {t}/{p}")
             }
-            FaultEvent::Injected((t, p), Injection::HoldResponse) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::HoldResponse,
+            ) => {
                 write!(f, "injected held answer on {t}/{p}")
             }
         }

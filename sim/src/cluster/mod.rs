@@ -8,9 +8,6 @@
 pub mod group;
 pub mod ledger;
 
-/// A topic-partition as the history stores it.
-pub type Tp = (String, i32);
-
 /// What an applied fault or heal changed, for the history and the `[expect]`
 /// mechanism counts. A heal that restarts brokers is a `Restart`; one that
 /// repairs links is `Network`.
@@ -39,6 +36,7 @@ use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use ledger::{FaultEvent, Ledger};
 use producer_core::error::code;
+use producer_core::TopicPartition;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -356,7 +354,7 @@ pub struct Seen {
     pub broker: i32,
     /// For a produce: each partition's batch, with its base sequence and
     /// record count.
-    pub batches: Vec<((String, i32), i32, usize)>,
+    pub batches: Vec<(TopicPartition, i32, usize)>,
 }
 
 /// One broker.
@@ -382,7 +380,7 @@ pub struct Cluster {
     /// Producer ids granted, with their current epoch.
     pub producer_ids: BTreeMap<i64, i16>,
     /// Errors to inject, per (topic, partition).
-    pub injections: BTreeMap<(String, i32), VecDeque<Injection>>,
+    pub injections: BTreeMap<TopicPartition, VecDeque<Injection>>,
     /// Pending leader elections: (time due, topic, partition).
     pub pending_elections: Vec<(Duration, String, i32)>,
     /// Injected answers actually given (a scenario can require some).
@@ -553,14 +551,14 @@ impl Cluster {
     }
 
     /// A copy of every partition's log, by (topic, partition).
-    pub fn logs(&self) -> BTreeMap<(String, i32), Vec<LogBatch>> {
+    pub fn logs(&self) -> BTreeMap<TopicPartition, Vec<LogBatch>> {
         self.topics
             .iter()
             .flat_map(|(t, parts)| {
                 parts
                     .iter()
                     .enumerate()
-                    .map(move |(i, p)| ((t.clone(), i as i32), p.log.clone()))
+                    .map(move |(i, p)| (TopicPartition::new(t, i as i32), p.log.clone()))
             })
             .collect()
     }
@@ -644,7 +642,7 @@ impl Cluster {
                         forgot |= w.cut_to_last();
                     }
                     if forgot {
-                        cut.push((topic.clone(), i as i32));
+                        cut.push(TopicPartition::new(topic, i as i32));
                     }
                 }
             }
@@ -662,7 +660,7 @@ impl Cluster {
     pub fn expire_producers(&mut self, topic: &str, partition: i32) {
         self.ledger.fault(
             self.clock,
-            FaultEvent::ExpireProducers((topic.to_string(), partition)),
+            FaultEvent::ExpireProducers(TopicPartition::new(topic, partition)),
         );
         if let Some(p) = self.partition_mut(topic, partition) {
             p.producers.clear();
@@ -673,8 +671,10 @@ impl Cluster {
     /// the failover delay (preferring a different live replica).
     pub fn move_leader(&mut self, topic: &str, partition: i32, now: Duration) {
         self.advance(now);
-        self.ledger
-            .fault(now, FaultEvent::MoveLeader((topic.to_string(), partition)));
+        self.ledger.fault(
+            now,
+            FaultEvent::MoveLeader(TopicPartition::new(topic, partition)),
+        );
         let due = now + self.spec.failover_delay;
         if let Some(p) = self.partition_mut(topic, partition) {
             p.former_leader = p.leader.take().or(p.former_leader);
@@ -735,7 +735,7 @@ impl Cluster {
     pub fn inject(&mut self, topic: &str, partition: i32, what: Injection, times: u32) {
         let q = self
             .injections
-            .entry((topic.to_string(), partition))
+            .entry(TopicPartition::new(topic, partition))
             .or_default();
         for _ in 0..times {
             q.push_back(what);

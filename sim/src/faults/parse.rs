@@ -5,6 +5,7 @@ use super::kinds::{fault_kind, fault_kind_names};
 use super::{Fault, Target, Trigger, TriggerApi};
 use crate::cluster::ClusterSpec;
 use crate::scenario::{Reporter, ScenarioError};
+use producer_core::TopicPartition;
 use serde::Deserialize;
 use std::time::Duration;
 use toml::Spanned;
@@ -115,8 +116,7 @@ impl Ctx<'_> {
             return Ok(Target::Producer(i));
         }
         if let Some(inner) = s.strip_prefix("leader(").and_then(|r| r.strip_suffix(')')) {
-            let (t, p) = self.partition(&inner.replace(',', "/"))?;
-            return Ok(Target::Leader(t, p));
+            return Ok(Target::Leader(self.partition(&inner.replace(',', "/"))?));
         }
         Err(format!(
             "unknown fault target `{s}`; expected broker-N, producer-N, leader(topic, p), brokers or producers"
@@ -124,7 +124,7 @@ impl Ctx<'_> {
     }
 
     /// `topic/p` of the cluster.
-    pub(super) fn partition(&self, s: &str) -> Result<(String, i32), String> {
+    pub(super) fn partition(&self, s: &str) -> Result<TopicPartition, String> {
         let (t, p) = s
             .rsplit_once('/')
             .ok_or_else(|| format!("`{s}` is not topic/partition"))?;
@@ -144,7 +144,7 @@ impl Ctx<'_> {
                 topic.partitions
             ));
         }
-        Ok((t.to_string(), p))
+        Ok(TopicPartition::new(t, p))
     }
 
     /// Refuses targets that are not brokers.

@@ -5,6 +5,7 @@ use super::{Action, Fault, Target, Trigger, TriggerApi};
 use crate::cluster::{ClusterSpec, Injection};
 use crate::scenario::{Reporter, ScenarioError};
 use producer_core::error::code;
+use producer_core::TopicPartition;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -167,7 +168,12 @@ pub const SWARM_KINDS: &[SwarmKind] = &[
         name: "move_leader",
         default: true,
         doc: "`move_leader` of a partition",
-        draw: |d| Fault::once(d.at, Action::MoveLeader(d.topic.clone(), d.part)),
+        draw: |d| {
+            Fault::once(
+                d.at,
+                Action::MoveLeader(TopicPartition::new(&d.topic, d.part)),
+            )
+        },
     },
     SwarmKind {
         name: "inject",
@@ -210,13 +216,13 @@ pub const SWARM_KINDS: &[SwarmKind] = &[
         draw: |d| {
             let count = d.rng.gen_range(1..6);
             let producer = d.rng.gen_range(0..d.producers);
-            let leader = Target::Leader(d.topic.clone(), d.part);
+            let leader = Target::Leader(TopicPartition::new(&d.topic, d.part));
             Fault {
                 when: Some(Trigger {
                     api: TriggerApi::Produce,
                     count,
                     producer: Some(producer),
-                    partition: Some((d.topic.clone(), d.part)),
+                    partition: Some(TopicPartition::new(&d.topic, d.part)),
                     broker: None,
                     sequence: None,
                 }),
@@ -261,7 +267,7 @@ impl Draw<'_> {
     fn inject(&self, what: Injection, times: u32) -> Fault {
         Fault::once(
             self.at,
-            Action::Inject(self.topic.clone(), self.part, what, times),
+            Action::Inject(TopicPartition::new(&self.topic, self.part), what, times),
         )
     }
 }
@@ -314,7 +320,7 @@ mod tests {
         };
         (0..seeds)
             .flat_map(|seed| draw_swarm(&sw, &s.cluster, 2, seed))
-            .filter(|f| matches!(f.action, Action::Inject(_, _, Injection::Error(10), _)))
+            .filter(|f| matches!(f.action, Action::Inject(_, Injection::Error(10), _)))
             .count()
     }
 

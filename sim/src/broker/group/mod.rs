@@ -39,6 +39,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 
 /// The broker coordinating `group`: the first live broker from its hash on.
@@ -266,7 +267,7 @@ fn commit(
             if c == code::NONE {
                 if let Some(g) = cluster.groups.get_mut(r.group_id.as_str()) {
                     g.offsets.insert(
-                        (t.name.0.to_string(), p.partition_index),
+                        TopicPartition::new(&t.name.0, p.partition_index),
                         Committed {
                             offset: p.committed_offset,
                             leader_epoch: p.committed_leader_epoch,
@@ -315,8 +316,12 @@ fn fetch_offsets(
             .collect(),
         None => {
             let mut all: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-            for (t, p) in offsets.keys() {
-                all.entry(t.clone()).or_default().push(*p);
+            for TopicPartition {
+                topic: t,
+                partition: p,
+            } in offsets.keys()
+            {
+                all.entry(t.to_string()).or_default().push(*p);
             }
             all.into_iter().collect()
         }
@@ -327,7 +332,7 @@ fn fetch_offsets(
             let partitions = parts
                 .into_iter()
                 .map(|p| {
-                    let c = offsets.get(&(name.clone(), p));
+                    let c = offsets.get(&TopicPartition::new(&name, p));
                     let mut out = OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(c.map_or(-1, |c| c.offset))
