@@ -8,11 +8,11 @@
 //!
 //! | what is wrong | Kafka's answer |
 //! |---|---|
-//! | batch length field longer than the bytes, no complete batch | code::INVALID_RECORD (87) |
+//! | batch length field longer than the bytes, no complete batch | INVALID_RECORD (87) |
 //! | magic other than 2 | 87 |
-//! | zstd (codec 4) in a Produce request before v7 | code::UNSUPPORTED_COMPRESSION_TYPE (76), before the log |
+//! | zstd (codec 4) in a Produce request before v7 | UNSUPPORTED_COMPRESSION_TYPE (76), before the log |
 //! | more than one batch | 87 ("exactly one record batch per partition") |
-//! | CRC-32C mismatch (over the bytes as sent, compressed or not) | code::CORRUPT_MESSAGE (2) |
+//! | CRC-32C mismatch (over the bytes as sent, compressed or not) | CORRUPT_MESSAGE (2) |
 //! | base offset other than 0 | 87 |
 //! | lastOffsetDelta + 1 not positive, record count <= 0, or the two differ | 87 |
 //! | control batch from a client | 87 |
@@ -23,8 +23,8 @@
 //! | compressed: the payload does not decompress | [`DECOMPRESSION_FAILED`], with the log start offset (Kafka's `KafkaException` from the decoder) |
 //! | compressed: the payload decompresses to more than [`codec::MAX_DECOMPRESSED_BYTES`] | 87 (a bound of the simulated broker, not Kafka's) |
 //! | LogAppendTime timestamp type set by the client | accepted; stored with the topic's type (records read with the batch's max timestamp, as Kafka reads them) |
-//! | transactional batch (no transactions here) | code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
-//! | compression codec 5..=7 (no such codec) | code::UNKNOWN_SERVER_ERROR (-1) |
+//! | transactional batch (no transactions here) | TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53) |
+//! | compression codec 5..=7 (no such codec) | UNKNOWN_SERVER_ERROR (-1) |
 //!
 //! Before 2.4 an invalid record was a `CorruptRecordException`: the caller
 //! maps 87 to 2 for older broker versions. Fewer than 12 bytes after the
@@ -45,7 +45,7 @@ pub const HEADER_LEN: usize = 61;
 
 /// Kafka's answer to a compressed payload its decoder cannot read: the
 /// decoder's `IOException` becomes a `KafkaException`, which the log's
-/// caller answers as code::UNKNOWN_SERVER_ERROR with the log start offset
+/// caller answers as UNKNOWN_SERVER_ERROR with the log start offset
 /// (measured on Kafka 4.4.0: interop/tests/fidelity, `compression/corrupt-*`).
 pub const DECOMPRESSION_FAILED: i16 = code::UNKNOWN_SERVER_ERROR;
 /// The default of the topic config `max.decompressed.message.bytes` (Kafka

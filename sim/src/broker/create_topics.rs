@@ -2,7 +2,7 @@
 //! round-robin), answered by the controller only; `validate_only` checks
 //! without creating. -1 partitions or replicas take the defaults
 //! ([`crate::cluster::DEFAULT_PARTITIONS`], [`crate::cluster::default_replication`]).
-//! Explicit replica assignments are refused (code::INVALID_REQUEST).
+//! Explicit replica assignments are refused (INVALID_REQUEST).
 
 use super::{answer, decode, Answer, Request};
 use crate::cluster::{default_replication, Cluster, TopicConfig, DEFAULT_PARTITIONS};

@@ -23,7 +23,6 @@ use producer_core::error::code;
 use producer_core::TopicPartition;
 
 const API: i16 = ApiKey::Produce as i16;
-/// Kafka's code::INVALID_REQUIRED_ACKS.
 /// The log start offset of every partition: nothing is ever deleted here.
 const LOG_START_OFFSET: i64 = 0;
 
