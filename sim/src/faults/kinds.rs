@@ -9,7 +9,7 @@
 //! `kind_name` and `write_fields` (below), the [`Action`] variant and its
 //! `Display` (faults/mod.rs), and its behaviour in `apply.rs`.
 
-use super::parse::{need, times, Ctx, ErrorFile, FaultFile};
+use super::file::{need, times, Ctx, ErrorFile, FaultFile};
 use super::{Action, Target, INJECTABLE};
 use crate::cluster::Injection;
 use producer_core::TopicPartition;

@@ -7,14 +7,16 @@
 //! undoes exactly what it did then, even if leadership has moved since.
 
 mod apply;
+mod file;
 mod kinds;
 mod parse;
 mod swarm;
 
 pub use crate::cluster::Change;
 pub use apply::{Applied, FaultRunner, FaultSink, Host, LinkChange};
+pub use file::{ErrorFile, FaultFile, WhenFile};
 pub use kinds::{fault_kind, FaultKind, FAULT_KINDS};
-pub use parse::{resolve_all, ErrorFile, FaultFile, WhenFile};
+pub use parse::resolve_all;
 pub use swarm::{
     check_swarm, draw_compression, draw_swarm, swarm_kind, SwarmFile, SwarmKind, SWARM_KINDS,
 };
