@@ -24,8 +24,8 @@ pub struct Tally {
     /// stop report.
     pub requests: u64,
     /// Answers by error code: one per partition for a produce, the top-level
-    /// (or first) code for other APIs. The stop report prints them, and the
-    /// black-box verdict ([`crate::checker::wire`]) judges the error answers.
+    /// (or first) code for other APIs: the answer counts of the stop report's
+    /// rows ([`crate::checker::judge_wire`]).
     pub codes: BTreeMap<i16, u64>,
     /// Requests answered by closing the connection (undecodable, injected lost
     /// response): reported beside the codes so every request is accounted for.
@@ -36,7 +36,7 @@ pub struct Tally {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anomaly {
     /// When the broker answered: the verdict looks for a fault in the
-    /// `EXPLAINS_FOR` before it ([`crate::checker::wire`]) that explains it.
+    /// [`crate::checker::EXPLAINS_FOR`] before it that explains it.
     pub at: Duration,
     /// The client id of the request: names the client in the verdict.
     pub client_id: Arc<str>,
