@@ -22,6 +22,7 @@ pub use swarm::{
 };
 
 use crate::cluster::Injection;
+use kafka_protocol::messages::ApiKey;
 use producer_core::error::code;
 use producer_core::TopicPartition;
 use std::fmt;
@@ -189,9 +190,9 @@ pub enum TriggerApi {
 impl TriggerApi {
     fn key(self) -> i16 {
         match self {
-            TriggerApi::Produce => 0,
-            TriggerApi::Metadata => 3,
-            TriggerApi::InitProducerId => 22,
+            TriggerApi::Produce => ApiKey::Produce as i16,
+            TriggerApi::Metadata => ApiKey::Metadata as i16,
+            TriggerApi::InitProducerId => ApiKey::InitProducerId as i16,
         }
     }
 
