@@ -39,6 +39,7 @@
 use crate::codec::{self, Codec};
 use bytes::Bytes;
 use producer_core::error::code;
+use producer_core::wire::reader::Reader;
 
 /// Bytes of a RecordBatch v2 header.
 pub const HEADER_LEN: usize = 61;
@@ -164,52 +165,21 @@ fn refuse_request<T>(code: i16, reason: impl Into<String>) -> Result<T, Refusal>
     })
 }
 
-/// A cursor that fails instead of reading past the end.
-struct Reader<'a> {
-    bytes: &'a Bytes,
-    pos: usize,
-    end: usize,
+/// A read past the end of a record: INVALID_RECORD.
+fn invalid(reason: String) -> Refusal {
+    Refusal {
+        code: code::INVALID_RECORD,
+        reason,
+        before_log: false,
+    }
 }
 
-impl Reader<'_> {
-    fn left(&self) -> usize {
-        self.end - self.pos
-    }
-
-    fn take(&mut self, n: usize) -> Result<Bytes, Refusal> {
-        if n > self.left() {
-            return refuse(
-                code::INVALID_RECORD,
-                format!("needs {n} bytes, {} left", self.left()),
-            );
-        }
-        self.pos += n;
-        Ok(self.bytes.slice(self.pos - n..self.pos))
-    }
-
-    fn varint(&mut self) -> Result<i64, Refusal> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            if self.pos >= self.end {
-                return refuse(code::INVALID_RECORD, "varint runs past the end");
-            }
-            let b = self.bytes[self.pos];
-            self.pos += 1;
-            v |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
-            }
-        }
-        refuse(code::INVALID_RECORD, "varint longer than 10 bytes")
-    }
-
-    /// A varint-length-prefixed field; -1 is null.
-    fn field(&mut self) -> Result<Option<Bytes>, Refusal> {
-        match self.varint()? {
-            -1 => Ok(None),
-            n if n < 0 => refuse(code::INVALID_RECORD, format!("negative length {n}")),
-            n => self.take(n as usize).map(Some),
-        }
+/// A varint-length-prefixed field of `data` read by `r`; -1 is null.
+fn field(r: &mut Reader<'_>, data: &Bytes) -> Result<Option<Bytes>, Refusal> {
+    match r.varlong().map_err(invalid)? {
+        -1 => Ok(None),
+        n if n < 0 => refuse(code::INVALID_RECORD, format!("negative length {n}")),
+        n => Ok(Some(data.slice_ref(r.take(n as usize).map_err(invalid)?))),
     }
 }
 
@@ -307,24 +277,22 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
             }
         }
     };
-    let mut reader = Reader {
-        bytes: &data,
-        pos: 0,
-        end: data.len(),
-    };
-    let mut out = Vec::with_capacity(count.min(reader.left()));
+    let mut reader = Reader::new(&data, false);
+    let mut out = Vec::with_capacity(count.min(reader.remaining()));
     for i in 0..count {
-        out.push(read_record(&mut reader, max_record).map_err(|r| Refusal {
-            reason: format!("record {i}: {}", r.reason),
-            ..r
-        })?);
+        out.push(
+            read_record(&mut reader, &data, max_record).map_err(|r| Refusal {
+                reason: format!("record {i}: {}", r.reason),
+                ..r
+            })?,
+        );
     }
-    if reader.left() > 0 {
+    if reader.remaining() > 0 {
         return refuse(
             code::INVALID_RECORD,
             format!(
                 "{} bytes left after the last of {count} records",
-                reader.left()
+                reader.remaining()
             ),
         );
     }
@@ -398,9 +366,9 @@ fn check_header(b: &[u8]) -> Result<Codec, Refusal> {
     Ok(compression)
 }
 
-/// One record; `max_len`: the longest record body allowed.
-fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal> {
-    let len = r.varint()?;
+/// One record of `data`, read by `r`; `max_len`: the longest record body allowed.
+fn read_record(r: &mut Reader<'_>, data: &Bytes, max_len: i64) -> Result<ValidRecord, Refusal> {
+    let len = r.varlong().map_err(invalid)?;
     if len > max_len {
         return refuse(
             code::INVALID_RECORD,
@@ -409,48 +377,42 @@ fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal>
             ),
         );
     }
-    if len < 0 || len as usize > r.left() {
+    if len < 0 || len as usize > r.remaining() {
         return refuse(
             code::INVALID_RECORD,
-            format!("record length {len} with {} bytes left", r.left()),
+            format!("record length {len} with {} bytes left", r.remaining()),
         );
     }
-    let end = r.pos + len as usize;
-    let mut inner = Reader {
-        bytes: r.bytes,
-        pos: r.pos,
-        end,
-    };
-    inner.take(1)?; // attributes (unused in v2)
-    let timestamp_delta = inner.varint()?;
-    let offset_delta = inner.varint()?;
-    let key = inner.field()?;
-    let value = inner.field()?;
-    let count = inner.varint()?;
-    if count < 0 || count as usize > inner.left() {
+    let mut inner = Reader::new(r.take(len as usize).map_err(invalid)?, false);
+    inner.take(1).map_err(invalid)?; // attributes (unused in v2)
+    let timestamp_delta = inner.varlong().map_err(invalid)?;
+    let offset_delta = inner.varlong().map_err(invalid)?;
+    let key = field(&mut inner, data)?;
+    let value = field(&mut inner, data)?;
+    let count = inner.varlong().map_err(invalid)?;
+    if count < 0 || count as usize > inner.remaining() {
         return refuse(
             code::INVALID_RECORD,
-            format!("{count} headers with {} bytes left", inner.left()),
+            format!("{count} headers with {} bytes left", inner.remaining()),
         );
     }
     let mut headers = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let k = match inner.field()? {
+        let k = match field(&mut inner, data)? {
             Some(k) => String::from_utf8_lossy(&k).into_owned(),
             None => return refuse(code::INVALID_RECORD, "null header key"),
         };
-        headers.push((k, inner.field()?));
+        headers.push((k, field(&mut inner, data)?));
     }
-    if inner.left() > 0 {
+    if inner.remaining() > 0 {
         return refuse(
             code::INVALID_RECORD,
             format!(
                 "invalid record size: {} bytes left after its headers",
-                inner.left()
+                inner.remaining()
             ),
         );
     }
-    r.pos = end;
     Ok(ValidRecord {
         offset_delta,
         timestamp_delta,

@@ -4,9 +4,10 @@
 //! `kafka-protocol` sizes arrays from count prefixes it has not compared with
 //! the bytes that remain, so a hostile count can ask for gigabytes and abort the
 //! process. [`Reader`] reads fields as the decoder will, and fails instead of
-//! reading past the end or accepting a count that cannot fit. Two walks use it:
-//! the producer's checks of broker responses ([`super::precheck`]) and the
-//! simulated broker's checks of client requests (sim's `validate.rs`).
+//! reading past the end or accepting a count that cannot fit. Three readers use
+//! it: the producer's checks of broker responses ([`super::precheck`]), the
+//! simulated broker's checks of client requests (sim's `validate.rs`) and its
+//! reader of record batches (sim's `log_validator.rs`).
 
 /// What a field is, for fuzzers that break one field at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +111,32 @@ impl<'a> Reader<'a> {
             .fold(0i64, |v, &b| (v << 8) | i64::from(b));
         let shift = 64 - 8 * width as u32;
         Ok((v << shift) >> shift)
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let start = self.pos;
+        self.skip(n)?;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    /// A zigzag-encoded signed varint of at most 10 bytes, as the fields of a
+    /// record (v2) are written.
+    pub fn varlong(&mut self) -> Result<i64, String> {
+        let start = self.pos;
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| format!("varint at offset {start} runs past the end"))?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
+            }
+        }
+        Err(format!("varint at offset {start} is longer than 10 bytes"))
     }
 
     /// A fixed-width field whose value does not matter to the walk.
