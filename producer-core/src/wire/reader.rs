@@ -123,20 +123,8 @@ impl<'a> Reader<'a> {
     /// A zigzag-encoded signed varint of at most 10 bytes, as the fields of a
     /// record (v2) are written.
     pub fn varlong(&mut self) -> Result<i64, String> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| format!("varint at offset {start} runs past the end"))?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
-            }
-        }
-        Err(format!("varint at offset {start} is longer than 10 bytes"))
+        let v = self.unsigned(10)?;
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
 
     /// A fixed-width field whose value does not matter to the walk.
@@ -151,22 +139,28 @@ impl<'a> Reader<'a> {
     /// bits); longer or wider encodings, which no encoder writes, are refused.
     pub fn varint(&mut self) -> Result<u32, String> {
         let start = self.pos;
-        let mut value: u32 = 0;
-        for i in 0..5 {
+        let v = self.unsigned(5)?;
+        u32::try_from(v).map_err(|_| format!("varint at offset {start} is wider than 32 bits"))
+    }
+
+    /// An unsigned varint of at most `max` bytes.
+    fn unsigned(&mut self, max: usize) -> Result<u64, String> {
+        let start = self.pos;
+        let mut v: u64 = 0;
+        for i in 0..max {
             let b = *self
                 .buf
                 .get(self.pos)
                 .ok_or_else(|| format!("varint at offset {start} runs past the end"))?;
             self.pos += 1;
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                if i == 4 && b > 0x0f {
-                    return Err(format!("varint at offset {start} is wider than 32 bits"));
-                }
-                return Ok(value);
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
             }
         }
-        Err(format!("varint at offset {start} is longer than 5 bytes"))
+        Err(format!(
+            "varint at offset {start} is longer than {max} bytes"
+        ))
     }
 
     /// A count or length prefix of `width` bytes (a varint when flexible):
