@@ -62,7 +62,7 @@ fn the_reported_hash_is_xxh3_of_the_encoded_trace() {
         report
             .logs
             .iter()
-            .map(|((t, p), b)| (t.as_str(), *p, b.as_slice())),
+            .map(|(tp, b)| (&*tp.topic, tp.partition, b.as_slice())),
     );
     let bytes = e.into_sink();
     assert!(bytes.starts_with(b"prodsim-trace/1"));

@@ -17,6 +17,7 @@ use common::sarama::SaramaBroker;
 use common::{produce_raw, Answer, SimCluster, TOPIC};
 use producer_core::batch::{BatchBuilder, ProducerStamp};
 use producer_core::record::Record;
+use producer_core::TopicPartition;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -129,7 +130,7 @@ fn one_batch_accepted_by_the_simulated_and_librdkafka_brokers_and_a_flipped_byte
 
     // And the simulated broker stored exactly the good batch.
     let logs = sim.stop();
-    let stored: Vec<Vec<u8>> = logs[&(TOPIC.to_string(), 0)][0]
+    let stored: Vec<Vec<u8>> = logs[&TopicPartition::new(TOPIC, 0)][0]
         .records
         .iter()
         .map(|r| r.value.clone().unwrap().to_vec())
@@ -139,7 +140,7 @@ fn one_batch_accepted_by_the_simulated_and_librdkafka_brokers_and_a_flipped_byte
         want.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>()
     );
     assert!(
-        logs[&(TOPIC.to_string(), 1)].is_empty(),
+        logs[&TopicPartition::new(TOPIC, 1)].is_empty(),
         "the corrupt batch was not stored"
     );
 }
@@ -183,6 +184,6 @@ fn saramas_broker_accepts_the_batch_and_rejects_the_flipped_byte_like_the_simula
     );
 
     let logs = sim.stop();
-    assert_eq!(logs[&(TOPIC.to_string(), 0)].len(), 1);
-    assert!(logs[&(TOPIC.to_string(), 1)].is_empty());
+    assert_eq!(logs[&TopicPartition::new(TOPIC, 0)].len(), 1);
+    assert!(logs[&TopicPartition::new(TOPIC, 1)].is_empty());
 }

@@ -15,7 +15,7 @@ use common::judge::{self, Outcome, Parts};
 use common::kafka::RealKafka;
 use common::real_log::{read_logs, read_logs_with_epochs};
 use producer_core::record::{Header, Record};
-use producer_core::{Config, Producer, TokioNetwork};
+use producer_core::{Config, Producer, TokioNetwork, TopicPartition};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -193,7 +193,7 @@ fn name_writers(logs: &mut Logs, outcomes: &[Vec<Outcome>]) {
         }
     }
     let mut votes: BTreeMap<i64, BTreeMap<usize, usize>> = BTreeMap::new();
-    for ((_, partition), batches) in logs.iter() {
+    for (TopicPartition { partition, .. }, batches) in logs.iter() {
         for b in batches {
             for r in &b.records {
                 if let Some(p) = acked_by.get(&(*partition, r.offset)) {
@@ -281,7 +281,14 @@ fn judge_run(
         "librdkafka's consumer read {} of {stored} records",
         read.len()
     );
-    for ((t, p), batches) in logs {
+    for (
+        TopicPartition {
+            topic: t,
+            partition: p,
+        },
+        batches,
+    ) in logs
+    {
         for r in batches.iter().flat_map(|b| &b.records) {
             let (k, v) = &read[&(*p, r.offset)];
             assert_eq!(

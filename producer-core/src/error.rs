@@ -4,45 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Kafka error codes as plain numbers, for code that builds or checks wire
-/// messages; the producer's own decisions match on [`crate::wire::ErrorCode`].
-pub mod code {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The batch failed its CRC or could not be parsed.
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    /// The broker does not know this topic or partition.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The broker is not the leader of the partition.
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// The request timed out on the broker.
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    /// The batch is larger than the broker accepts.
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    /// The request's record set is too large.
-    pub const RECORD_LIST_TOO_LARGE: i16 = 18;
-    /// Not enough in-sync replicas to accept the write.
-    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-    /// Written to the leader but not enough replicas acknowledged it.
-    pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
-    /// The request's API version is not supported.
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// A sequence gap: the broker expected a different first sequence.
-    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-    /// The batch was already written: success with the original offset.
-    pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
-    /// The producer's epoch is older than the broker's.
-    pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-    /// The broker has no state for this producer id.
-    pub const UNKNOWN_PRODUCER_ID: i16 = 59;
-    /// A record in the batch is invalid.
-    pub const INVALID_RECORD: i16 = 87;
-
-    /// The protocol's name for a code, for messages and traces.
-    pub fn name(code: i16) -> &'static str {
-        crate::wire::ErrorCode::from(code).name()
-    }
-}
+/// Kafka error codes as plain numbers (declared with [`crate::wire::ErrorCode`]).
+pub use crate::wire::error_code::code;
 
 /// Why a send (or flush, or producer start) failed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,18 +5,18 @@
 
 use producer_core::observe::{AttemptOutcome, Event, Observer};
 use producer_core::record::Record;
+use producer_core::TopicPartition;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use crate::cluster::Tp;
 pub use crate::trace_hash::{digest_parts, trace_hash};
 
 /// One batch inside a recorded produce request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttemptRecord {
     /// Partition.
-    pub tp: Tp,
+    pub tp: TopicPartition,
     /// Batch identity.
     pub first_send_id: u64,
     /// Producer send ids of its records.
@@ -58,7 +58,7 @@ pub enum What {
     },
     /// A batch was closed for sending.
     BatchSealed {
-        tp: Tp,
+        tp: TopicPartition,
         first_send_id: u64,
         records: usize,
         accounted: usize,
@@ -71,14 +71,14 @@ pub enum What {
     },
     /// A batch's buffer memory went back to the pool.
     MemoryReleased {
-        tp: Tp,
+        tp: TopicPartition,
         first_send_id: u64,
         bytes: usize,
     },
     /// A batch the broker found too large was split into `parts` (each then
     /// sealed, sent and resolved on its own; the split batch never resolves).
     BatchSplit {
-        tp: Tp,
+        tp: TopicPartition,
         first_send_id: u64,
         parts: Vec<u64>,
     },
@@ -93,13 +93,13 @@ pub enum What {
     },
     /// One batch attempt ended: `Ok(offset)`, `Err(Some(code))` or `Err(None)` for no answer.
     AttemptEnded {
-        tp: Tp,
+        tp: TopicPartition,
         first_send_id: u64,
         outcome: Result<i64, Option<i16>>,
     },
     /// A batch resolved for good.
     BatchResolved {
-        tp: Tp,
+        tp: TopicPartition,
         first_send_id: u64,
         records: usize,
         result: Result<i64, String>,
@@ -117,7 +117,9 @@ pub enum What {
     /// A Metadata or InitProducerId request was written.
     ControlRequestSent { broker: i32, api: &'static str },
     /// Metadata arrived.
-    MetadataUpdated { leaders: Vec<(Tp, Option<i32>)> },
+    MetadataUpdated {
+        leaders: Vec<(TopicPartition, Option<i32>)>,
+    },
     /// The application dropped record `index`'s delivery future unpolled.
     FutureDropped { index: usize },
     /// The application called `flush()` (or `close()`, `close` set) while
@@ -208,8 +210,8 @@ impl fmt::Display for Actor {
     }
 }
 
-fn tp_name(tp: &Tp) -> String {
-    format!("{}/{}", tp.0, tp.1)
+fn tp_name(tp: &TopicPartition) -> String {
+    format!("{}/{}", tp.topic, tp.partition)
 }
 
 impl fmt::Display for What {
@@ -332,10 +334,6 @@ pub fn digest_log_record(r: &crate::cluster::LogRecord) -> u64 {
     )
 }
 
-fn tp_of(tp: &producer_core::TopicPartition) -> Tp {
-    (tp.topic.to_string(), tp.partition)
-}
-
 /// Simulated time inside a turmoil host (zero outside a simulation).
 pub fn sim_now() -> Duration {
     turmoil::sim_elapsed().unwrap_or_default()
@@ -362,7 +360,7 @@ impl Observer for HistoryObserver {
                 limit,
                 memory,
             } => What::BatchSealed {
-                tp: tp_of(&tp),
+                tp: tp.clone(),
                 first_send_id,
                 records,
                 accounted,
@@ -376,7 +374,7 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 bytes,
             } => What::MemoryReleased {
-                tp: tp_of(&tp),
+                tp: tp.clone(),
                 first_send_id,
                 bytes,
             },
@@ -385,7 +383,7 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 parts,
             } => What::BatchSplit {
-                tp: tp_of(&tp),
+                tp: tp.clone(),
                 first_send_id,
                 parts,
             },
@@ -405,7 +403,7 @@ impl Observer for HistoryObserver {
                 batches: batches
                     .into_iter()
                     .map(|b| AttemptRecord {
-                        tp: tp_of(&b.tp),
+                        tp: b.tp.clone(),
                         first_send_id: b.first_send_id,
                         send_ids: b.send_ids.to_vec(),
                         stamp: (
@@ -423,7 +421,7 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 outcome,
             } => What::AttemptEnded {
-                tp: tp_of(&tp),
+                tp: tp.clone(),
                 first_send_id,
                 outcome: match outcome {
                     AttemptOutcome::Written { base_offset } => Ok(base_offset),
@@ -437,7 +435,7 @@ impl Observer for HistoryObserver {
                 records,
                 result,
             } => What::BatchResolved {
-                tp: tp_of(&tp),
+                tp: tp.clone(),
                 first_send_id,
                 records,
                 result: result.map_err(|e| e.to_string()),
@@ -457,7 +455,7 @@ impl Observer for HistoryObserver {
             Event::EpochBumpStarted => What::EpochBumpStarted,
             Event::ControlRequestSent { broker, api } => What::ControlRequestSent { broker, api },
             Event::MetadataUpdated { leaders } => What::MetadataUpdated {
-                leaders: leaders.into_iter().map(|(tp, l)| (tp_of(&tp), l)).collect(),
+                leaders: leaders.into_iter().map(|(tp, l)| (tp.clone(), l)).collect(),
             },
         };
         record(

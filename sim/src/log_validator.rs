@@ -38,25 +38,17 @@
 
 use crate::codec::{self, Codec};
 use bytes::Bytes;
+use producer_core::error::code;
+use producer_core::wire::reader::Reader;
 
 /// Bytes of a RecordBatch v2 header.
 pub const HEADER_LEN: usize = 61;
 
-/// Kafka's INVALID_TIMESTAMP.
-pub const INVALID_TIMESTAMP: i16 = 32;
-/// Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
-pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-/// Kafka's UNSUPPORTED_COMPRESSION_TYPE.
-pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-/// Kafka's UNKNOWN_SERVER_ERROR.
-pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-const INVALID_RECORD: i16 = 87;
-const CORRUPT_MESSAGE: i16 = 2;
 /// Kafka's answer to a compressed payload its decoder cannot read: the
 /// decoder's `IOException` becomes a `KafkaException`, which the log's
 /// caller answers as UNKNOWN_SERVER_ERROR with the log start offset
 /// (measured on Kafka 4.4.0: interop/tests/fidelity, `compression/corrupt-*`).
-pub const DECOMPRESSION_FAILED: i16 = UNKNOWN_SERVER_ERROR;
+pub const DECOMPRESSION_FAILED: i16 = code::UNKNOWN_SERVER_ERROR;
 /// The default of the topic config `max.decompressed.message.bytes` (Kafka
 /// 4.4): `Integer.MAX_VALUE - 8`, the largest array a JVM allocates.
 pub const DEFAULT_MAX_DECOMPRESSED_RECORD: i64 = 2_147_483_639;
@@ -173,52 +165,21 @@ fn refuse_request<T>(code: i16, reason: impl Into<String>) -> Result<T, Refusal>
     })
 }
 
-/// A cursor that fails instead of reading past the end.
-struct Reader<'a> {
-    bytes: &'a Bytes,
-    pos: usize,
-    end: usize,
+/// A read past the end of a record: INVALID_RECORD.
+fn invalid(reason: String) -> Refusal {
+    Refusal {
+        code: code::INVALID_RECORD,
+        reason,
+        before_log: false,
+    }
 }
 
-impl Reader<'_> {
-    fn left(&self) -> usize {
-        self.end - self.pos
-    }
-
-    fn take(&mut self, n: usize) -> Result<Bytes, Refusal> {
-        if n > self.left() {
-            return refuse(
-                INVALID_RECORD,
-                format!("needs {n} bytes, {} left", self.left()),
-            );
-        }
-        self.pos += n;
-        Ok(self.bytes.slice(self.pos - n..self.pos))
-    }
-
-    fn varint(&mut self) -> Result<i64, Refusal> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            if self.pos >= self.end {
-                return refuse(INVALID_RECORD, "varint runs past the end");
-            }
-            let b = self.bytes[self.pos];
-            self.pos += 1;
-            v |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(((v >> 1) as i64) ^ -((v & 1) as i64));
-            }
-        }
-        refuse(INVALID_RECORD, "varint longer than 10 bytes")
-    }
-
-    /// A varint-length-prefixed field; -1 is null.
-    fn field(&mut self) -> Result<Option<Bytes>, Refusal> {
-        match self.varint()? {
-            -1 => Ok(None),
-            n if n < 0 => refuse(INVALID_RECORD, format!("negative length {n}")),
-            n => self.take(n as usize).map(Some),
-        }
+/// A varint-length-prefixed field of `data` read by `r`; -1 is null.
+fn field(r: &mut Reader<'_>, data: &Bytes) -> Result<Option<Bytes>, Refusal> {
+    match r.varlong().map_err(invalid)? {
+        -1 => Ok(None),
+        n if n < 0 => refuse(code::INVALID_RECORD, format!("negative length {n}")),
+        n => Ok(Some(data.slice_ref(r.take(n as usize).map_err(invalid)?))),
     }
 }
 
@@ -246,7 +207,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     let b = &records[..];
     if b.len() < HEADER_LEN {
         return refuse_request(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("{} bytes hold no batch header", b.len()),
         );
     }
@@ -254,13 +215,13 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     let total = (batch_length as i64) + 12;
     if batch_length < 0 || total < HEADER_LEN as i64 {
         return refuse(
-            CORRUPT_MESSAGE,
+            code::CORRUPT_MESSAGE,
             format!("batch length {batch_length} is below a batch header"),
         );
     }
     if total as usize > b.len() {
         return refuse_request(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "batch length {batch_length} runs past the {} bytes sent: no complete batch",
                 b.len()
@@ -269,11 +230,14 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     }
     let total = total as usize;
     if b[16] != 2 {
-        return refuse_request(INVALID_RECORD, format!("magic {} is not 2", b[16] as i8));
+        return refuse_request(
+            code::INVALID_RECORD,
+            format!("magic {} is not 2", b[16] as i8),
+        );
     }
     if checks.produce_version < 7 && b[22] & 0x07 == Codec::Zstd.id() as u8 {
         return refuse_request(
-            UNSUPPORTED_COMPRESSION_TYPE,
+            code::UNSUPPORTED_COMPRESSION_TYPE,
             format!(
                 "Produce requests with version {} are not allowed to use ZStandard compression",
                 checks.produce_version
@@ -282,7 +246,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     }
     if b.len() - total >= 12 {
         return refuse_request(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             "more than one record batch for one partition",
         );
     }
@@ -290,7 +254,7 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
     let computed = crc32c::crc32c(&b[21..total]);
     if crc != computed {
         return refuse(
-            CORRUPT_MESSAGE,
+            code::CORRUPT_MESSAGE,
             format!("CRC {crc:#010x}, computed {computed:#010x}"),
         );
     }
@@ -309,28 +273,26 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
                 )
             }
             Err(e @ codec::DecodeError::TooLarge(_)) => {
-                return refuse(INVALID_RECORD, format!("compressed records: {e}"))
+                return refuse(code::INVALID_RECORD, format!("compressed records: {e}"))
             }
         }
     };
-    let mut reader = Reader {
-        bytes: &data,
-        pos: 0,
-        end: data.len(),
-    };
-    let mut out = Vec::with_capacity(count.min(reader.left()));
+    let mut reader = Reader::new(&data, false);
+    let mut out = Vec::with_capacity(count.min(reader.remaining()));
     for i in 0..count {
-        out.push(read_record(&mut reader, max_record).map_err(|r| Refusal {
-            reason: format!("record {i}: {}", r.reason),
-            ..r
-        })?);
+        out.push(
+            read_record(&mut reader, &data, max_record).map_err(|r| Refusal {
+                reason: format!("record {i}: {}", r.reason),
+                ..r
+            })?,
+        );
     }
-    if reader.left() > 0 {
+    if reader.remaining() > 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "{} bytes left after the last of {count} records",
-                reader.left()
+                reader.remaining()
             ),
         );
     }
@@ -352,7 +314,7 @@ fn check_header(b: &[u8]) -> Result<Codec, Refusal> {
     let attributes = be_i16(b, 21);
     let Some(compression) = Codec::from_attributes(attributes) else {
         return refuse(
-            UNKNOWN_SERVER_ERROR,
+            code::UNKNOWN_SERVER_ERROR,
             format!("unknown compression codec {}", attributes & 0x07),
         );
     };
@@ -360,97 +322,97 @@ fn check_header(b: &[u8]) -> Result<Codec, Refusal> {
     // when the batch is stored (Kafka 4.4 accepts it; docs/fidelity.md).
     if attributes & 0x10 != 0 {
         return refuse_request(
-            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             "transactional batch without a transactional id",
         );
     }
     if attributes & 0x20 != 0 {
-        return refuse(INVALID_RECORD, "clients may not write control batches");
+        return refuse(
+            code::INVALID_RECORD,
+            "clients may not write control batches",
+        );
     }
     let base_offset = be_i64(b, 0);
     if base_offset != 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("base offset {base_offset}, should be 0"),
         );
     }
     let from_offsets = be_i32(b, 23) as i64 + 1;
     let count = be_i32(b, 57);
     if from_offsets <= 0 {
-        return refuse(INVALID_RECORD, "batch has an invalid offset range");
+        return refuse(code::INVALID_RECORD, "batch has an invalid offset range");
     }
     if count <= 0 {
-        return refuse(INVALID_RECORD, format!("invalid record count {count}"));
+        return refuse(
+            code::INVALID_RECORD,
+            format!("invalid record count {count}"),
+        );
     }
     if from_offsets != count as i64 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("inconsistent offset range ({from_offsets} offsets) and record count {count}"),
         );
     }
     let (producer_id, base_sequence) = (be_i64(b, 43), be_i32(b, 53));
     if producer_id >= 0 && base_sequence < 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!("invalid sequence number {base_sequence}"),
         );
     }
     Ok(compression)
 }
 
-/// One record; `max_len`: the longest record body allowed.
-fn read_record(r: &mut Reader<'_>, max_len: i64) -> Result<ValidRecord, Refusal> {
-    let len = r.varint()?;
+/// One record of `data`, read by `r`; `max_len`: the longest record body allowed.
+fn read_record(r: &mut Reader<'_>, data: &Bytes, max_len: i64) -> Result<ValidRecord, Refusal> {
+    let len = r.varlong().map_err(invalid)?;
     if len > max_len {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "invalid record size: {len} exceeds the configured maximum record size of {max_len}"
             ),
         );
     }
-    if len < 0 || len as usize > r.left() {
+    if len < 0 || len as usize > r.remaining() {
         return refuse(
-            INVALID_RECORD,
-            format!("record length {len} with {} bytes left", r.left()),
+            code::INVALID_RECORD,
+            format!("record length {len} with {} bytes left", r.remaining()),
         );
     }
-    let end = r.pos + len as usize;
-    let mut inner = Reader {
-        bytes: r.bytes,
-        pos: r.pos,
-        end,
-    };
-    inner.take(1)?; // attributes (unused in v2)
-    let timestamp_delta = inner.varint()?;
-    let offset_delta = inner.varint()?;
-    let key = inner.field()?;
-    let value = inner.field()?;
-    let count = inner.varint()?;
-    if count < 0 || count as usize > inner.left() {
+    let mut inner = Reader::new(r.take(len as usize).map_err(invalid)?, false);
+    inner.take(1).map_err(invalid)?; // attributes (unused in v2)
+    let timestamp_delta = inner.varlong().map_err(invalid)?;
+    let offset_delta = inner.varlong().map_err(invalid)?;
+    let key = field(&mut inner, data)?;
+    let value = field(&mut inner, data)?;
+    let count = inner.varlong().map_err(invalid)?;
+    if count < 0 || count as usize > inner.remaining() {
         return refuse(
-            INVALID_RECORD,
-            format!("{count} headers with {} bytes left", inner.left()),
+            code::INVALID_RECORD,
+            format!("{count} headers with {} bytes left", inner.remaining()),
         );
     }
     let mut headers = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let k = match inner.field()? {
+        let k = match field(&mut inner, data)? {
             Some(k) => String::from_utf8_lossy(&k).into_owned(),
-            None => return refuse(INVALID_RECORD, "null header key"),
+            None => return refuse(code::INVALID_RECORD, "null header key"),
         };
-        headers.push((k, inner.field()?));
+        headers.push((k, field(&mut inner, data)?));
     }
-    if inner.left() > 0 {
+    if inner.remaining() > 0 {
         return refuse(
-            INVALID_RECORD,
+            code::INVALID_RECORD,
             format!(
                 "invalid record size: {} bytes left after its headers",
-                inner.left()
+                inner.remaining()
             ),
         );
     }
-    r.pos = end;
     Ok(ValidRecord {
         offset_delta,
         timestamp_delta,

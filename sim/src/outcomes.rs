@@ -18,7 +18,8 @@
 
 use crate::checker::{check, check_logs, CheckInput, Kind, ProducerFacts, Verdict};
 use crate::cluster::LogBatch;
-use crate::history::{digest_parts, Actor, History, Tp, What};
+use crate::history::{digest_parts, Actor, History, What};
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -261,7 +262,7 @@ pub struct Expectations<'a> {
 /// and have no gaps).
 pub fn judge(
     reported: &Reported,
-    logs: &BTreeMap<Tp, Vec<LogBatch>>,
+    logs: &BTreeMap<TopicPartition, Vec<LogBatch>>,
     expect: &Expectations<'_>,
 ) -> Verdict {
     let history = reported.history();

@@ -11,7 +11,7 @@ use crate::broker::{serve_connection, Ledger, SharedCluster};
 use crate::cluster::{Cluster, ClusterSpec, LogBatch};
 use crate::faults::{Action, Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::frames::FrameBudget;
-use crate::history::Tp;
+use producer_core::TopicPartition;
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::io;
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 /// Final partition logs, by (topic, partition).
-pub type Logs = BTreeMap<Tp, Vec<LogBatch>>;
+pub type Logs = BTreeMap<TopicPartition, Vec<LogBatch>>;
 
 /// Commands a test or the CLI sends to a running server.
 #[derive(Debug)]

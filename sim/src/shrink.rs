@@ -63,7 +63,7 @@ fn when_file(t: &Trigger) -> WhenFile {
         partition: t
             .partition
             .as_ref()
-            .map(|(topic, p)| format!("{topic}/{p}")),
+            .map(|tp| format!("{}/{}", tp.topic, tp.partition)),
         broker: t.broker.map(|b| format!("broker-{b}")),
         sequence: t.sequence,
     }
@@ -361,13 +361,14 @@ mod tests {
     use super::*;
     use crate::cluster::Injection;
     use crate::faults::{Action, Target, TriggerApi};
+    use producer_core::TopicPartition;
     use std::time::Duration;
 
     /// One fault of every action, as scenario files can state them.
     fn every_action() -> Vec<Fault> {
         let ms = Duration::from_millis;
         let (b, p) = (Target::Broker(1), Target::Producer(0));
-        let leader = Target::Leader("events".into(), 2);
+        let leader = Target::Leader(TopicPartition::new("events", 2));
         let healed = |at, a| Fault::healed(ms(at), a, ms(at + 50));
         vec![
             healed(10, Action::Crash(leader)),
@@ -382,26 +383,28 @@ mod tests {
                 Action::Latency(Target::AllProducers, b.clone(), ms(120)),
             ),
             healed(18, Action::DropRate(p.clone(), b.clone(), 0.25)),
-            Fault::once(ms(19), Action::MoveLeader("events".into(), 3)),
+            Fault::once(ms(19), Action::MoveLeader(TopicPartition::new("events", 3))),
             Fault::once(ms(20), Action::StaleMetadata(2)),
-            Fault::once(ms(21), Action::ExpireProducers("events".into(), 0)),
+            Fault::once(
+                ms(21),
+                Action::ExpireProducers(TopicPartition::new("events", 0)),
+            ),
             Fault::once(
                 ms(22),
-                Action::Inject("events".into(), 1, Injection::Error(46), 2),
+                Action::Inject(TopicPartition::new("events", 1), Injection::Error(46), 2),
             ),
             Fault::once(
                 ms(23),
-                Action::Inject("events".into(), 1, Injection::LoseResponse, 1),
+                Action::Inject(TopicPartition::new("events", 1), Injection::LoseResponse, 1),
             ),
             Fault::once(
                 ms(24),
-                Action::Inject("events".into(), 4, Injection::HoldResponse, 1),
+                Action::Inject(TopicPartition::new("events", 4), Injection::HoldResponse, 1),
             ),
             Fault::once(
                 ms(25),
                 Action::Inject(
-                    "events".into(),
-                    5,
+                    TopicPartition::new("events", 5),
                     Injection::CrashAfterAppend(Some(300)),
                     1,
                 ),
@@ -411,11 +414,14 @@ mod tests {
                     api: TriggerApi::Produce,
                     count: 3,
                     producer: Some(1),
-                    partition: Some(("events".into(), 2)),
+                    partition: Some(TopicPartition::new("events", 2)),
                     broker: None,
                     sequence: None,
                 }),
-                ..healed(26, Action::Crash(Target::Leader("events".into(), 2)))
+                ..healed(
+                    26,
+                    Action::Crash(Target::Leader(TopicPartition::new("events", 2))),
+                )
             },
         ]
     }

@@ -7,6 +7,7 @@
 
 use crate::history::{Actor, What};
 use crate::world::RunReport;
+use producer_core::TopicPartition;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -46,7 +47,7 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
     events.push(json!({"name": "process_name", "ph": "M", "pid": PID, "args": {"name": format!("{} seed {}", report.scenario, report.seed)}}));
 
     // Open requests: (producer, tp, first_send_id) -> request key; request key -> (start, end, label).
-    let mut batch_to_request: BTreeMap<(u32, (String, i32), u64), usize> = BTreeMap::new();
+    let mut batch_to_request: BTreeMap<(u32, TopicPartition, u64), usize> = BTreeMap::new();
     let mut requests: Vec<(u32, Duration, Option<Duration>, String, Value)> = Vec::new();
     for e in &report.history.entries {
         match (&e.who, &e.what) {
@@ -123,7 +124,14 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
         events.push(json!({"name": name, "cat": "request", "ph": "b", "id": id, "pid": PID, "tid": producer_tid(p), "ts": micros(start), "args": args}));
         events.push(json!({"name": name, "cat": "request", "ph": "e", "id": id, "pid": PID, "tid": producer_tid(p), "ts": micros(end)}));
     }
-    for ((topic, part), batches) in &report.logs {
+    for (
+        TopicPartition {
+            topic,
+            partition: part,
+        },
+        batches,
+    ) in &report.logs
+    {
         for b in batches {
             events.push(instant(
                 format!("append {topic}/{part} @{} x{} from {}", b.base_offset, b.records.len(), b.client_id),

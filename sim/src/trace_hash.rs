@@ -34,7 +34,7 @@
 //!
 //! Composites:
 //!
-//! - `Tp` (topic-partition): topic string, partition `i32`.
+//! - `TopicPartition`: topic string, partition `i32`.
 //! - `Actor`: `0x00` Producer then `u32`; `0x01` World.
 //! - `FailKind`: `0x00` TooLarge, `0x01` ProducerClosed, `0x02` NotWritten,
 //!   `0x03` MaybeWritten.
@@ -104,7 +104,8 @@
 
 use crate::cluster::Change;
 use crate::cluster::{LogBatch, LogRecord};
-use crate::history::{Actor, AttemptRecord, Entry, FailKind, History, Tp, What};
+use crate::history::{Actor, AttemptRecord, Entry, FailKind, History, What};
+use producer_core::TopicPartition;
 use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3Default;
 
@@ -240,9 +241,9 @@ impl<S: Sink> Encoder<S> {
     }
 
     /// Topic string, partition `i32`.
-    pub fn tp(&mut self, tp: &Tp) {
-        self.str(&tp.0);
-        self.i32(tp.1);
+    pub fn tp(&mut self, tp: &TopicPartition) {
+        self.str(&tp.topic);
+        self.i32(tp.partition);
     }
 
     /// `0x00` Producer then `u32`; `0x01` World.
@@ -693,7 +694,7 @@ mod tests {
             Duration::from_millis(7),
             Actor::Producer(0),
             What::AttemptEnded {
-                tp: ("t".into(), 2),
+                tp: TopicPartition::new("t", 2),
                 first_send_id: 1,
                 outcome: Err(None),
             },

@@ -8,181 +8,54 @@
 //! check every count against the bytes left. They accept a superset of valid
 //! inputs; the real decoding and its errors stay with `kafka-protocol`. Record
 //! batches are read by prodsim's own reader ([`crate::log_validator`]), which
-//! checks every count as it reads.
+//! checks every count as it reads. The walks read with producer-core's
+//! [`Reader`], the one the producer checks broker responses with.
 
-/// A cursor over a byte slice that fails instead of reading past the end.
-struct Walker<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-type Check = Result<(), String>;
-
-impl<'a> Walker<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Walker { buf, pos: 0 }
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn skip(&mut self, n: usize) -> Check {
-        if n > self.remaining() {
-            return Err(format!(
-                "needs {n} bytes at offset {}, {} left",
-                self.pos,
-                self.remaining()
-            ));
-        }
-        self.pos += n;
-        Ok(())
-    }
-
-    fn int(&mut self, width: usize) -> Result<i64, String> {
-        let start = self.pos;
-        self.skip(width)?;
-        let mut v: i64 = 0;
-        for &b in &self.buf[start..start + width] {
-            v = (v << 8) | b as i64;
-        }
-        // Sign-extend.
-        let shift = 64 - 8 * width as u32;
-        Ok((v << shift) >> shift)
-    }
-
-    fn unsigned_varint(&mut self) -> Result<u64, String> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = *self.buf.get(self.pos).ok_or("varint runs past the end")?;
-            self.pos += 1;
-            v |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("varint longer than 10 bytes".into())
-    }
-
-    /// A length-prefixed string or bytes field (nullable allowed).
-    fn sized(&mut self, flexible: bool, prefix_width: usize) -> Check {
-        let len = if flexible {
-            self.unsigned_varint()? as i64 - 1
-        } else {
-            self.int(prefix_width)?
-        };
-        if len < -1 {
-            return Err(format!("negative length {len}"));
-        }
-        if len > 0 {
-            self.skip(len as usize)?;
-        }
-        Ok(())
-    }
-
-    fn string(&mut self, flexible: bool) -> Check {
-        self.sized(flexible, 2)
-    }
-
-    fn bytes(&mut self, flexible: bool) -> Check {
-        self.sized(flexible, 4)
-    }
-
-    /// An array count that cannot exceed the bytes left (every element takes one).
-    fn array_len(&mut self, flexible: bool) -> Result<usize, String> {
-        let n = if flexible {
-            self.unsigned_varint()? as i64 - 1
-        } else {
-            self.int(4)?
-        };
-        if n < -1 {
-            return Err(format!("negative array length {n}"));
-        }
-        let n = n.max(0) as usize;
-        if n > self.remaining() {
-            return Err(format!(
-                "array of {n} elements with {} bytes left",
-                self.remaining()
-            ));
-        }
-        Ok(n)
-    }
-
-    fn tagged_fields(&mut self) -> Check {
-        let n = self.unsigned_varint()?;
-        if n as usize > self.remaining() {
-            return Err(format!(
-                "{n} tagged fields with {} bytes left",
-                self.remaining()
-            ));
-        }
-        for _ in 0..n {
-            self.unsigned_varint()?;
-            let size = self.unsigned_varint()?;
-            self.skip(usize::try_from(size).map_err(|_| "tagged field too large")?)?;
-        }
-        Ok(())
-    }
-}
+use producer_core::wire::reader::{Check, Reader};
 
 /// Checks a Produce request body (after the header) of `version`.
 pub fn produce_request(body: &[u8], version: i16) -> Check {
-    let flexible = version >= 9;
-    let mut w = Walker::new(body);
-    w.string(flexible)?; // transactional_id
+    let mut w = Reader::new(body, version >= 9);
+    w.string()?; // transactional_id
     w.skip(2 + 4)?; // acks, timeout_ms
-    for _ in 0..w.array_len(flexible)? {
+    for _ in 0..w.array("topics", 1)? {
         if version >= 13 {
             w.skip(16)?;
         } else {
-            w.string(flexible)?;
+            w.string()?;
         }
-        for _ in 0..w.array_len(flexible)? {
+        for _ in 0..w.array("partitions", 1)? {
             w.skip(4)?;
-            w.bytes(flexible)?;
-            if flexible {
-                w.tagged_fields()?;
-            }
-        }
-        if flexible {
+            w.bytes()?;
             w.tagged_fields()?;
         }
-    }
-    if flexible {
         w.tagged_fields()?;
     }
-    Ok(())
+    w.tagged_fields()
 }
 
 /// Checks a Metadata request body of `version`.
 pub fn metadata_request(body: &[u8], version: i16) -> Check {
-    let flexible = version >= 9;
-    let mut w = Walker::new(body);
-    for _ in 0..w.array_len(flexible)? {
+    let mut w = Reader::new(body, version >= 9);
+    for _ in 0..w.array("topics", 1)? {
         if version >= 10 {
             w.skip(16)?;
         }
-        w.string(flexible)?;
-        if flexible {
-            w.tagged_fields()?;
-        }
+        w.string()?;
+        w.tagged_fields()?;
     }
     Ok(())
 }
 
 /// Checks an InitProducerId request body of `version`.
 pub fn init_producer_id_request(body: &[u8], version: i16) -> Check {
-    let flexible = version >= 2;
-    let mut w = Walker::new(body);
-    w.string(flexible)?; // transactional_id
+    let mut w = Reader::new(body, version >= 2);
+    w.string()?; // transactional_id
     w.skip(4)?; // transaction_timeout_ms
     if version >= 3 {
         w.skip(8 + 2)?; // producer_id, producer_epoch
     }
-    if flexible {
-        w.tagged_fields()?;
-    }
-    Ok(())
+    w.tagged_fields()
 }
 
 /// One field of a request body, as the walkers below see it.
@@ -201,38 +74,24 @@ enum F {
 
 use F::{Array, Bytes as B, Fixed, Str};
 
-impl Walker<'_> {
-    /// Walks `fields` of a (non-)flexible version; a flexible struct ends with
-    /// tagged fields.
-    fn walk(&mut self, fields: &[F], flexible: bool) -> Check {
-        for f in fields {
-            match f {
-                Fixed(n) => self.skip(*n)?,
-                Str => self.string(flexible)?,
-                B => self.bytes(flexible)?,
-                Array(inner) => {
-                    let n = self.array_len(flexible)?;
-                    // kafka-protocol reserves room for `n` decoded elements,
-                    // each many times its smallest encoding: bound `n` by what
-                    // the bytes left can hold, not by one byte an element.
-                    let least = min_size(inner, flexible);
-                    if n.saturating_mul(least) > self.remaining() {
-                        return Err(format!(
-                            "array of {n} elements of at least {least} bytes with {} bytes left",
-                            self.remaining()
-                        ));
-                    }
-                    for _ in 0..n {
-                        self.walk(inner, flexible)?;
-                    }
+/// Walks `fields`; a struct of a flexible version ends with tagged fields.
+fn walk_fields(w: &mut Reader<'_>, fields: &[F]) -> Check {
+    for f in fields {
+        match f {
+            Fixed(n) => w.skip(*n)?,
+            Str => w.string()?,
+            B => w.bytes()?,
+            // kafka-protocol reserves room for `n` decoded elements, each many
+            // times its smallest encoding: bound `n` by what the bytes left can
+            // hold, not by one byte an element.
+            Array(inner) => {
+                for _ in 0..w.array("elements", min_size(inner, w.flexible))? {
+                    walk_fields(w, inner)?;
                 }
             }
         }
-        if flexible {
-            self.tagged_fields()?;
-        }
-        Ok(())
     }
+    w.tagged_fields()
 }
 
 /// The fewest bytes `fields` encode in (null strings, empty arrays).
@@ -250,7 +109,7 @@ fn min_size(fields: &[F], flexible: bool) -> usize {
 }
 
 fn walk(body: &[u8], fields: &[F], flexible: bool) -> Check {
-    Walker::new(body).walk(fields, flexible)
+    walk_fields(&mut Reader::new(body, flexible), fields)
 }
 
 /// `f` from `version` on.

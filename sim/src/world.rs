@@ -8,11 +8,12 @@ use crate::client::{self, ClientPlan};
 use crate::cluster::{Cluster, LogBatch};
 use crate::faults::{Fault, FaultRunner, FaultSink, Host, LinkChange};
 use crate::frames::FrameBudget;
-use crate::history::{record, sim_now, trace_hash, Actor, History, SharedHistory, Tp, What};
+use crate::history::{record, sim_now, trace_hash, Actor, History, SharedHistory, What};
 use crate::mechanisms::Mechanisms;
 use crate::scenario::{Scenario, Sharing};
 use crate::workload;
 use producer_core::record::Record;
+use producer_core::TopicPartition;
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -59,7 +60,7 @@ pub struct RunReport {
     /// The full history.
     pub history: History,
     /// Final logs.
-    pub logs: BTreeMap<Tp, Vec<LogBatch>>,
+    pub logs: BTreeMap<TopicPartition, Vec<LogBatch>>,
     /// The faults applied (timed and drawn).
     pub faults: Vec<Fault>,
     /// The records each producer was handed, as they are after the run.
@@ -222,7 +223,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
     let hash = trace_hash(
         &history,
         logs.iter()
-            .map(|((t, p), b)| (t.as_str(), *p, b.as_slice())),
+            .map(|(tp, b)| (&*tp.topic, tp.partition, b.as_slice())),
     );
     let faults = runner.faults().to_vec();
     let heals_scheduled = faults.iter().filter(|x| x.heal_at.is_some()).count() as u64;

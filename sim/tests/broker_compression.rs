@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use producer_core::error::code;
 use sim::cluster::{Cluster, ClusterSpec, TopicConfig, TopicSpec};
 use sim::codec::{self, Codec};
 use sim::log_validator::{self, validate, validate_with, Checks, DECOMPRESSION_FAILED};
@@ -83,7 +84,7 @@ fn zstd_needs_produce_v7_and_is_refused_before_the_log() {
     let r = at(6).unwrap_err();
     assert_eq!(
         (r.code, r.before_log),
-        (log_validator::UNSUPPORTED_COMPRESSION_TYPE, true)
+        (code::UNSUPPORTED_COMPRESSION_TYPE, true)
     );
     assert!(at(7).is_ok());
     let gzip = three().compressed(Codec::Gzip).encode();
@@ -452,10 +453,7 @@ fn corrupt_and_oversized_payloads_through_the_broker() {
     let long = RawBatch::of(vec![record(0, &"y".repeat(500))]).compressed(Codec::Lz4);
     assert_eq!(produce(&mut c, &long).error_code, 87);
     let zstd_v3 = produce_at(&mut c, 3, &three().compressed(Codec::Zstd));
-    assert_eq!(
-        zstd_v3.error_code,
-        log_validator::UNSUPPORTED_COMPRESSION_TYPE
-    );
+    assert_eq!(zstd_v3.error_code, code::UNSUPPORTED_COMPRESSION_TYPE);
     assert!(log(&c).is_empty());
 }
 

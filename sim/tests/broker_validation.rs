@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use producer_core::error::code;
 use sim::broker::{handle_frame, Reply};
 use sim::cluster::{Cluster, ClusterSpec, TopicSpec};
 use sim::log_validator::{self, validate};
@@ -113,8 +114,8 @@ fn a_crc_mismatch_is_corrupt() {
 fn attributes_a_client_may_not_set_are_answered_as_kafka_does() {
     for (attributes, code) in [
         (0x20, 87), // control batch
-        (0x10, log_validator::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
-        (0x07, log_validator::UNKNOWN_SERVER_ERROR), // no such codec
+        (0x10, code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+        (0x07, code::UNKNOWN_SERVER_ERROR), // no such codec
     ] {
         let mut b = three();
         b.attributes = attributes;
@@ -288,7 +289,7 @@ fn records_too_far_ahead_of_the_brokers_clock_are_listed_one_by_one() {
     let mut b = three();
     b.records[1].timestamp_delta = 3_600_001;
     let a = answer(&mut c, 0, &b, -1);
-    assert_eq!(a.error_code, log_validator::INVALID_TIMESTAMP);
+    assert_eq!(a.error_code, code::INVALID_TIMESTAMP);
     assert_eq!(a.log_start_offset, 0);
     let listed: Vec<i32> = a.record_errors.iter().map(|e| e.batch_index).collect();
     assert_eq!(listed, vec![1]);
@@ -376,7 +377,7 @@ fn a_duplicate_gets_its_original_offset_and_an_older_one_46_on_1_0() {
         };
         assert_eq!(older, expected, "{version}: older than the window");
         assert_eq!(
-            c.logs()[&("events".to_string(), 0)].len(),
+            c.logs()[&producer_core::TopicPartition::new("events", 0)].len(),
             6,
             "nothing appended twice"
         );

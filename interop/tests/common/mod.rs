@@ -7,6 +7,7 @@ use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use producer_core::wire::frame;
 use producer_core::wire::produce::{self, PartitionBatch};
 use producer_core::wire::{requests, responses};
+use producer_core::TopicPartition;
 use sim::cluster::{ClusterSpec, Injection, TopicSpec};
 use sim::faults::Action;
 use sim::serve::{Control, Logs, Server};
@@ -98,7 +99,7 @@ impl SimCluster {
     /// the write), on every partition of a 6-partition topic.
     pub fn inject_retriable_errors_and_lost_responses(&self) {
         let inject = |partition, what, times| {
-            let inject = Action::Inject(TOPIC.into(), partition, what, times);
+            let inject = Action::Inject(TopicPartition::new(TOPIC, partition), what, times);
             self.control(Control::Fault(inject));
         };
         inject(0, Injection::Error(6), 3); // NOT_LEADER_OR_FOLLOWER

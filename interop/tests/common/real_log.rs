@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, To
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use producer_core::wire::frame;
+use producer_core::TopicPartition;
 use sim::cluster::{LogBatch, LogRecord};
 use sim::serve::Logs;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +38,7 @@ pub async fn read_logs_with_epochs(
             .get(&p)
             .unwrap_or_else(|| panic!("{topic}/{p} has no leader"));
         let (batches, e) = read_partition(leader, topic, p).await;
-        logs.insert((topic.to_string(), p), batches);
+        logs.insert(TopicPartition::new(topic, p), batches);
         epochs.insert(p, e);
     }
     (logs, epochs)

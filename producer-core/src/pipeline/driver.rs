@@ -5,7 +5,7 @@
 //! the state's next timeout. Every decision is the state's.
 
 use super::connection::{self, ConnEvent, ConnTasks, Dial};
-use super::sender::{Action, SenderState};
+use super::sender::{DriverCommand, SenderState};
 use super::{Command, Shared};
 use crate::network::Network;
 use crate::wire::frame::OutFrame;
@@ -107,7 +107,7 @@ impl Driver {
                 continue;
             };
             match action {
-                Action::Dial {
+                DriverCommand::Dial {
                     broker,
                     generation,
                     addr,
@@ -126,7 +126,7 @@ impl Driver {
                     };
                     self.links.insert(broker, link);
                 }
-                Action::Write {
+                DriverCommand::Write {
                     broker,
                     generation,
                     frame,
@@ -137,21 +137,21 @@ impl Driver {
                         let _ = tx.send(frame);
                     }
                 }
-                Action::Disconnect { broker, generation } => {
+                DriverCommand::Disconnect { broker, generation } => {
                     if self.link(broker, generation).is_some() {
                         self.links.remove(&broker);
                     }
                 }
-                Action::FlushDone(token) | Action::CloseDone(token) => {
+                DriverCommand::FlushDone(token) | DriverCommand::CloseDone(token) => {
                     if let Some(done) = self.waiters.remove(&token) {
                         let _ = done.send(());
                     }
                 }
                 // Memory, counters, metadata and events: `carry_out` did them.
-                Action::ReleaseMemory(_)
-                | Action::Resolved(_)
-                | Action::PublishMetadata(_)
-                | Action::Observe(_) => {}
+                DriverCommand::ReleaseMemory(_)
+                | DriverCommand::Resolved(_)
+                | DriverCommand::PublishMetadata(_)
+                | DriverCommand::Observe(_) => {}
             }
         }
         let in_flight = self.state.in_flight_requests();

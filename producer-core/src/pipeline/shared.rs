@@ -1,7 +1,7 @@
 //! What the `Producer` handles and the sender share.
 
 use super::metadata_cell::MetadataCell;
-use super::sender::Action;
+use super::sender::DriverCommand;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::observe::{Event, Observer};
@@ -74,14 +74,14 @@ impl Shared {
     /// Carries out a sender action that touches only this shared state (buffer
     /// memory, the `Stats` counters, the published metadata, the observer);
     /// returns the others (sockets, flush and close answers) for the driver.
-    pub fn carry_out(&self, action: Action) -> Option<Action> {
+    pub fn carry_out(&self, action: DriverCommand) -> Option<DriverCommand> {
         match action {
-            Action::ReleaseMemory(bytes) => self.memory.add_permits(bytes),
-            Action::Resolved(records) => {
+            DriverCommand::ReleaseMemory(bytes) => self.memory.add_permits(bytes),
+            DriverCommand::Resolved(records) => {
                 self.unresolved.fetch_sub(records, Ordering::Relaxed);
             }
-            Action::PublishMetadata(view) => self.metadata.send_replace(view),
-            Action::Observe(event) => self.emit(|| event),
+            DriverCommand::PublishMetadata(view) => self.metadata.send_replace(view),
+            DriverCommand::Observe(event) => self.emit(|| event),
             other => return Some(other),
         }
         None

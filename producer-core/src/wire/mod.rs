@@ -8,6 +8,7 @@ pub mod error_code;
 pub mod frame;
 pub mod precheck;
 pub mod produce;
+pub mod reader;
 pub mod requests;
 pub mod responses;
 

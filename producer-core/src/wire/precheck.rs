@@ -14,38 +14,13 @@
 //! everything its decoder accepts at the versions listed in [`covers`] (the
 //! fuzz tests check both on random valid responses); decoding, and its own
 //! errors (bad UTF-8, a null where none is allowed), stay with `kafka-protocol`.
-//! sim's `validate.rs` does the same for the requests the simulated broker reads.
+//! The walk reads with [`Reader`], which sim's `validate.rs` also uses for the
+//! requests the simulated broker reads.
 
+use super::reader::{Check, Reader};
+pub use super::reader::{Field, FieldKind};
 use kafka_protocol::messages::ApiKey;
 use std::ops::RangeInclusive;
-
-/// What a field of a response is, for fuzzers that break one field at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FieldKind {
-    /// A fixed-width number (an id, an error code, an offset, a flag, a uuid).
-    Number,
-    /// The element count of an array.
-    Count,
-    /// The length of a string.
-    Length,
-    /// The number of tagged fields (flexible versions).
-    TagCount,
-    /// The size of one tagged field (flexible versions).
-    TagSize,
-}
-
-/// Where one field of a response sits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Field {
-    /// Offset of its first byte in the response (header included).
-    pub offset: usize,
-    /// Its width in bytes.
-    pub len: usize,
-    /// What it is.
-    pub kind: FieldKind,
-    /// Written as an unsigned varint (counts, lengths and tags of flexible versions).
-    pub varint: bool,
-}
 
 /// The versions of each API whose responses can be checked: every version the
 /// producer negotiates, and a little beyond.
@@ -78,12 +53,10 @@ fn walk(api: ApiKey, version: i16, body: &[u8], record: bool) -> Result<Vec<Fiel
         ));
     }
     let header_flexible = api.response_header_version(version) >= 1;
-    let mut w = Walker {
-        buf: body,
-        pos: 0,
-        flexible: header_flexible,
-        fields: record.then(Vec::new),
-    };
+    let mut w = Reader::new(body, header_flexible);
+    if record {
+        w = w.recording();
+    }
     w.number(4)?; // correlation id
     w.tagged_fields()?;
     match api {
@@ -92,164 +65,8 @@ fn walk(api: ApiKey, version: i16, body: &[u8], record: bool) -> Result<Vec<Fiel
         ApiKey::InitProducerId => init_producer_id(&mut w, version)?,
         _ => produce(&mut w, version)?,
     }
-    w.finish()?;
-    Ok(w.fields.unwrap_or_default())
-}
-
-type Check = Result<(), String>;
-
-/// A cursor over a response that fails instead of reading past the end.
-struct Walker<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    /// Counts and lengths are varints, and structs end in tagged fields.
-    flexible: bool,
-    /// Every field read, when asked for.
-    fields: Option<Vec<Field>>,
-}
-
-impl Walker<'_> {
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn note(&mut self, offset: usize, kind: FieldKind, varint: bool) {
-        if let Some(fields) = &mut self.fields {
-            fields.push(Field {
-                offset,
-                len: self.pos - offset,
-                kind,
-                varint,
-            });
-        }
-    }
-
-    fn skip(&mut self, n: usize) -> Check {
-        if n > self.remaining() {
-            return Err(format!(
-                "needs {n} bytes at offset {}, {} left",
-                self.pos,
-                self.remaining()
-            ));
-        }
-        self.pos += n;
-        Ok(())
-    }
-
-    /// A big-endian signed integer of `width` bytes (1, 2, 4 or 8).
-    fn int(&mut self, width: usize) -> Result<i64, String> {
-        let start = self.pos;
-        self.skip(width)?;
-        let v = self.buf[start..self.pos]
-            .iter()
-            .fold(0i64, |v, &b| (v << 8) | i64::from(b));
-        let shift = 64 - 8 * width as u32;
-        Ok((v << shift) >> shift)
-    }
-
-    /// A fixed-width field whose value does not matter here.
-    fn number(&mut self, width: usize) -> Check {
-        let start = self.pos;
-        self.skip(width)?;
-        self.note(start, FieldKind::Number, false);
-        Ok(())
-    }
-
-    /// An unsigned varint as `kafka-protocol` reads it (at most 5 bytes, 32
-    /// bits); longer or wider encodings, which no encoder writes, are refused.
-    fn varint(&mut self) -> Result<u32, String> {
-        let start = self.pos;
-        let mut value: u32 = 0;
-        for i in 0..5 {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| format!("varint at offset {start} runs past the end"))?;
-            self.pos += 1;
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                if i == 4 && b > 0x0f {
-                    return Err(format!("varint at offset {start} is wider than 32 bits"));
-                }
-                return Ok(value);
-            }
-        }
-        Err(format!("varint at offset {start} is longer than 5 bytes"))
-    }
-
-    /// A count or length prefix: `None` for null (-1, or 0 as a varint).
-    fn prefix(&mut self, width: usize, kind: FieldKind) -> Result<Option<usize>, String> {
-        let start = self.pos;
-        let n = if self.flexible {
-            let n = self.varint()?;
-            self.note(start, kind, true);
-            n.checked_sub(1).map(i64::from)
-        } else {
-            let n = self.int(width)?;
-            self.note(start, kind, false);
-            (n != -1).then_some(n)
-        };
-        match n {
-            None => Ok(None),
-            Some(n) if n < 0 => Err(format!("negative length {n} at offset {start}")),
-            Some(n) => usize::try_from(n)
-                .map(Some)
-                .map_err(|_| format!("length {n} at offset {start} does not fit")),
-        }
-    }
-
-    /// A string (nullable or not: the decoder refuses a null where none is allowed).
-    fn string(&mut self) -> Check {
-        let len = self.prefix(2, FieldKind::Length)?;
-        self.skip(len.unwrap_or(0))
-    }
-
-    /// An array count: its elements, at least `min` bytes each, must fit in
-    /// what is left. Null counts as empty.
-    fn array(&mut self, what: &str, min: usize) -> Result<usize, String> {
-        let n = self.prefix(4, FieldKind::Count)?.unwrap_or(0);
-        let left = self.remaining();
-        if n.checked_mul(min).is_none_or(|need| need > left) {
-            return Err(format!(
-                "{n} {what} in {left} bytes (each takes at least {min})"
-            ));
-        }
-        Ok(n)
-    }
-
-    /// The tagged fields that end a struct of a flexible version. None of the
-    /// versions covered gives a tag a meaning, so each is skipped by its size.
-    fn tagged_fields(&mut self) -> Check {
-        if !self.flexible {
-            return Ok(());
-        }
-        let start = self.pos;
-        let n = self.varint()?;
-        self.note(start, FieldKind::TagCount, true);
-        let left = self.remaining();
-        // A tag and a size: two bytes at least.
-        if u64::from(n) * 2 > left as u64 {
-            return Err(format!("{n} tagged fields in {left} bytes"));
-        }
-        for _ in 0..n {
-            let tag = self.pos;
-            self.varint()?;
-            self.note(tag, FieldKind::Number, true);
-            let at = self.pos;
-            let size = self.varint()?;
-            self.note(at, FieldKind::TagSize, true);
-            self.skip(size as usize)?;
-        }
-        Ok(())
-    }
-
-    /// Nothing may follow the response.
-    fn finish(&self) -> Check {
-        match self.remaining() {
-            0 => Ok(()),
-            n => Err(format!("{n} trailing bytes after the response")),
-        }
-    }
+    w.finish("response")?;
+    Ok(w.into_fields())
 }
 
 /// The smallest encodings of a string, an array (null or empty, both) and a
@@ -345,7 +162,7 @@ mod smallest {
 }
 
 /// ApiVersions v0..=2: error code, [api key, min, max], throttle time (v1+).
-fn api_versions(w: &mut Walker<'_>, version: i16) -> Check {
+fn api_versions(w: &mut Reader<'_>, version: i16) -> Check {
     w.flexible = false;
     w.number(2)?;
     for _ in 0..w.array("api keys", smallest::API_KEY)? {
@@ -360,7 +177,7 @@ fn api_versions(w: &mut Walker<'_>, version: i16) -> Check {
 }
 
 /// Metadata v0..=13.
-fn metadata(w: &mut Walker<'_>, v: i16) -> Check {
+fn metadata(w: &mut Reader<'_>, v: i16) -> Check {
     w.flexible = v >= 9;
     if v >= 3 {
         w.number(4)?; // throttle time
@@ -419,7 +236,7 @@ fn metadata(w: &mut Walker<'_>, v: i16) -> Check {
 }
 
 /// InitProducerId v0..=6.
-fn init_producer_id(w: &mut Walker<'_>, v: i16) -> Check {
+fn init_producer_id(w: &mut Reader<'_>, v: i16) -> Check {
     w.flexible = v >= 2;
     w.number(4)?; // throttle time
     w.number(2)?; // error code
@@ -433,7 +250,7 @@ fn init_producer_id(w: &mut Walker<'_>, v: i16) -> Check {
 }
 
 /// Produce v3..=9 (v10 gives tags a meaning and is not covered).
-fn produce(w: &mut Walker<'_>, v: i16) -> Check {
+fn produce(w: &mut Reader<'_>, v: i16) -> Check {
     w.flexible = v >= 9;
     for _ in 0..w.array("topics", smallest::produce_topic(v))? {
         w.string()?; // name

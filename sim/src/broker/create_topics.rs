@@ -12,10 +12,6 @@ use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
 
-const NOT_CONTROLLER: i16 = 41;
-const INVALID_REQUEST: i16 = 42;
-const INVALID_CONFIG: i16 = 40;
-
 pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) -> Answer {
     let version = req.version;
     let request = crate::validate::create_topics_request(buf, version)
@@ -33,11 +29,11 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                 .iter()
                 .try_for_each(|c| config.set(c.name.as_str(), c.value.as_deref()));
             let result = if controller != req.broker {
-                Err(NOT_CONTROLLER)
+                Err(code::NOT_CONTROLLER)
             } else if !t.assignments.is_empty() {
-                Err(INVALID_REQUEST)
+                Err(code::INVALID_REQUEST)
             } else if configured.is_err() {
-                Err(INVALID_CONFIG)
+                Err(code::INVALID_CONFIG)
             } else {
                 create(
                     cluster,
@@ -55,7 +51,7 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                         first_error = e;
                     }
                     let why = match configured {
-                        Err(why) if e == INVALID_CONFIG => why,
+                        Err(why) if e == code::INVALID_CONFIG => why,
                         _ => message(e).to_string(),
                     };
                     out.with_error_code(e)
@@ -79,12 +75,12 @@ fn create(
     let partitions = match partitions {
         -1 => DEFAULT_PARTITIONS,
         n if n > 0 => n as u32,
-        _ => return Err(crate::cluster::topic_error::INVALID_PARTITIONS),
+        _ => return Err(code::INVALID_PARTITIONS),
     };
     let replication = match replication {
         -1 => default_replication(brokers),
         n if n > 0 => n as u32,
-        _ => return Err(crate::cluster::topic_error::INVALID_REPLICATION_FACTOR),
+        _ => return Err(code::INVALID_REPLICATION_FACTOR),
     };
     if validate_only {
         return cluster.check_new_topic(name, partitions, replication);
@@ -98,8 +94,8 @@ fn message(code: i16) -> &'static str {
         36 => "topic already exists",
         37 => "number of partitions must be positive (or -1)",
         38 => "replication factor must be between 1 and the number of brokers (or -1)",
-        NOT_CONTROLLER => "this broker is not the controller",
-        INVALID_REQUEST => "replica assignments are not supported by the simulated cluster",
+        code::NOT_CONTROLLER => "this broker is not the controller",
+        code::INVALID_REQUEST => "replica assignments are not supported by the simulated cluster",
         _ => "refused",
     }
 }

@@ -19,8 +19,6 @@ use producer_core::error::code;
 use std::time::Duration;
 
 const API: i16 = ApiKey::Fetch as i16;
-const OFFSET_OUT_OF_RANGE: i16 = 1;
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 
 /// Handles a fetch first received at `received`.
 pub(super) fn handle(
@@ -41,8 +39,8 @@ pub(super) fn handle(
         }
     };
     if version >= 7 && request.session_id != 0 {
-        let resp = FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
-        return counted(cluster, req, FETCH_SESSION_ID_NOT_FOUND, &resp);
+        let resp = FetchResponse::default().with_error_code(code::FETCH_SESSION_ID_NOT_FOUND);
+        return counted(cluster, req, code::FETCH_SESSION_ID_NOT_FOUND, &resp);
     }
     let mut budget = request.max_bytes.max(0) as usize;
     let mut total = 0;
@@ -126,7 +124,7 @@ fn read(
     first_of_response: bool,
 ) -> Result<Bytes, i16> {
     if offset < 0 || offset > p.next_offset {
-        return Err(OFFSET_OUT_OF_RANGE);
+        return Err(code::OFFSET_OUT_OF_RANGE);
     }
     let start = p
         .log

@@ -6,8 +6,7 @@ use crate::cluster::Cluster;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::protocol::Decodable;
-
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+use producer_core::error::code;
 
 pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) -> Answer {
     let request = crate::validate::init_producer_id_request(buf, req.version).and_then(|_| {
@@ -16,7 +15,7 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
         })
     })?;
     let resp = if request.transactional_id.is_some() {
-        InitProducerIdResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE)
+        InitProducerIdResponse::default().with_error_code(code::COORDINATOR_NOT_AVAILABLE)
     } else {
         let bump = (request.producer_id.0 >= 0 && request.producer_epoch >= 0)
             .then_some((request.producer_id.0, request.producer_epoch));

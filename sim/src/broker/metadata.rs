@@ -3,9 +3,7 @@
 //! An unknown topic is created first when the cluster auto-creates topics.
 
 use super::{answer, decode, Answer, Request};
-use crate::cluster::{
-    default_replication, topic_error, valid_topic_name, Cluster, DEFAULT_PARTITIONS,
-};
+use crate::cluster::{default_replication, valid_topic_name, Cluster, DEFAULT_PARTITIONS};
 use bytes::Bytes;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -13,8 +11,6 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
-
-const LEADER_NOT_AVAILABLE: i16 = 5;
 
 pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) -> Answer {
     let request = crate::validate::metadata_request(buf, req.version)
@@ -76,7 +72,7 @@ fn topic(cluster: &Cluster, name: String, stale: bool) -> MetadataResponseTopic 
         let error = if valid_topic_name(&name) {
             code::UNKNOWN_TOPIC_OR_PARTITION
         } else {
-            topic_error::INVALID_TOPIC
+            code::INVALID_TOPIC_EXCEPTION
         };
         return topic.with_error_code(error);
     };
@@ -99,7 +95,7 @@ fn topic(cluster: &Cluster, name: String, stale: bool) -> MetadataResponseTopic 
                     .with_error_code(if p.leader.is_some() {
                         code::NONE
                     } else {
-                        LEADER_NOT_AVAILABLE
+                        code::LEADER_NOT_AVAILABLE
                     })
                     .with_partition_index(i as i32)
                     .with_leader_id(BrokerId(

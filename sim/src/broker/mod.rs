@@ -145,14 +145,12 @@ pub(crate) fn leader_error(
     partition: i32,
     current_leader_epoch: Option<i32>,
 ) -> Option<i16> {
-    const FENCED_LEADER_EPOCH: i16 = 74;
-    const UNKNOWN_LEADER_EPOCH: i16 = 75;
     let Some(p) = cluster.partition(topic, partition) else {
         return Some(code::UNKNOWN_TOPIC_OR_PARTITION);
     };
     match current_leader_epoch.filter(|e| *e >= 0) {
-        Some(e) if e < p.leader_epoch => return Some(FENCED_LEADER_EPOCH),
-        Some(e) if e > p.leader_epoch => return Some(UNKNOWN_LEADER_EPOCH),
+        Some(e) if e < p.leader_epoch => return Some(code::FENCED_LEADER_EPOCH),
+        Some(e) if e > p.leader_epoch => return Some(code::UNKNOWN_LEADER_EPOCH),
         _ => {}
     }
     (p.leader != Some(broker)).then_some(code::NOT_LEADER_OR_FOLLOWER)

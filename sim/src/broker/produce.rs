@@ -20,10 +20,9 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use producer_core::error::code;
+use producer_core::TopicPartition;
 
 const API: i16 = ApiKey::Produce as i16;
-/// Kafka's INVALID_REQUIRED_ACKS.
-const INVALID_REQUIRED_ACKS: i16 = 21;
 /// The log start offset of every partition: nothing is ever deleted here.
 const LOG_START_OFFSET: i64 = 0;
 
@@ -140,7 +139,7 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
                 // append to; unknown ones are refused before.
                 match cluster.partition(&topic, p.index) {
                     None => PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION),
-                    Some(_) => PartitionResult::error(INVALID_REQUIRED_ACKS),
+                    Some(_) => PartitionResult::error(code::INVALID_REQUIRED_ACKS),
                 }
             };
             cluster.ledger.code(req.client_id, pid, API, r.code);
@@ -172,7 +171,7 @@ pub(super) fn handle(cluster: &mut Cluster, req: &Request<'_>, buf: &mut Bytes) 
 fn anomaly(
     cluster: &mut Cluster,
     req: &Request<'_>,
-    tp: (&str, i32),
+    tp: &TopicPartition,
     batch: Option<&ValidBatch>,
     code: i16,
     context: String,
@@ -192,7 +191,7 @@ fn anomaly(
         epoch,
         base_sequence,
         records,
-        tp: (tp.0.to_string(), tp.1),
+        tp: tp.clone(),
         broker: req.broker,
         code,
         context,
@@ -209,11 +208,11 @@ pub const DUPLICATE: i16 = code::DUPLICATE_SEQUENCE_NUMBER;
 /// other records is told they were written when they were not.
 fn other_records(
     cluster: &Cluster,
-    tp: (&str, i32),
+    tp: &TopicPartition,
     base_offset: i64,
     batch: &ValidBatch,
 ) -> Option<String> {
-    let partition = cluster.partition(tp.0, tp.1)?;
+    let partition = cluster.partition(&tp.topic, tp.partition)?;
     let i = partition
         .log
         .partition_point(|b| b.base_offset < base_offset);
@@ -245,17 +244,15 @@ fn partition(
     index: i32,
     records: Option<&Bytes>,
 ) -> PartitionResult {
-    let (bytes, batch) = match accepted_batch(cluster, req, (topic, index), records) {
+    let tp = TopicPartition::new(topic, index);
+    let (bytes, batch) = match accepted_batch(cluster, req, &tp, records) {
         Ok(b) => b,
         Err(refused) => return refused,
     };
     if cluster.recording {
         if let Some(seen) = cluster.seen.last_mut() {
-            seen.batches.push((
-                (topic.to_string(), index),
-                batch.base_sequence,
-                batch.records.len(),
-            ));
+            seen.batches
+                .push((tp.clone(), batch.base_sequence, batch.records.len()));
         }
     }
     let config = cluster
@@ -278,22 +275,14 @@ fn partition(
         Err(e) if e.in_log => return PartitionResult::log_error(e.code),
         Err(e) => return PartitionResult::error(e.code),
     };
-    let effects = match injected(cluster, req, (topic, index)) {
+    let effects = match injected(cluster, req, &tp) {
         Ok(e) => e,
         Err(refused) => return refused,
     };
-    if let Some(answer) = idempotence_answer(cluster, req, (topic, index), &batch, &effects) {
+    if let Some(answer) = idempotence_answer(cluster, req, &tp, &batch, &effects) {
         return answer;
     }
-    let (base_offset, append_time) = append(
-        cluster,
-        req,
-        (topic, index),
-        bytes.len(),
-        batch,
-        stored,
-        stamp,
-    );
+    let (base_offset, append_time) = append(cluster, req, &tp, bytes.len(), batch, stored, stamp);
     PartitionResult {
         lose_response: effects.lose_response,
         hold: effects.hold,
@@ -321,14 +310,14 @@ fn record_errors(config: &TopicConfig, batch: &ValidBatch, now_ms: i64) -> Optio
         } else if !config.log_append_time && ts != -1 {
             if ts.saturating_sub(now_ms) > config.timestamp_after_max_ms {
                 Some((
-                    log_validator::INVALID_TIMESTAMP,
+                    code::INVALID_TIMESTAMP,
                     format!(
                         "Timestamp {ts} of message with offset {i} is ahead of the server's time {now_ms}"
                     ),
                 ))
             } else if now_ms.saturating_sub(ts) > config.timestamp_before_max_ms {
                 Some((
-                    log_validator::INVALID_TIMESTAMP,
+                    code::INVALID_TIMESTAMP,
                     format!(
                         "Timestamp {ts} of message with offset {i} is before the server's time {now_ms}"
                     ),
@@ -355,11 +344,11 @@ fn record_errors(config: &TopicConfig, batch: &ValidBatch, now_ms: i64) -> Optio
 fn accepted_batch<'b>(
     cluster: &mut Cluster,
     req: &Request<'_>,
-    (topic, index): (&str, i32),
+    tp: &TopicPartition,
     records: Option<&'b Bytes>,
 ) -> Result<(&'b Bytes, ValidBatch), PartitionResult> {
     let version = cluster.spec.broker_version;
-    let Some(partition) = cluster.partition(topic, index) else {
+    let Some(partition) = cluster.partition(&tp.topic, tp.partition) else {
         return Err(PartitionResult::error(code::UNKNOWN_TOPIC_OR_PARTITION));
     };
     if partition.leader != Some(req.broker) {
@@ -369,7 +358,7 @@ fn accepted_batch<'b>(
             anomaly(
                 cluster,
                 req,
-                (topic, index),
+                tp,
                 batch.as_ref(),
                 code::NOT_LEADER_OR_FOLLOWER,
                 context,
@@ -380,7 +369,7 @@ fn accepted_batch<'b>(
     let Some(bytes) = records.filter(|b| !b.is_empty()) else {
         return Err(PartitionResult::error(version.invalid_record()));
     };
-    let config = cluster.topic_config(topic);
+    let config = cluster.topic_config(&tp.topic);
     let max = config
         .and_then(|c| c.max_message_bytes)
         .unwrap_or(cluster.spec.max_message_bytes);
@@ -427,18 +416,14 @@ struct Effects {
 fn injected(
     cluster: &mut Cluster,
     req: &Request<'_>,
-    (topic, index): (&str, i32),
+    tp: &TopicPartition,
 ) -> Result<Effects, PartitionResult> {
-    let injection = cluster
-        .injections
-        .get_mut(&(topic.to_string(), index))
-        .and_then(|q| q.pop_front());
+    let injection = cluster.injections.get_mut(tp).and_then(|q| q.pop_front());
     cluster.injections_hit += u64::from(injection.is_some());
     if let Some(what) = injection {
-        cluster.ledger.fault(
-            req.now,
-            FaultEvent::Injected((topic.to_string(), index), what),
-        );
+        cluster
+            .ledger
+            .fault(req.now, FaultEvent::Injected(tp.clone(), what));
     }
     // 7, 20 and 46 are answered after the append (the write happened, the
     // acknowledgement says otherwise); the other codes refuse the batch.
@@ -472,7 +457,7 @@ fn injected(
 fn idempotence_answer(
     cluster: &mut Cluster,
     req: &Request<'_>,
-    tp: (&str, i32),
+    tp: &TopicPartition,
     batch: &ValidBatch,
     effects: &Effects,
 ) -> Option<PartitionResult> {
@@ -482,7 +467,7 @@ fn idempotence_answer(
     }
     let version = cluster.spec.broker_version;
     let window = cluster
-        .partition(tp.0, tp.1)
+        .partition(&tp.topic, tp.partition)
         .and_then(|p| p.producers.get(&pid));
     match producer_state::check(version, window, epoch, first_seq, batch.records.len()) {
         Decision::Append => None,
@@ -529,7 +514,7 @@ fn idempotence_answer(
 fn append(
     cluster: &mut Cluster,
     req: &Request<'_>,
-    (topic, index): (&str, i32),
+    tp: &TopicPartition,
     received: usize,
     batch: ValidBatch,
     stored: Stored,
@@ -544,7 +529,9 @@ fn append(
         consecutive,
         rebuilt,
     } = stored;
-    let partition = cluster.partition_mut(topic, index).expect("checked above");
+    let partition = cluster
+        .partition_mut(&tp.topic, tp.partition)
+        .expect("checked above");
     let base_offset = partition.next_offset;
     // What a consumer reads: the append time on a LogAppendTime topic; a
     // record of a kept batch as the stored batch says (the LogAppendTime

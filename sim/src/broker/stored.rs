@@ -93,7 +93,7 @@ pub fn stored(
             // records for keys they do not hold: an exception the log's
             // caller answers as an unknown error (measured).
             return Err(NotStored {
-                code: crate::log_validator::UNKNOWN_SERVER_ERROR,
+                code: code::UNKNOWN_SERVER_ERROR,
                 in_log: true,
                 reason: "inner offsets not consecutive in a batch of the topic's codec: \
                          Kafka fails rebuilding it from partially read records"
@@ -175,7 +175,7 @@ fn rebuilt(batch: &ValidBatch, target: Codec, stamp: Stamp) -> Result<(Bytes, i6
         // `MemoryRecordsBuilder.appendWithOffset`: IllegalArgumentException,
         // which the log's caller answers as an unknown error.
         return Err(NotStored {
-            code: crate::log_validator::UNKNOWN_SERVER_ERROR,
+            code: code::UNKNOWN_SERVER_ERROR,
             in_log: true,
             reason: format!("invalid negative timestamp {t} in a batch the broker rebuilds"),
         });

@@ -7,6 +7,7 @@ use super::view::{Resolution, RunView};
 use super::{CheckInput, Kind, Violation};
 use crate::history::{Actor, FailKind, What};
 use producer_core::error::code;
+use producer_core::TopicPartition;
 
 /// Accounting violations in the producers' own reports (requests, batches,
 /// broker rejections, counters at close).
@@ -182,7 +183,7 @@ pub(super) fn check_too_large(input: &CheckInput<'_>, view: &RunView, out: &mut 
         for (i, s) in pv.sends.iter().enumerate().filter(|(_, s)| !s.after_close) {
             let oversize = s.batch_len > facts.batch_limit
                 || s.send_id.is_some_and(|id| sealed_over.contains(&(p, id)));
-            let tp = s.partition.map(|q| (input.topic.to_string(), q));
+            let tp = s.partition.map(|q| TopicPartition::new(input.topic, q));
             let v = |at, detail: String| {
                 Violation::new(Kind::Accounting, at, detail)
                     .producer(p as u32)
@@ -232,7 +233,7 @@ pub(super) fn check_memory(input: &CheckInput<'_>, out: &mut Vec<Violation>) {
     let mut released_unsealed: BTreeSet<(u32, u64)> = BTreeSet::new();
     for e in &input.history.entries {
         let Actor::Producer(p) = e.who else { continue };
-        let v = |detail: String, tp: &crate::history::Tp| {
+        let v = |detail: String, tp: &TopicPartition| {
             Violation::new(Kind::Memory, e.at, detail)
                 .producer(p)
                 .tp(tp.clone())

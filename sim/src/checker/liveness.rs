@@ -6,6 +6,7 @@
 use super::view::{Resolution, RunView};
 use super::{CheckInput, Kind, Violation};
 use crate::history::{Actor, FailKind, What};
+use producer_core::TopicPartition;
 use std::time::Duration;
 
 /// Sends never resolved, resolved late or twice, and closes that never returned.
@@ -13,7 +14,7 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
     for (p, pv) in view.producers.iter().enumerate() {
         let facts = &input.producers[p];
         for (i, s) in pv.sends.iter().enumerate() {
-            let tp = s.partition.map(|q| (input.topic.to_string(), q));
+            let tp = s.partition.map(|q| TopicPartition::new(input.topic, q));
             let v = |kind, at, detail: String| {
                 Violation::new(kind, at, detail)
                     .producer(p as u32)

@@ -7,7 +7,8 @@
 use super::view::{LogEntry, RunView};
 use super::{sequences, CheckInput, Expected, Kind, Violation};
 use crate::cluster::LogBatch;
-use crate::history::{digest_log_record, Tp};
+use crate::history::digest_log_record;
+use producer_core::TopicPartition;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many copies of one record (by content) a partition's log may hold.
@@ -29,8 +30,8 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
         let facts = &input.producers[p as usize];
         // Per partition: (digest, index) of every send that may be in its log, in
         // send order, and the budget of copies per digest.
-        let mut sent: BTreeMap<Tp, Vec<(u64, usize)>> = BTreeMap::new();
-        let mut budgets: BTreeMap<(Tp, u64), Budget> = BTreeMap::new();
+        let mut sent: BTreeMap<TopicPartition, Vec<(u64, usize)>> = BTreeMap::new();
+        let mut budgets: BTreeMap<(TopicPartition, u64), Budget> = BTreeMap::new();
         // Send order is the order of `send` calls (send ids), which is not the
         // workload's order when several tasks share one producer.
         let mut order: Vec<usize> = (0..pv.sends.len()).collect();
@@ -38,7 +39,7 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
         for i in order {
             let s = &pv.sends[i];
             let Some(q) = s.partition else { continue };
-            let tp = (input.topic.to_string(), q);
+            let tp = TopicPartition::new(input.topic, q);
             let b = budgets.entry((tp.clone(), s.digest)).or_default();
             if s.definitely_unwritten() {
                 b.refused += 1;
@@ -52,7 +53,7 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
             }
             sent.entry(tp).or_default().push((s.digest, i));
         }
-        let tps: BTreeSet<Tp> = sent
+        let tps: BTreeSet<TopicPartition> = sent
             .keys()
             .cloned()
             .chain(
@@ -131,7 +132,7 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
 /// `to` (expiry, or a restart from the producer snapshot), if anything did.
 fn state_lost(
     faults: &[(std::time::Duration, crate::broker::ledger::FaultEvent)],
-    tp: &Tp,
+    tp: &TopicPartition,
     from: std::time::Duration,
     to: std::time::Duration,
 ) -> Option<String> {
@@ -160,7 +161,7 @@ fn state_lost(
 /// by the phantom rule.
 fn check_order(
     p: u32,
-    tp: &Tp,
+    tp: &TopicPartition,
     sent: &[(u64, usize)],
     log: &[LogEntry],
     may_duplicate: &BTreeSet<u64>,
@@ -202,7 +203,7 @@ fn check_order(
 /// start at 0 in an epoch or leave a gap, and sequences stored twice (a
 /// duplicate the log proves). Batches without a producer id cannot be judged
 /// from the log alone: equal records may have been sent twice on purpose.
-pub fn check_logs(logs: &BTreeMap<Tp, Vec<LogBatch>>) -> Vec<Violation> {
+pub fn check_logs(logs: &BTreeMap<TopicPartition, Vec<LogBatch>>) -> Vec<Violation> {
     let mut out = Vec::new();
     for (tp, batches) in logs {
         sequences::check_log(tp, batches, &mut out);
@@ -213,7 +214,9 @@ pub fn check_logs(logs: &BTreeMap<Tp, Vec<LogBatch>>) -> Vec<Violation> {
 /// Per client id, records without a producer id, and how many of them are
 /// stored more than once in their partition with equal key, value and headers:
 /// what the log shows but cannot judge.
-pub fn unjudged(logs: &BTreeMap<Tp, Vec<LogBatch>>) -> BTreeMap<String, (usize, usize)> {
+pub fn unjudged(
+    logs: &BTreeMap<TopicPartition, Vec<LogBatch>>,
+) -> BTreeMap<String, (usize, usize)> {
     let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for batches in logs.values() {
         let mut seen: BTreeSet<(&str, u64)> = BTreeSet::new();

@@ -42,7 +42,8 @@ pub use violation::{Expected, Kind, Verdict, Violation};
 pub use wire::{judge_wire, Row, WireReport, EXPLAINS_FOR};
 
 use crate::cluster::LogBatch;
-use crate::history::{History, Tp};
+use crate::history::History;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ pub struct CheckInput<'a> {
     /// The history.
     pub history: &'a History,
     /// Final logs: (topic, partition) -> batches.
-    pub logs: &'a BTreeMap<Tp, Vec<LogBatch>>,
+    pub logs: &'a BTreeMap<TopicPartition, Vec<LogBatch>>,
     /// The topic the workload sends to.
     pub topic: &'a str,
     /// One entry per producer.

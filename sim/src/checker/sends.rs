@@ -5,23 +5,24 @@
 
 use super::view::{Resolution, RunView};
 use super::{CheckInput, Kind, Violation};
-use crate::history::{Actor, FailKind, Tp, What};
+use crate::history::{Actor, FailKind, What};
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 
 /// Violations in how sends were acknowledged or failed.
 pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
-    let mut ack_targets: BTreeMap<(Tp, i64), (u32, usize)> = BTreeMap::new();
+    let mut ack_targets: BTreeMap<(TopicPartition, i64), (u32, usize)> = BTreeMap::new();
     for (p, pv) in view.producers.iter().enumerate() {
         let p = p as u32;
         let facts = &input.producers[p as usize];
         for (i, s) in pv.sends.iter().enumerate() {
-            let tp = s.partition.map(|q| (input.topic.to_string(), q));
+            let tp = s.partition.map(|q| TopicPartition::new(input.topic, q));
             for (at, r) in &s.resolutions {
                 let v =
                     |kind, detail: String| Violation::new(kind, *at, detail).producer(p).record(i);
                 match r {
                     Resolution::Acked { partition, offset } => {
-                        let atp = (input.topic.to_string(), *partition);
+                        let atp = TopicPartition::new(input.topic, *partition);
                         let v = |kind, detail| v(kind, detail).tp(atp.clone()).offset(*offset);
                         if s.partition != Some(*partition) {
                             out.push(v(
@@ -89,7 +90,7 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
 fn unknown_offset(
     view: &RunView,
     p: u32,
-    tp: &Tp,
+    tp: &TopicPartition,
     digest: u64,
     offset: i64,
 ) -> Option<(Kind, String)> {

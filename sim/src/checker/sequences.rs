@@ -9,8 +9,9 @@
 use super::view::RunView;
 use super::{CheckInput, Kind, Violation};
 use crate::cluster::LogBatch;
-use crate::history::{Actor, Tp, What};
+use crate::history::{Actor, What};
 use producer_core::idempotence::advance_sequence;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 
 /// Sequence bookkeeping of one (producer id, epoch, partition).
@@ -28,7 +29,7 @@ struct SequenceRun {
 /// Tracks every (producer id, epoch, partition) seen.
 #[derive(Default)]
 pub(super) struct SequenceTracker {
-    runs: BTreeMap<(i64, i16, Tp), SequenceRun>,
+    runs: BTreeMap<(i64, i16, TopicPartition), SequenceRun>,
 }
 
 impl SequenceTracker {
@@ -37,7 +38,7 @@ impl SequenceTracker {
     /// batch). Returns what is wrong with it, if anything.
     pub fn observe(
         &mut self,
-        tp: &Tp,
+        tp: &TopicPartition,
         (producer_id, epoch, base_sequence): (i64, i16, i32),
         count: usize,
         identity: Option<u64>,
@@ -68,7 +69,7 @@ impl SequenceTracker {
     }
 
     /// The batch named `identity` of `tp` was split: its parts share its range.
-    pub fn split(&mut self, tp: &Tp, identity: u64) {
+    pub fn split(&mut self, tp: &TopicPartition, identity: u64) {
         let run = self
             .runs
             .iter_mut()
@@ -122,7 +123,7 @@ pub(super) fn check_requests(input: &CheckInput<'_>, view: &RunView, out: &mut V
 /// prove: under one producer id and epoch, a sequence number stored twice in a
 /// partition is one record written twice (whatever its content; equal
 /// payloads under different sequences prove nothing).
-pub(super) fn check_log(tp: &Tp, batches: &[LogBatch], out: &mut Vec<Violation>) {
+pub(super) fn check_log(tp: &TopicPartition, batches: &[LogBatch], out: &mut Vec<Violation>) {
     let mut tracker = SequenceTracker::default();
     // (producer id, epoch) -> stored sequence ranges: first -> (last, base offset).
     let mut stored: BTreeMap<(i64, i16), BTreeMap<i64, (i64, i64)>> = BTreeMap::new();

@@ -3,7 +3,8 @@
 //! logs). The invariant families work on this view.
 
 use super::{CheckInput, Kind, Violation};
-use crate::history::{digest_log_record, Actor, FailKind, Tp, What};
+use crate::history::{digest_log_record, Actor, FailKind, What};
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -87,9 +88,9 @@ pub(super) struct RunView {
     /// One view per producer.
     pub producers: Vec<ProducerView>,
     /// Every stored record by (partition, offset).
-    pub stored: BTreeMap<(Tp, i64), Stored>,
+    pub stored: BTreeMap<(TopicPartition, i64), Stored>,
     /// Per (producer, partition): its records in log order.
-    pub written: BTreeMap<(u32, Tp), Vec<LogEntry>>,
+    pub written: BTreeMap<(u32, TopicPartition), Vec<LogEntry>>,
 }
 
 /// The producer number of a client id `producer-N`.
@@ -112,7 +113,7 @@ impl RunView {
             view.read(&e.what, e.at);
         }
         let mut stored = BTreeMap::new();
-        let mut written: BTreeMap<(u32, Tp), Vec<LogEntry>> = BTreeMap::new();
+        let mut written: BTreeMap<(u32, TopicPartition), Vec<LogEntry>> = BTreeMap::new();
         for (tp, batches) in input.logs {
             for b in batches {
                 let producer =

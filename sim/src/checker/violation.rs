@@ -1,6 +1,6 @@
 //! What a broken invariant looks like: its kind, where it happened and why.
 
-use crate::history::Tp;
+use producer_core::TopicPartition;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
@@ -129,7 +129,7 @@ pub struct Violation {
     /// Producer (None for records of no known producer).
     pub producer: Option<u32>,
     /// Partition.
-    pub tp: Option<Tp>,
+    pub tp: Option<TopicPartition>,
     /// Index of the record in the producer's workload.
     pub record: Option<usize>,
     /// Offset involved.
@@ -164,7 +164,7 @@ impl Violation {
     }
 
     /// Names the partition.
-    pub fn tp(mut self, tp: impl Into<Option<Tp>>) -> Self {
+    pub fn tp(mut self, tp: impl Into<Option<TopicPartition>>) -> Self {
         self.tp = tp.into();
         self
     }
@@ -194,7 +194,11 @@ impl fmt::Display for Violation {
         if let Some(p) = self.producer {
             write!(f, " producer-{p}")?;
         }
-        if let Some((t, p)) = &self.tp {
+        if let Some(TopicPartition {
+            topic: t,
+            partition: p,
+        }) = &self.tp
+        {
             write!(f, " {t}/{p}")?;
         }
         if let Some(r) = self.record {

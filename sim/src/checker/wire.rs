@@ -21,8 +21,8 @@ use super::view::producer_of;
 use super::{check_logs, logs, Expected, Kind, Verdict, Violation};
 use crate::broker::ledger::{FaultEvent, Ledger};
 use crate::cluster::LogBatch;
-use crate::history::Tp;
 use producer_core::error::code;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ pub struct WireReport {
 /// The latest fault that explains an anomaly at `at` on `tp`.
 fn explanation<'a>(
     faults: &'a [(Duration, FaultEvent)],
-    tp: Option<&Tp>,
+    tp: Option<&TopicPartition>,
     at: Duration,
 ) -> Option<&'a FaultEvent> {
     faults
@@ -92,7 +92,11 @@ fn explain(v: Violation, faults: &[(Duration, FaultEvent)]) -> Violation {
 }
 
 /// The client id and producer id of the batch at `offset` of `tp`.
-fn writer_of(logs: &BTreeMap<Tp, Vec<LogBatch>>, tp: &Tp, offset: i64) -> (String, Option<i64>) {
+fn writer_of(
+    logs: &BTreeMap<TopicPartition, Vec<LogBatch>>,
+    tp: &TopicPartition,
+    offset: i64,
+) -> (String, Option<i64>) {
     logs.get(tp)
         .and_then(|bs| bs.iter().find(|b| b.base_offset == offset))
         .map_or((String::new(), None), |b| {
@@ -117,7 +121,7 @@ fn row<'a>(
 }
 
 /// Judges a `sim serve` run from its logs and what its brokers answered.
-pub fn judge_wire(logs: &BTreeMap<Tp, Vec<LogBatch>>, ledger: &Ledger) -> WireReport {
+pub fn judge_wire(logs: &BTreeMap<TopicPartition, Vec<LogBatch>>, ledger: &Ledger) -> WireReport {
     let mut rows: BTreeMap<(String, Option<i64>), Row> = BTreeMap::new();
     for ((client, pid, _api), t) in &ledger.tallies {
         let r = row(&mut rows, client, (*pid >= 0).then_some(*pid));
@@ -263,7 +267,7 @@ impl WireReport {
             serde_json::json!({
                 "kind": v.kind.name(),
                 "at_ms": v.at.as_millis() as u64,
-                "partition": v.tp.as_ref().map(|(t, p)| format!("{t}/{p}")),
+                "partition": v.tp.as_ref().map(|TopicPartition { topic: t, partition: p }| format!("{t}/{p}")),
                 "offset": v.offset,
                 "detail": v.detail,
             })
@@ -290,8 +294,8 @@ mod tests {
     use bytes::Bytes;
     use std::sync::Arc;
 
-    fn tp(p: i32) -> Tp {
-        ("events".to_string(), p)
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new("events", p)
     }
 
     fn batch(client: &str, pid: i64, seq: i32, offset: i64, values: &[&str]) -> LogBatch {

@@ -3,6 +3,7 @@
 //! change loses nothing). The protocol that moves it is `broker/group/`.
 
 use bytes::Bytes;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,41 +11,51 @@ use std::time::Duration;
 /// Where a group is in its rebalance protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupState {
-    /// No members.
+    /// No members: the next join starts a rebalance at once (`Group::prepare`).
     Empty,
-    /// Waiting for the members to join, until the deadline.
+    /// Waiting for the members to join, until the deadline: Heartbeat and
+    /// OffsetCommit answer REBALANCE_IN_PROGRESS, joins wait for it.
     Preparing(Duration),
-    /// Joined; waiting for the leader's assignments.
+    /// Joined; waiting for the leader's SyncGroup, which the other members'
+    /// SyncGroups wait for.
     Completing,
-    /// Assigned.
+    /// Assigned: SyncGroup answers each member its assignment at once.
     Stable,
 }
 
 /// One member of a group.
 #[derive(Clone, Debug)]
 pub struct Member {
-    /// (protocol name, metadata) in the member's order of preference.
+    /// (protocol name, metadata) in the member's order of preference: the
+    /// rebalance picks the leader's first one every member supports, and the
+    /// leader's JoinGroup answer carries each member's metadata for it.
     pub protocols: Vec<(String, Bytes)>,
-    /// Its session timeout.
+    /// Its session timeout: `Group::expire` drops the member when it has sent
+    /// nothing for this long.
     pub session_timeout: Duration,
-    /// How long a rebalance may wait for it.
+    /// How long a rebalance may wait for it: the longest of the members' is
+    /// the rebalance deadline, and a SyncGroup waits this long for the leader.
     pub rebalance_timeout: Duration,
-    /// Its last request to the coordinator.
+    /// Its last request to the coordinator: what `Group::expire` measures the
+    /// session timeout from.
     pub last_seen: Duration,
-    /// It joined the rebalance in progress.
+    /// It joined the rebalance in progress: the rebalance completes when all
+    /// have, and drops those that have not by the deadline.
     pub joined: bool,
-    /// Its assignment in the current generation.
+    /// Its assignment in the current generation, set by the leader's
+    /// SyncGroup and answered to the member's own.
     pub assignment: Option<Bytes>,
 }
 
 /// One committed offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
-    /// The offset.
+    /// The offset, answered by OffsetFetch: where the group's consumers resume.
     pub offset: i64,
-    /// The leader epoch the client gave.
+    /// The leader epoch the client gave, answered back by OffsetFetch v5+
+    /// (clients use it to detect log truncation).
     pub leader_epoch: i32,
-    /// The client's metadata string.
+    /// The client's metadata string, answered back by OffsetFetch as Kafka does.
     pub metadata: String,
 }
 
@@ -54,27 +65,37 @@ pub(crate) type Ticket = (Arc<str>, i32, Duration);
 /// A consumer group.
 #[derive(Clone, Debug)]
 pub struct Group {
-    /// Its generation, bumped at every completed rebalance.
+    /// Its generation, bumped at every completed rebalance: requests of an
+    /// older generation are refused (ILLEGAL_GENERATION).
     pub generation: i32,
-    /// Its state.
+    /// Where the rebalance protocol is: decides whether Heartbeat, SyncGroup
+    /// and OffsetCommit are answered or told to rejoin, and whether joins wait.
     pub state: GroupState,
-    /// The protocol type of its members (`consumer`).
+    /// The protocol type of its members (`consumer`): a join of another type
+    /// is refused (INCONSISTENT_GROUP_PROTOCOL).
     pub protocol_type: String,
-    /// The protocol chosen in this generation.
+    /// The protocol chosen in this generation, answered in JoinGroup; the
+    /// leader gets every member's metadata for it.
     pub protocol: String,
-    /// The leader's member id.
+    /// The leader's member id: its JoinGroup answer lists the members and its
+    /// SyncGroup sets the assignments.
     pub leader: String,
-    /// Members by id.
+    /// Members by id: who must join a rebalance, and who may heartbeat, sync
+    /// and commit.
     pub members: BTreeMap<String, Member>,
-    /// Committed offsets.
-    pub offsets: BTreeMap<(String, i32), Committed>,
+    /// Committed offsets by partition: written by OffsetCommit, read by
+    /// OffsetFetch (they outlive coordinator changes, as `__consumer_offsets` does).
+    pub offsets: BTreeMap<TopicPartition, Committed>,
     /// Joins in progress that came without a member id, by (client id,
-    /// correlation id, time received): the id given to them.
+    /// correlation id, time received): the id given to them, so a join handled
+    /// again after its wait gets the same id.
     pub(crate) tickets: BTreeMap<Ticket, String>,
     /// Member ids handed out with MEMBER_ID_REQUIRED (JoinGroup v4+, KIP-394)
-    /// that have not joined with them yet.
+    /// that have not joined with them yet: a join with an id neither here nor
+    /// among the members is refused (UNKNOWN_MEMBER_ID).
     pub(crate) pending: std::collections::BTreeSet<String>,
-    /// Member ids handed out so far.
+    /// Member ids handed out so far: the suffix of the next one, so ids are
+    /// unique and the same in every run.
     pub(crate) given: u64,
 }
 

@@ -8,7 +8,8 @@
 //! produce, none of them injected) are kept one by one, with what the broker
 //! knew when it answered, up to [`MAX_ANOMALIES`].
 
-use super::{Injection, Tp};
+use super::Injection;
+use producer_core::TopicPartition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,59 +20,70 @@ pub const MAX_ANOMALIES: usize = 10_000;
 /// Requests of one (client id, producer id, api) and how they were answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Requests received (decoded or not).
+    /// Requests received (decoded or not): the request counts of `sim serve`'s
+    /// stop report.
     pub requests: u64,
     /// Answers by error code: one per partition for a produce, the top-level
-    /// (or first) code for other APIs.
+    /// (or first) code for other APIs: the answer counts of the stop report's
+    /// rows ([`crate::checker::judge_wire`]).
     pub codes: BTreeMap<i16, u64>,
     /// Requests answered by closing the connection (undecodable, injected lost
-    /// response).
+    /// response): reported beside the codes so every request is accounted for.
     pub closed: u64,
 }
 
 /// A produce answer a correct client should not get without a fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anomaly {
-    /// When the broker answered.
+    /// When the broker answered: the verdict looks for a fault in the
+    /// [`crate::checker::EXPLAINS_FOR`] before it that explains it.
     pub at: Duration,
-    /// The client id of the request.
+    /// The client id of the request: names the client in the verdict.
     pub client_id: Arc<str>,
-    /// The batch's producer id (-1 without idempotence).
+    /// The batch's producer id (-1 without idempotence): with `epoch` and
+    /// `base_sequence`, which batch the verdict talks about.
     pub producer_id: i64,
-    /// The batch's epoch.
+    /// The batch's epoch, for the verdict's description of the batch.
     pub epoch: i16,
-    /// The batch's base sequence.
+    /// The batch's base sequence, for the verdict's description of the batch.
     pub base_sequence: i32,
-    /// Records in the batch.
+    /// Records in the batch, for the verdict's description of the batch.
     pub records: usize,
-    /// Its partition.
-    pub tp: Tp,
-    /// The broker that answered.
+    /// Its partition: only faults on this partition, or those that touch
+    /// every partition ([`FaultEvent::scope`]), explain the answer.
+    pub tp: TopicPartition,
+    /// The broker that answered, printed with the verdict.
     pub broker: i32,
     /// The code answered: 45, 47, 59 or 6; 46 for a sequence reused for
-    /// other records (answered NONE, as a duplicate).
+    /// other records (answered NONE, as a duplicate). The verdict's kind.
     pub code: i16,
     /// What the broker knew: the sequence it expected, the epoch it holds, or
-    /// the partition's leader.
+    /// the partition's leader; printed with the verdict so it can be checked.
     pub context: String,
 }
 
 /// A fault the cluster applied, as the verdict needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultEvent {
-    /// A broker stopped.
+    /// A broker stopped: its closed connections explain anomalies on every
+    /// partition for a while.
     Crash(i32),
-    /// A broker started again.
+    /// A broker started again (it may have lost producer state): explains
+    /// anomalies on every partition for a while.
     Restart(i32),
-    /// A partition's leadership was taken away.
-    MoveLeader(Tp),
-    /// A partition forgot its producers' state.
-    ExpireProducers(Tp),
-    /// An injected answer met a produce request of this partition.
-    Injected(Tp, Injection),
+    /// A partition's leadership was taken away: explains the
+    /// anomalies on it (a NOT_LEADER_OR_FOLLOWER answer).
+    MoveLeader(TopicPartition),
+    /// A partition forgot its producers' state: explains
+    /// UNKNOWN_PRODUCER_ID and sequence errors on it.
+    ExpireProducers(TopicPartition),
+    /// An injected answer met a produce request of this partition: explains
+    /// that answer.
+    Injected(TopicPartition, Injection),
     /// A restart left the partition's producers their last batch only (the
-    /// broker rebuilt their state from its producer snapshot).
-    WindowCut(Tp),
+    /// broker rebuilt their state from its producer snapshot): explains
+    /// sequence errors on it.
+    WindowCut(TopicPartition),
 }
 
 impl FaultEvent {
@@ -79,7 +91,7 @@ impl FaultEvent {
     /// closes connections that carry requests for many; so does a lost
     /// response or a crash after append; a held answer reorders across
     /// connections).
-    pub fn scope(&self) -> Option<&Tp> {
+    pub fn scope(&self) -> Option<&TopicPartition> {
         match self {
             FaultEvent::Crash(_)
             | FaultEvent::Restart(_)
@@ -100,22 +112,55 @@ impl std::fmt::Display for FaultEvent {
         match self {
             FaultEvent::Crash(b) => write!(f, "crash of broker-{b}"),
             FaultEvent::Restart(b) => write!(f, "restart of broker-{b}"),
-            FaultEvent::MoveLeader((t, p)) => write!(f, "leader move of {t}/{p}"),
-            FaultEvent::ExpireProducers((t, p)) => write!(f, "producer state expiry on {t}/{p}"),
-            FaultEvent::WindowCut((t, p)) => write!(
+            FaultEvent::MoveLeader(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "leader move of {t}/{p}"),
+            FaultEvent::ExpireProducers(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "producer state expiry on {t}/{p}"),
+            FaultEvent::WindowCut(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(
                 f,
                 "{t}/{p} restarted from its producer snapshot (one batch per producer left)"
             ),
-            FaultEvent::Injected((t, p), Injection::Error(c)) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::Error(c),
+            ) => {
                 write!(f, "injected error {c} on {t}/{p}")
             }
-            FaultEvent::Injected((t, p), Injection::LoseResponse) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::LoseResponse,
+            ) => {
                 write!(f, "injected lost response on {t}/{p}")
             }
-            FaultEvent::Injected((t, p), Injection::CrashAfterAppend(_)) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::CrashAfterAppend(_),
+            ) => {
                 write!(f, "injected crash after append on {t}/{p}")
             }
-            FaultEvent::Injected((t, p), Injection::HoldResponse) => {
+            FaultEvent::Injected(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::HoldResponse,
+            ) => {
                 write!(f, "injected held answer on {t}/{p}")
             }
         }
@@ -125,15 +170,20 @@ impl std::fmt::Display for FaultEvent {
 /// Everything the brokers answered and every fault they applied.
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
-    /// Per (client id, producer id or -1, api key).
+    /// Per (client id, producer id or -1, api key): the request and answer
+    /// counts of the stop report and of the black-box verdict.
     pub tallies: BTreeMap<(Arc<str>, i64, i16), Tally>,
-    /// Per (client id, producer id or -1): batches and records appended.
+    /// Per (client id, producer id or -1): batches and records appended, the
+    /// stop report's count of what each client wrote.
     pub appended: BTreeMap<(Arc<str>, i64), (u64, u64)>,
-    /// Unexplained-looking answers, in order, at most [`MAX_ANOMALIES`].
+    /// Unexplained-looking answers, in order, at most [`MAX_ANOMALIES`]: what
+    /// the black-box verdict judges against `faults`.
     pub anomalies: Vec<Anomaly>,
-    /// Anomalies past [`MAX_ANOMALIES`], counted only.
+    /// Anomalies past [`MAX_ANOMALIES`], counted only: the verdict says
+    /// how many it could not judge, so memory stays bounded on long serves.
     pub anomalies_dropped: u64,
-    /// Faults applied, with their time, in order.
+    /// Faults applied, with their time, in order: what explains anomalies,
+    /// and the fault list of the stop report.
     pub faults: Vec<(Duration, FaultEvent)>,
 }
 

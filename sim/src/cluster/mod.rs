@@ -8,29 +8,30 @@
 pub mod group;
 pub mod ledger;
 
-/// A topic-partition as the history stores it.
-pub type Tp = (String, i32);
-
 /// What an applied fault or heal changed, for the history and the `[expect]`
 /// mechanism counts. A heal that restarts brokers is a `Restart`; one that
 /// repairs links is `Network`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Change {
-    /// Brokers were stopped.
+    /// Brokers were stopped: the `[expect]` mechanism `crashes` counts it.
     Crash,
-    /// Brokers were started again.
+    /// Brokers were started again: the mechanism `restarts` counts it.
     Restart,
-    /// Links were cut, held, slowed or made lossy.
+    /// Links were cut, held, slowed or made lossy: counted in `faults`, and a
+    /// coverage feature of guided search.
     Network,
-    /// A partition lost its leader.
+    /// A partition lost its leader: counted in `faults`, and a coverage feature.
     LeaderMove,
-    /// Broker answers were queued.
+    /// Broker answers were queued: counted in `faults`, and a coverage feature.
     Injection,
-    /// Partitions elected a new leader.
+    /// Partitions elected a new leader: the mechanism `elections` counts it
+    /// (not `faults`: it follows a crash or a move).
     Election,
-    /// A partition forgot its producers' state.
+    /// A partition forgot its producers' state: counted in `faults`, and a
+    /// coverage feature.
     ProducersExpired,
-    /// Nothing (the target resolved to nothing, or the sink cannot apply it).
+    /// Nothing (the target resolved to nothing, or the sink cannot apply it):
+    /// the history shows the fault fired, and no mechanism counts it.
     Nothing,
 }
 
@@ -38,6 +39,8 @@ use crate::codec::Codec;
 use crate::producer_state::{BrokerVersion, ProducerWindow};
 use bytes::Bytes;
 use ledger::{FaultEvent, Ledger};
+use producer_core::error::code;
+use producer_core::TopicPartition;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,90 +48,115 @@ use std::time::Duration;
 /// How the cluster is built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
-    /// Number of brokers (ids 0..brokers).
+    /// Number of brokers (ids 0..brokers): `Cluster::new` builds one `Broker`
+    /// for each, and fault targets are checked against it.
     pub brokers: u32,
-    /// Topics to create.
+    /// Topics to create at start: what `Cluster::new` builds partitions and
+    /// leaders for.
     pub topics: Vec<TopicSpec>,
-    /// The brokers' `message.max.bytes`.
+    /// The brokers' `message.max.bytes`: a produce batch larger than it is
+    /// refused (MESSAGE_TOO_LARGE), a topic's `max.message.bytes` overrides it.
     pub max_message_bytes: usize,
-    /// Time from a leader's crash (or a move order) to the new leader.
+    /// Time from a leader's crash (or a move order) to the new leader: when
+    /// the elections queued in `pending_elections` are due.
     pub failover_delay: Duration,
-    /// Whose answers the brokers give (see [`crate::producer_state`]).
+    /// Whose answers the brokers give (see [`crate::producer_state`]): the
+    /// idempotence rules of that Kafka release.
     pub broker_version: BrokerVersion,
 }
 
 /// One topic.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopicSpec {
-    /// Name.
+    /// Name: the key of `Cluster::topics` and what the producers send to.
     pub name: String,
-    /// Partition count.
+    /// Partition count: how many `Partition`s the topic gets.
     pub partitions: u32,
-    /// Replicas per partition (capped at the broker count).
+    /// Replicas per partition (capped at the broker count): which brokers
+    /// can take over leadership when the leader crashes.
     pub replication: u32,
 }
 
 /// One record as stored in a log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
-    /// Offset in the partition.
+    /// Offset in the partition: what the producer was acknowledged, and what
+    /// the checker matches acknowledgements against.
     pub offset: i64,
-    /// Key.
+    /// Key: compared with what was sent (the checker's record digests) and
+    /// returned by Fetch.
     pub key: Option<Bytes>,
-    /// Value.
+    /// Value: compared with what was sent and returned by Fetch.
     pub value: Option<Bytes>,
-    /// Headers, in order.
+    /// Headers, in order: compared with what was sent and returned by Fetch.
     pub headers: Vec<(String, Option<Bytes>)>,
-    /// Record timestamp.
+    /// Record timestamp (LogAppendTime when the topic says so): returned by
+    /// Fetch and ListOffsets, and written to the trace.
     pub timestamp: i64,
 }
 
 /// One appended batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogBatch {
-    /// Offset of its first record.
+    /// Offset of its first record: where the checker finds the batch an
+    /// acknowledgement names.
     pub base_offset: i64,
-    /// The client id of the request that wrote it.
+    /// The client id of the request that wrote it: which producer wrote the
+    /// batch, for the checker and `sim serve`'s report.
     pub client_id: Arc<str>,
-    /// Producer id (-1 without idempotence).
+    /// Producer id (-1 without idempotence): with epoch and base sequence,
+    /// what the checker's sequence rules read (no gap, no duplicate).
     pub producer_id: i64,
-    /// Producer epoch.
+    /// Producer epoch: the sequence rules restart at each new epoch.
     pub producer_epoch: i16,
-    /// Base sequence.
+    /// Base sequence: the sequence rules read it (consecutive per producer,
+    /// epoch and partition).
     pub base_sequence: i32,
-    /// Broker that appended it.
+    /// Broker that appended it: named in violations and the trace.
     pub leader: i32,
-    /// Simulated time of the append.
+    /// Simulated time of the append: the time of a violation about the batch,
+    /// and the order of appends in the checker's view.
     pub appended_at: Duration,
-    /// Bytes of the batch as the broker received it.
+    /// Bytes of the batch as the broker received it: the accounting checks it
+    /// against the producer's batch limit.
     pub bytes: usize,
-    /// Bytes of the produce request that carried it (size prefix included).
+    /// Bytes of the produce request that carried it (size prefix included):
+    /// the accounting checks it against `max.request.size`.
     pub request_bytes: usize,
-    /// The records.
+    /// The records: what the checker compares with what was sent, and what
+    /// consumers of `sim serve` fetch.
     pub records: Vec<LogRecord>,
 }
 
 /// One partition.
 #[derive(Clone, Debug)]
 pub struct Partition {
-    /// Current leader, `None` during failover.
+    /// Current leader, `None` during failover: which broker answers produce
+    /// requests, and what Metadata names.
     pub leader: Option<i32>,
     /// Bumped at every leader change, and once more when a partition that had
     /// no live replica gets a leader again (as Kafka's controller does: the
-    /// leader goes to none, then to the restarted broker).
+    /// leader goes to none, then to the restarted broker). Metadata answers it;
+    /// requests with an older or newer one are refused (KIP-320).
     pub leader_epoch: i32,
     /// Lost its leader with no other live replica to take over: whoever leads
-    /// it next restarted since, with only its producer snapshot.
+    /// it next restarted since, with only its producer snapshot, so the next
+    /// election bumps the leader epoch once more.
     pub offline: bool,
-    /// Brokers holding a replica, preferred leader first.
+    /// Brokers holding a replica, preferred leader first: the candidates of an
+    /// election, and the replica lists of Metadata.
     pub replicas: Vec<i32>,
-    /// The log.
+    /// The log: what the checker judges, and what Fetch and ListOffsets read.
     pub log: Vec<LogBatch>,
-    /// Next offset to assign.
+    /// Next offset to assign: the base offset of the next append, and the
+    /// high watermark Fetch and ListOffsets answer.
     pub next_offset: i64,
-    /// Producer id to its window.
+    /// Producer id to its window (the last batches and their offsets): what
+    /// the idempotence rules check a produce against (duplicates, gaps,
+    /// epochs).
     pub producers: BTreeMap<i64, ProducerWindow>,
-    /// The leader before the current one (what a stale Metadata answer names).
+    /// The leader before the current one: what a stale Metadata answer names
+    /// (the `stale_metadata` fault).
     pub former_leader: Option<i32>,
     /// Each batch of `log` as it arrived (sharing the request's buffer, as its
     /// records do), with the leader epoch it was appended in: what a Fetch
@@ -152,18 +180,6 @@ impl Partition {
     }
 }
 
-/// Why a topic cannot be created (Kafka's error codes).
-pub mod topic_error {
-    /// INVALID_TOPIC_EXCEPTION.
-    pub const INVALID_TOPIC: i16 = 17;
-    /// TOPIC_ALREADY_EXISTS.
-    pub const ALREADY_EXISTS: i16 = 36;
-    /// INVALID_PARTITIONS.
-    pub const INVALID_PARTITIONS: i16 = 37;
-    /// INVALID_REPLICATION_FACTOR.
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-}
-
 /// A topic's configuration (the `configs` of CreateTopics), as Kafka's
 /// `LogConfig` reads the keys the produce path depends on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,21 +187,26 @@ pub struct TopicConfig {
     /// The topic's id (Metadata v10+): derived from its name and creation order,
     /// so a run is a function of its seed.
     pub id: uuid::Uuid,
-    /// `max.message.bytes`; `None`: the broker's.
+    /// `max.message.bytes`; `None`: the broker's. A larger batch is refused
+    /// (MESSAGE_TOO_LARGE).
     pub max_message_bytes: Option<usize>,
-    /// `cleanup.policy` includes `compact`: records need a key.
+    /// `cleanup.policy` includes `compact`: a record without a key is refused
+    /// (INVALID_RECORD).
     pub compact: bool,
-    /// `message.timestamp.type=LogAppendTime`: the broker stamps its clock.
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps its clock
+    /// on appended records instead of keeping the producer's.
     pub log_append_time: bool,
-    /// `message.timestamp.after.max.ms` (Kafka 4.0+: 1 hour).
+    /// `message.timestamp.after.max.ms` (Kafka 4.0+: 1 hour): a record further
+    /// in the future is refused (INVALID_TIMESTAMP).
     pub timestamp_after_max_ms: i64,
-    /// `message.timestamp.before.max.ms` (unlimited).
+    /// `message.timestamp.before.max.ms` (unlimited): a record further in the
+    /// past is refused (INVALID_TIMESTAMP).
     pub timestamp_before_max_ms: i64,
     /// `compression.type`: the codec the broker stores batches in; `None`
     /// for `producer` (the default): each batch in the codec it came in.
     pub compression: Option<Codec>,
     /// `max.decompressed.message.bytes` (Kafka 4.4): the most bytes one
-    /// record of a compressed batch may hold.
+    /// record of a compressed batch may hold; a larger one is refused.
     pub max_decompressed_record_bytes: i64,
 }
 
@@ -343,9 +364,11 @@ pub fn valid_topic_name(name: &str) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Injection {
     /// Answer with this error code. Codes 7 and 20 append first (the write
-    /// happened, the acknowledgement failed), others reject.
+    /// happened, the acknowledgement failed), others reject: tests the
+    /// producer's handling of each code.
     Error(i16),
-    /// Append, then close the connection without answering.
+    /// Append, then close the connection without answering: the producer
+    /// must retry a batch that was written.
     LoseResponse,
     /// Append, then crash the leader before it answers; it restarts after the
     /// given milliseconds (never when `None`).
@@ -359,55 +382,65 @@ pub enum Injection {
 /// (only while a scenario has such faults).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
-    /// Kafka api key.
+    /// Kafka api key: a trigger counts requests of one API.
     pub api: i16,
-    /// The producer whose client id (`producer-N`) sent it.
+    /// The producer whose client id (`producer-N`) sent it: a trigger may
+    /// count one producer's requests only.
     pub producer: Option<u32>,
-    /// The broker that handled it.
+    /// The broker that handled it: a trigger may count one broker's only.
     pub broker: i32,
     /// For a produce: each partition's batch, with its base sequence and
-    /// record count.
-    pub batches: Vec<((String, i32), i32, usize)>,
+    /// record count, for triggers on a partition (and a sequence in it).
+    pub batches: Vec<(TopicPartition, i32, usize)>,
 }
 
 /// One broker.
 #[derive(Clone, Debug)]
 pub struct Broker {
-    /// Serving requests.
+    /// Serving requests: a stopped broker answers nothing and leads nothing.
     pub up: bool,
-    /// Host name to advertise.
+    /// Host name to advertise in Metadata and FindCoordinator answers.
     pub host: String,
-    /// Port to advertise.
+    /// Port to advertise in Metadata and FindCoordinator answers.
     pub port: u16,
 }
 
 /// The whole cluster.
 #[derive(Debug)]
 pub struct Cluster {
-    /// How it was built.
+    /// How it was built: the failover delay and broker limits the handlers
+    /// read, and what a restart rebuilds.
     pub spec: ClusterSpec,
-    /// Brokers by id.
+    /// Brokers by id: which are up, and their advertised addresses.
     pub brokers: Vec<Broker>,
-    /// Topics by name.
+    /// Topics by name: each partition's leader, log and producer windows.
     pub topics: BTreeMap<String, Vec<Partition>>,
-    /// Producer ids granted, with their current epoch.
+    /// Producer ids granted, with their current epoch: InitProducerId gives
+    /// the next id, or the next epoch of a known one (KIP-360).
     pub producer_ids: BTreeMap<i64, i16>,
-    /// Errors to inject, per (topic, partition).
-    pub injections: BTreeMap<(String, i32), VecDeque<Injection>>,
-    /// Pending leader elections: (time due, topic, partition).
-    pub pending_elections: Vec<(Duration, String, i32)>,
-    /// Injected answers actually given (a scenario can require some).
+    /// Errors to inject, per partition: the produce handler answers the next
+    /// requests of the partition with them.
+    pub injections: BTreeMap<TopicPartition, VecDeque<Injection>>,
+    /// Pending leader elections, with the time each is due: run by
+    /// `run_elections` once the failover delay has passed.
+    pub pending_elections: Vec<(Duration, TopicPartition)>,
+    /// Injected answers actually given: a scenario can require some
+    /// (`[expect]` mechanisms), so an injection that never met a request shows.
     pub injections_hit: u64,
-    /// Record handled requests in `seen` (for event-triggered faults).
+    /// Record handled requests in `seen`: on only while event-triggered
+    /// faults wait, so runs without them keep nothing.
     pub recording: bool,
-    /// Requests handled, in order, while `recording`.
+    /// Requests handled, in order, while `recording`: what the fault runner
+    /// matches event triggers against.
     pub seen: Vec<Seen>,
     /// Brokers that asked to be crashed (an injected crash after append),
     /// with the delay until their restart; the fault runner applies them.
     pub crash_requests: Vec<(i32, Option<u64>)>,
-    /// Metadata answers left to give with the former leaders (stale).
+    /// Metadata answers left to give with the former leaders (the
+    /// `stale_metadata` fault).
     pub stale_metadata: u32,
-    /// Answers written by any connection (held answers wait for one more).
+    /// Answers written by any connection: a held answer waits for one more
+    /// (`Injection::HoldResponse`).
     pub answered: std::rc::Rc<AnswerSignal>,
     /// What the brokers answered and which faults they applied (for the stop
     /// report and the black-box verdict of `sim serve`).
@@ -419,9 +452,11 @@ pub struct Cluster {
     /// `auto.create.topics.enable`; off in simulated worlds, a scenario's
     /// `cluster.auto_create_topics` for `sim serve`).
     pub auto_create_topics: bool,
-    /// Consumer groups by id (the group coordinator's state).
+    /// Consumer groups by id: the group coordinator's state, kept here so a
+    /// coordinator change loses nothing.
     pub groups: BTreeMap<String, group::Group>,
-    /// Each topic's configuration, by name (every topic has one).
+    /// Each topic's configuration, by name (every topic has one): the limits
+    /// and policies the produce handler applies.
     pub topic_configs: BTreeMap<String, TopicConfig>,
     /// The wall-clock time (Unix ms) at time zero: what the brokers' clock
     /// reads for record timestamps (the timestamp checks and LogAppendTime).
@@ -433,9 +468,9 @@ pub struct Cluster {
 /// Counts answers written by every connection and wakes held answers.
 #[derive(Debug, Default)]
 pub struct AnswerSignal {
-    /// Answers so far.
+    /// Answers so far: a held answer is released once it has grown.
     pub count: std::cell::Cell<u64>,
-    /// Woken at each answer.
+    /// Woken at each answer, so held answers re-check `count`.
     pub notify: tokio::sync::Notify,
 }
 
@@ -540,17 +575,17 @@ impl Cluster {
     /// Why [`Cluster::create_topic`] would refuse these arguments, if it would.
     pub fn check_new_topic(&self, name: &str, count: u32, replication: u32) -> Result<(), i16> {
         if !valid_topic_name(name) {
-            return Err(topic_error::INVALID_TOPIC);
+            return Err(code::INVALID_TOPIC_EXCEPTION);
         }
         if self.topics.contains_key(name) {
-            return Err(topic_error::ALREADY_EXISTS);
+            return Err(code::TOPIC_ALREADY_EXISTS);
         }
         if count == 0 || count > 10_000 {
-            return Err(topic_error::INVALID_PARTITIONS);
+            return Err(code::INVALID_PARTITIONS);
         }
         let n = self.brokers.len() as u32;
         if replication == 0 || replication > n {
-            return Err(topic_error::INVALID_REPLICATION_FACTOR);
+            return Err(code::INVALID_REPLICATION_FACTOR);
         }
         Ok(())
     }
@@ -564,14 +599,14 @@ impl Cluster {
     }
 
     /// A copy of every partition's log, by (topic, partition).
-    pub fn logs(&self) -> BTreeMap<(String, i32), Vec<LogBatch>> {
+    pub fn logs(&self) -> BTreeMap<TopicPartition, Vec<LogBatch>> {
         self.topics
             .iter()
             .flat_map(|(t, parts)| {
                 parts
                     .iter()
                     .enumerate()
-                    .map(move |(i, p)| ((t.clone(), i as i32), p.log.clone()))
+                    .map(move |(i, p)| (TopicPartition::new(t, i as i32), p.log.clone()))
             })
             .collect()
     }
@@ -624,7 +659,7 @@ impl Cluster {
                         .replicas
                         .iter()
                         .any(|&r| r != broker && up.get(r as usize) == Some(&true));
-                    elections.push((due, topic.clone(), i as i32));
+                    elections.push((due, TopicPartition::new(topic, i as i32)));
                 }
             }
         }
@@ -655,7 +690,7 @@ impl Cluster {
                         forgot |= w.cut_to_last();
                     }
                     if forgot {
-                        cut.push((topic.clone(), i as i32));
+                        cut.push(TopicPartition::new(topic, i as i32));
                     }
                 }
             }
@@ -673,7 +708,7 @@ impl Cluster {
     pub fn expire_producers(&mut self, topic: &str, partition: i32) {
         self.ledger.fault(
             self.clock,
-            FaultEvent::ExpireProducers((topic.to_string(), partition)),
+            FaultEvent::ExpireProducers(TopicPartition::new(topic, partition)),
         );
         if let Some(p) = self.partition_mut(topic, partition) {
             p.producers.clear();
@@ -684,14 +719,16 @@ impl Cluster {
     /// the failover delay (preferring a different live replica).
     pub fn move_leader(&mut self, topic: &str, partition: i32, now: Duration) {
         self.advance(now);
-        self.ledger
-            .fault(now, FaultEvent::MoveLeader((topic.to_string(), partition)));
+        self.ledger.fault(
+            now,
+            FaultEvent::MoveLeader(TopicPartition::new(topic, partition)),
+        );
         let due = now + self.spec.failover_delay;
         if let Some(p) = self.partition_mut(topic, partition) {
             p.former_leader = p.leader.take().or(p.former_leader);
             p.leader_epoch += 1;
             self.pending_elections
-                .push((due, topic.to_string(), partition));
+                .push((due, TopicPartition::new(topic, partition)));
         }
     }
 
@@ -700,11 +737,13 @@ impl Cluster {
         self.advance(now);
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_elections)
             .into_iter()
-            .partition(|(t, _, _)| *t <= now);
+            .partition(|(t, _)| *t <= now);
         self.pending_elections = later;
         let mut elected = 0;
-        for (_, topic, partition) in due {
-            let live: Vec<i32> = match self.partition(&topic, partition) {
+        for (_, tp) in due {
+            let TopicPartition { topic, partition } = &tp;
+            let partition = *partition;
+            let live: Vec<i32> = match self.partition(topic, partition) {
                 Some(p) => p
                     .replicas
                     .iter()
@@ -713,7 +752,7 @@ impl Cluster {
                     .collect(),
                 None => continue,
             };
-            let p = self.partition_mut(&topic, partition).expect("exists");
+            let p = self.partition_mut(topic, partition).expect("exists");
             if p.leader.is_some() {
                 continue;
             }
@@ -735,7 +774,7 @@ impl Cluster {
                 None => {
                     // No live replica: try again a failover delay later.
                     let again = now + self.spec.failover_delay;
-                    self.pending_elections.push((again, topic, partition));
+                    self.pending_elections.push((again, tp.clone()));
                 }
             }
         }
@@ -746,7 +785,7 @@ impl Cluster {
     pub fn inject(&mut self, topic: &str, partition: i32, what: Injection, times: u32) {
         let q = self
             .injections
-            .entry((topic.to_string(), partition))
+            .entry(TopicPartition::new(topic, partition))
             .or_default();
         for _ in 0..times {
             q.push_back(what);

@@ -12,6 +12,7 @@
 use super::{Action, Fault, Target};
 use crate::cluster::Change;
 use crate::cluster::Cluster;
+use producer_core::TopicPartition;
 use std::cell::RefMut;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -368,7 +369,10 @@ impl FaultRunner {
                     Change::Restart
                 }
             }
-            Action::MoveLeader(topic, p) => {
+            Action::MoveLeader(TopicPartition {
+                topic,
+                partition: p,
+            }) => {
                 let old = sink.cluster().partition(topic, *p).and_then(|x| x.leader);
                 sink.cluster().move_leader(topic, *p, now);
                 note = format!(
@@ -377,7 +381,14 @@ impl FaultRunner {
                 );
                 Change::LeaderMove
             }
-            Action::Inject(topic, p, what, times) => {
+            Action::Inject(
+                TopicPartition {
+                    topic,
+                    partition: p,
+                },
+                what,
+                times,
+            ) => {
                 sink.cluster().inject(topic, *p, *what, *times);
                 Change::Injection
             }
@@ -385,7 +396,10 @@ impl FaultRunner {
                 sink.cluster().stale_metadata += n;
                 Change::Injection
             }
-            Action::ExpireProducers(topic, p) => {
+            Action::ExpireProducers(TopicPartition {
+                topic,
+                partition: p,
+            }) => {
                 sink.cluster().expire_producers(topic, *p);
                 Change::ProducersExpired
             }
@@ -509,7 +523,10 @@ fn restart(b: u32, sink: &mut dyn FaultSink) -> bool {
 fn brokers_of(t: &Target, cluster: &Cluster) -> Vec<u32> {
     match t {
         Target::Broker(b) => vec![*b],
-        Target::Leader(topic, p) => cluster
+        Target::Leader(TopicPartition {
+            topic,
+            partition: p,
+        }) => cluster
             .partition(topic, *p)
             .and_then(|x| x.leader)
             .map(|b| b as u32)

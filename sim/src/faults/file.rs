@@ -1,11 +1,11 @@
-//! A `[[faults]]` entry as a scenario file writes it (the serde schema), and
-//! what reading one needs: the cluster's names of hosts and partitions
-//! ([`Ctx`]) and the helpers every fault kind's reader shares. `kinds.rs`
-//! reads the entries' fields, `parse.rs` resolves whole entries; both read
-//! this file and it reads neither.
+//! The `[[faults]]` entries as a scenario file writes them (`FaultFile` and its
+//! parts), and what their fields are checked against ([`Ctx`]): read by
+//! [`super::parse`], which turns an entry into a fault, and by the table of
+//! fault kinds ([`super::kinds`]), which reads each kind's fields.
 
 use super::Target;
 use crate::cluster::ClusterSpec;
+use producer_core::TopicPartition;
 use serde::Deserialize;
 
 /// `error = 6` or `error = "lost_response"`.
@@ -75,10 +75,10 @@ pub struct WhenFile {
 
 /// What a fault's fields are checked against.
 pub(super) struct Ctx<'a> {
-    /// The cluster the names refer to.
-    pub cluster: &'a ClusterSpec,
-    /// How many producers the scenario runs (`producer-N` is below it).
-    pub producers: u32,
+    /// The cluster the faults act on: its brokers, topics and partitions.
+    pub(super) cluster: &'a ClusterSpec,
+    /// How many producers the scenario runs (`producer-N` targets).
+    pub(super) producers: u32,
 }
 
 impl Ctx<'_> {
@@ -116,8 +116,7 @@ impl Ctx<'_> {
             return Ok(Target::Producer(i));
         }
         if let Some(inner) = s.strip_prefix("leader(").and_then(|r| r.strip_suffix(')')) {
-            let (t, p) = self.partition(&inner.replace(',', "/"))?;
-            return Ok(Target::Leader(t, p));
+            return Ok(Target::Leader(self.partition(&inner.replace(',', "/"))?));
         }
         Err(format!(
             "unknown fault target `{s}`; expected broker-N, producer-N, leader(topic, p), brokers or producers"
@@ -125,7 +124,7 @@ impl Ctx<'_> {
     }
 
     /// `topic/p` of the cluster.
-    pub(super) fn partition(&self, s: &str) -> Result<(String, i32), String> {
+    pub(super) fn partition(&self, s: &str) -> Result<TopicPartition, String> {
         let (t, p) = s
             .rsplit_once('/')
             .ok_or_else(|| format!("`{s}` is not topic/partition"))?;
@@ -145,7 +144,7 @@ impl Ctx<'_> {
                 topic.partitions
             ));
         }
-        Ok((t.to_string(), p))
+        Ok(TopicPartition::new(t, p))
     }
 
     /// Refuses targets that are not brokers.

@@ -12,6 +12,7 @@
 use super::file::{need, times, Ctx, ErrorFile, FaultFile};
 use super::{Action, Target, INJECTABLE};
 use crate::cluster::Injection;
+use producer_core::TopicPartition;
 use std::time::Duration;
 
 /// One `action` a scenario file can write.
@@ -181,11 +182,23 @@ impl Action {
                 out.between = pair(a, b);
                 out.rate = Some(*r);
             }
-            Action::MoveLeader(t, p) | Action::ExpireProducers(t, p) => {
-                out.partition = partition(t, p)
-            }
+            Action::MoveLeader(TopicPartition {
+                topic: t,
+                partition: p,
+            })
+            | Action::ExpireProducers(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => out.partition = partition(t, p),
             Action::StaleMetadata(n) => out.times = Some(*n),
-            Action::Inject(t, p, what, times) => {
+            Action::Inject(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                what,
+                times,
+            ) => {
                 out.partition = partition(t, p);
                 out.error = Some(what.file());
                 if let Injection::CrashAfterAppend(restart) = what {
@@ -293,23 +306,23 @@ fn drop_rate(f: &FaultFile, ctx: &Ctx) -> Result<Action, String> {
 }
 
 fn move_leader(f: &FaultFile, ctx: &Ctx) -> Result<Action, String> {
-    let (t, p) = ctx.partition(need(
+    let tp = ctx.partition(need(
         &f.partition,
         "move_leader",
         "partition",
         "\"events/0\"",
     )?)?;
-    Ok(Action::MoveLeader(t, p))
+    Ok(Action::MoveLeader(tp))
 }
 
 fn expire_producers(f: &FaultFile, ctx: &Ctx) -> Result<Action, String> {
-    let (t, p) = ctx.partition(need(
+    let tp = ctx.partition(need(
         &f.partition,
         "expire_producers",
         "partition",
         "\"events/0\"",
     )?)?;
-    Ok(Action::ExpireProducers(t, p))
+    Ok(Action::ExpireProducers(tp))
 }
 
 fn stale_metadata(f: &FaultFile, _: &Ctx) -> Result<Action, String> {
@@ -317,7 +330,7 @@ fn stale_metadata(f: &FaultFile, _: &Ctx) -> Result<Action, String> {
 }
 
 fn inject(f: &FaultFile, ctx: &Ctx) -> Result<Action, String> {
-    let (t, p) = ctx.partition(need(&f.partition, "inject", "partition", "\"events/0\"")?)?;
+    let tp = ctx.partition(need(&f.partition, "inject", "partition", "\"events/0\"")?)?;
     const NAMES: &str = "\"lost_response\", \"crash_after_append\" or \"hold_response\"";
     let what = match need(&f.error, "inject", "error", "6")? {
         ErrorFile::Code(c) if INJECTABLE.contains(c) => Injection::Error(*c),
@@ -334,7 +347,7 @@ fn inject(f: &FaultFile, ctx: &Ctx) -> Result<Action, String> {
         }
         ErrorFile::Name(n) => return Err(format!("`error` = \"{n}\": expected a code or {NAMES}")),
     };
-    Ok(Action::Inject(t, p, what, times(f)?))
+    Ok(Action::Inject(tp, what, times(f)?))
 }
 
 #[cfg(test)]

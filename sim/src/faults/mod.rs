@@ -22,6 +22,9 @@ pub use swarm::{
 };
 
 use crate::cluster::Injection;
+use kafka_protocol::messages::ApiKey;
+use producer_core::error::code;
+use producer_core::TopicPartition;
 use std::fmt;
 use std::time::Duration;
 
@@ -33,7 +36,7 @@ pub enum Target {
     /// `producer-N`.
     Producer(u32),
     /// `leader(topic, p)`: whoever leads the partition when the fault fires.
-    Leader(String, i32),
+    Leader(TopicPartition),
     /// `brokers`.
     AllBrokers,
     /// `producers`.
@@ -45,7 +48,10 @@ impl fmt::Display for Target {
         match self {
             Target::Broker(i) => write!(f, "broker-{i}"),
             Target::Producer(i) => write!(f, "producer-{i}"),
-            Target::Leader(t, p) => write!(f, "leader({t}, {p})"),
+            Target::Leader(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "leader({t}, {p})"),
             Target::AllBrokers => write!(f, "brokers"),
             Target::AllProducers => write!(f, "producers"),
         }
@@ -76,14 +82,14 @@ pub enum Action {
     /// Message loss on the links between two groups.
     DropRate(Target, Target, f64),
     /// Take leadership of a partition away from its leader.
-    MoveLeader(String, i32),
+    MoveLeader(TopicPartition),
     /// The partition forgets every producer's idempotence state (producer id
     /// expiry or retention, as in Kafka).
-    ExpireProducers(String, i32),
+    ExpireProducers(TopicPartition),
     /// The next Metadata answers (of any broker) name the former leaders.
     StaleMetadata(u32),
     /// Broker-side injection for the next produce requests of a partition.
-    Inject(String, i32, Injection, u32),
+    Inject(TopicPartition, Injection, u32),
 }
 
 impl fmt::Display for Action {
@@ -99,22 +105,52 @@ impl fmt::Display for Action {
             Action::Release(a, b) => write!(f, "release {a} <-> {b}"),
             Action::Latency(a, b, d) => write!(f, "latency {a} <-> {b} {}ms", d.as_millis()),
             Action::DropRate(a, b, r) => write!(f, "drop rate {a} <-> {b} {r}"),
-            Action::MoveLeader(t, p) => write!(f, "move leader of {t}/{p}"),
-            Action::ExpireProducers(t, p) => write!(f, "expire producer state of {t}/{p}"),
-            Action::Inject(t, p, Injection::Error(c), n) => {
-                write!(
-                    f,
-                    "inject error {c} ({}) x{n} on {t}/{p}",
-                    producer_core::error::code::name(*c)
-                )
+            Action::MoveLeader(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "move leader of {t}/{p}"),
+            Action::ExpireProducers(TopicPartition {
+                topic: t,
+                partition: p,
+            }) => write!(f, "expire producer state of {t}/{p}"),
+            Action::Inject(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::Error(c),
+                n,
+            ) => {
+                write!(f, "inject error {c} ({}) x{n} on {t}/{p}", code::name(*c))
             }
-            Action::Inject(t, p, Injection::LoseResponse, n) => {
+            Action::Inject(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::LoseResponse,
+                n,
+            ) => {
                 write!(f, "inject lost response x{n} on {t}/{p}")
             }
-            Action::Inject(t, p, Injection::HoldResponse, n) => {
+            Action::Inject(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::HoldResponse,
+                n,
+            ) => {
                 write!(f, "inject held response x{n} on {t}/{p}")
             }
-            Action::Inject(t, p, Injection::CrashAfterAppend(restart), n) => {
+            Action::Inject(
+                TopicPartition {
+                    topic: t,
+                    partition: p,
+                },
+                Injection::CrashAfterAppend(restart),
+                n,
+            ) => {
                 write!(f, "inject crash after append x{n} on {t}/{p}")?;
                 match restart {
                     Some(ms) => write!(f, " (restart {ms} ms later)"),
@@ -154,9 +190,9 @@ pub enum TriggerApi {
 impl TriggerApi {
     fn key(self) -> i16 {
         match self {
-            TriggerApi::Produce => 0,
-            TriggerApi::Metadata => 3,
-            TriggerApi::InitProducerId => 22,
+            TriggerApi::Produce => ApiKey::Produce as i16,
+            TriggerApi::Metadata => ApiKey::Metadata as i16,
+            TriggerApi::InitProducerId => ApiKey::InitProducerId as i16,
         }
     }
 
@@ -181,7 +217,7 @@ pub struct Trigger {
     /// Only this producer's requests.
     pub producer: Option<u32>,
     /// Only produce requests with a batch for this partition.
-    pub partition: Option<(String, i32)>,
+    pub partition: Option<TopicPartition>,
     /// Only requests this broker handled.
     pub broker: Option<i32>,
     /// Only batches whose sequence range holds this sequence.
@@ -220,7 +256,11 @@ impl fmt::Display for Trigger {
             .producer
             .map_or("a".to_string(), |p| format!("producer-{p}'s"));
         write!(f, "{who} {} {}", ordinal(self.count), self.api.name())?;
-        if let Some((t, p)) = &self.partition {
+        if let Some(TopicPartition {
+            topic: t,
+            partition: p,
+        }) = &self.partition
+        {
             write!(f, " to {t}/{p}")?;
         }
         if let Some(s) = self.sequence {
@@ -292,4 +332,15 @@ impl fmt::Display for Fault {
 /// (45, 46 and 59 as well as 47) and MESSAGE_TOO_LARGE. 7 and 20 (and 46) are
 /// answered after the batch was appended, as a broker that timed out waiting for
 /// replicas would; the others without appending.
-pub const INJECTABLE: [i16; 10] = [3, 6, 7, 10, 19, 20, 45, 46, 47, 59];
+pub const INJECTABLE: [i16; 10] = [
+    code::UNKNOWN_TOPIC_OR_PARTITION,
+    code::NOT_LEADER_OR_FOLLOWER,
+    code::REQUEST_TIMED_OUT,
+    code::MESSAGE_TOO_LARGE,
+    code::NOT_ENOUGH_REPLICAS,
+    code::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    code::OUT_OF_ORDER_SEQUENCE_NUMBER,
+    code::DUPLICATE_SEQUENCE_NUMBER,
+    code::INVALID_PRODUCER_EPOCH,
+    code::UNKNOWN_PRODUCER_ID,
+];

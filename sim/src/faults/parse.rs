@@ -1,5 +1,5 @@
-//! `[[faults]]` entries as a scenario file writes them, checked against the
-//! cluster and turned into a [`Fault`] schedule.
+//! `[[faults]]` entries (see [`super::file`]) checked against the cluster and
+//! turned into a [`Fault`] schedule.
 
 use super::file::{Ctx, ErrorFile, FaultFile, WhenFile};
 use super::kinds::{fault_kind, fault_kind_names};

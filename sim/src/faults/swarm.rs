@@ -4,6 +4,8 @@
 use super::{Action, Fault, Target, Trigger, TriggerApi};
 use crate::cluster::{ClusterSpec, Injection};
 use crate::scenario::{Reporter, ScenarioError};
+use producer_core::error::code;
+use producer_core::TopicPartition;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -57,14 +59,14 @@ pub fn draw_compression(
 
 /// What the `inject` kind draws from (a lost response twice as often).
 const INJECT_CHOICES: [Injection; 10] = [
-    Injection::Error(6),
-    Injection::Error(7),
-    Injection::Error(19),
-    Injection::Error(20),
-    Injection::Error(45),
-    Injection::Error(46),
-    Injection::Error(47),
-    Injection::Error(59),
+    Injection::Error(code::NOT_LEADER_OR_FOLLOWER),
+    Injection::Error(code::REQUEST_TIMED_OUT),
+    Injection::Error(code::NOT_ENOUGH_REPLICAS),
+    Injection::Error(code::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+    Injection::Error(code::OUT_OF_ORDER_SEQUENCE_NUMBER),
+    Injection::Error(code::DUPLICATE_SEQUENCE_NUMBER),
+    Injection::Error(code::INVALID_PRODUCER_EPOCH),
+    Injection::Error(code::UNKNOWN_PRODUCER_ID),
     Injection::LoseResponse,
     Injection::LoseResponse,
 ];
@@ -166,7 +168,12 @@ pub const SWARM_KINDS: &[SwarmKind] = &[
         name: "move_leader",
         default: true,
         doc: "`move_leader` of a partition",
-        draw: |d| Fault::once(d.at, Action::MoveLeader(d.topic.clone(), d.part)),
+        draw: |d| {
+            Fault::once(
+                d.at,
+                Action::MoveLeader(TopicPartition::new(&d.topic, d.part)),
+            )
+        },
     },
     SwarmKind {
         name: "inject",
@@ -209,13 +216,13 @@ pub const SWARM_KINDS: &[SwarmKind] = &[
         draw: |d| {
             let count = d.rng.gen_range(1..6);
             let producer = d.rng.gen_range(0..d.producers);
-            let leader = Target::Leader(d.topic.clone(), d.part);
+            let leader = Target::Leader(TopicPartition::new(&d.topic, d.part));
             Fault {
                 when: Some(Trigger {
                     api: TriggerApi::Produce,
                     count,
                     producer: Some(producer),
-                    partition: Some((d.topic.clone(), d.part)),
+                    partition: Some(TopicPartition::new(&d.topic, d.part)),
                     broker: None,
                     sequence: None,
                 }),
@@ -260,7 +267,7 @@ impl Draw<'_> {
     fn inject(&self, what: Injection, times: u32) -> Fault {
         Fault::once(
             self.at,
-            Action::Inject(self.topic.clone(), self.part, what, times),
+            Action::Inject(TopicPartition::new(&self.topic, self.part), what, times),
         )
     }
 }
@@ -313,7 +320,7 @@ mod tests {
         };
         (0..seeds)
             .flat_map(|seed| draw_swarm(&sw, &s.cluster, 2, seed))
-            .filter(|f| matches!(f.action, Action::Inject(_, _, Injection::Error(10), _)))
+            .filter(|f| matches!(f.action, Action::Inject(_, Injection::Error(10), _)))
             .count()
     }
 

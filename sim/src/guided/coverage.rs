@@ -16,7 +16,8 @@
 //! 6+; epoch bumps 0, 1, 2+; leader moves (leaders that changed in the
 //! producer's Metadata answers) 0, 1, 2-3, 4+.
 
-use crate::history::{Actor, FailKind, History, Tp, What};
+use crate::history::{Actor, FailKind, History, What};
+use producer_core::TopicPartition;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol context a request or answer happened in, bucketed.
@@ -74,9 +75,9 @@ struct ProducerView {
     in_flight: u64,
     epoch_bumps: u64,
     leader_moves: u64,
-    leaders: BTreeMap<Tp, Option<i32>>,
+    leaders: BTreeMap<TopicPartition, Option<i32>>,
     /// Attempt number of each batch's latest attempt.
-    attempts: BTreeMap<(Tp, u64), u32>,
+    attempts: BTreeMap<(TopicPartition, u64), u32>,
 }
 
 impl ProducerView {
@@ -206,7 +207,7 @@ mod tests {
     #[test]
     fn a_retried_answer_is_a_different_feature_from_a_first_answer() {
         let mut h = History::default();
-        let tp: Tp = ("t".into(), 0);
+        let tp: TopicPartition = TopicPartition::new("t", 0);
         let attempt = |n: u32| crate::history::AttemptRecord {
             tp: tp.clone(),
             first_send_id: 7,

@@ -4,6 +4,7 @@
 
 use crate::cluster::ClusterSpec;
 use crate::faults::{draw_swarm, Action, Fault, SwarmFile, Target, Trigger, TriggerApi};
+use producer_core::TopicPartition;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
@@ -75,19 +76,16 @@ impl Space<'_> {
         rng.gen_range(0..self.producers.max(1))
     }
 
-    fn partition(&self, rng: &mut ChaCha8Rng) -> (String, i32) {
+    fn partition(&self, rng: &mut ChaCha8Rng) -> TopicPartition {
         let t = &self.cluster.topics[rng.gen_range(0..self.cluster.topics.len())];
-        (t.name.clone(), rng.gen_range(0..t.partitions) as i32)
+        TopicPartition::new(&t.name, rng.gen_range(0..t.partitions) as i32)
     }
 
     fn retarget(&self, t: &Target, rng: &mut ChaCha8Rng) -> Target {
         match t {
             Target::Broker(_) => Target::Broker(self.broker(rng)),
             Target::Producer(_) => Target::Producer(self.producer(rng)),
-            Target::Leader(..) => {
-                let (t, p) = self.partition(rng);
-                Target::Leader(t, p)
-            }
+            Target::Leader(..) => Target::Leader(self.partition(rng)),
             other => other.clone(),
         }
     }
@@ -181,30 +179,21 @@ fn retarget(a: &Action, space: &Space<'_>, rng: &mut ChaCha8Rng) -> Action {
             let (x, y) = pair(x, y, rng);
             Action::DropRate(x, y, *r)
         }
-        Action::MoveLeader(..) => {
-            let (t, p) = space.partition(rng);
-            Action::MoveLeader(t, p)
-        }
-        Action::ExpireProducers(..) => {
-            let (t, p) = space.partition(rng);
-            Action::ExpireProducers(t, p)
-        }
-        Action::Inject(_, _, what, n) => {
-            let (t, p) = space.partition(rng);
-            Action::Inject(t, p, *what, *n)
-        }
+        Action::MoveLeader(..) => Action::MoveLeader(space.partition(rng)),
+        Action::ExpireProducers(..) => Action::ExpireProducers(space.partition(rng)),
+        Action::Inject(_, what, n) => Action::Inject(space.partition(rng), *what, *n),
         Action::StaleMetadata(_) => Action::StaleMetadata(rng.gen_range(1..4)),
         other => other.clone(),
     }
 }
 
 /// The partition a fault acts on, if it acts on one.
-fn partition_of(a: &Action) -> Option<(String, i32)> {
+fn partition_of(a: &Action) -> Option<TopicPartition> {
     match a {
-        Action::Inject(t, p, ..)
-        | Action::MoveLeader(t, p)
-        | Action::ExpireProducers(t, p)
-        | Action::Crash(Target::Leader(t, p)) => Some((t.clone(), *p)),
+        Action::Inject(tp, ..)
+        | Action::MoveLeader(tp)
+        | Action::ExpireProducers(tp)
+        | Action::Crash(Target::Leader(tp)) => Some(tp.clone()),
         _ => None,
     }
 }
@@ -215,7 +204,7 @@ fn align(faults: &mut [Fault], i: usize, rng: &mut ChaCha8Rng) -> bool {
     let Some(own) = partition_of(&faults[i].action) else {
         return false;
     };
-    let others: Vec<(String, i32)> = faults
+    let others: Vec<TopicPartition> = faults
         .iter()
         .enumerate()
         .filter(|(j, _)| *j != i)
@@ -225,12 +214,12 @@ fn align(faults: &mut [Fault], i: usize, rng: &mut ChaCha8Rng) -> bool {
     if others.is_empty() {
         return false;
     }
-    let (t, p) = others[rng.gen_range(0..others.len())].clone();
+    let tp = others[rng.gen_range(0..others.len())].clone();
     faults[i].action = match &faults[i].action {
-        Action::Inject(_, _, what, n) => Action::Inject(t, p, *what, *n),
-        Action::MoveLeader(..) => Action::MoveLeader(t, p),
-        Action::ExpireProducers(..) => Action::ExpireProducers(t, p),
-        _ => Action::Crash(Target::Leader(t, p)),
+        Action::Inject(_, what, n) => Action::Inject(tp, *what, *n),
+        Action::MoveLeader(..) => Action::MoveLeader(tp),
+        Action::ExpireProducers(..) => Action::ExpireProducers(tp),
+        _ => Action::Crash(Target::Leader(tp)),
     };
     true
 }
@@ -323,12 +312,15 @@ mod tests {
     fn align_puts_a_fault_on_the_partition_of_another() {
         let ms = Duration::from_millis;
         let lose = Action::Inject(
-            "events".into(),
-            1,
+            TopicPartition::new("events", 1),
             crate::cluster::Injection::LoseResponse,
             1,
         );
-        let refuse = Action::Inject("events".into(), 4, crate::cluster::Injection::Error(10), 1);
+        let refuse = Action::Inject(
+            TopicPartition::new("events", 4),
+            crate::cluster::Injection::Error(10),
+            1,
+        );
         let mut faults = vec![
             Fault::once(ms(10), lose),
             Fault::once(ms(20), Action::StaleMetadata(1)),
@@ -340,11 +332,14 @@ mod tests {
             "stale metadata acts on no partition"
         );
         assert!(align(&mut faults, 2, &mut rng));
-        assert_eq!(partition_of(&faults[2].action), Some(("events".into(), 1)));
+        assert_eq!(
+            partition_of(&faults[2].action),
+            Some(TopicPartition::new("events", 1))
+        );
         assert!(
             matches!(
                 faults[2].action,
-                Action::Inject(_, _, crate::cluster::Injection::Error(10), 1)
+                Action::Inject(_, crate::cluster::Injection::Error(10), 1)
             ),
             "only the partition changes: {}",
             faults[2].action

@@ -24,7 +24,7 @@ pub struct Tried {
 /// The variant of a fault (see the module docs).
 pub fn variant(f: &Fault) -> String {
     let kind = match &f.action {
-        Action::Inject(_, _, what, _) => match what {
+        Action::Inject(_, what, _) => match what {
             Injection::Error(code) => format!("inject {code}"),
             Injection::LoseResponse => "inject lose_response".into(),
             Injection::CrashAfterAppend(_) => "inject crash_after_append".into(),
@@ -72,12 +72,13 @@ impl Tried {
 mod tests {
     use super::*;
     use crate::faults::Target;
+    use producer_core::TopicPartition;
     use std::time::Duration;
 
     fn inject(code: i16) -> Fault {
         Fault::once(
             Duration::from_millis(5),
-            Action::Inject("t".into(), 0, Injection::Error(code), 1),
+            Action::Inject(TopicPartition::new("t", 0), Injection::Error(code), 1),
         )
     }
 

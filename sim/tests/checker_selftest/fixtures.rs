@@ -1,16 +1,17 @@
 //! The fabricated world the checker is run against, and the assertions shared by every rule group.
 
 use bytes::Bytes;
+use producer_core::TopicPartition;
 use sim::checker::{check, CheckInput, Kind, ProducerFacts, Verdict};
 use sim::cluster::{LogBatch, LogRecord};
-use sim::history::{digest_parts, Actor, AttemptRecord, History, Tp, What};
+use sim::history::{digest_parts, Actor, AttemptRecord, History, What};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const TOPIC: &str = "events";
 
 /// Final logs as the checker reads them: (topic, partition) -> batches.
-pub type Logs = BTreeMap<Tp, Vec<LogBatch>>;
+pub type Logs = BTreeMap<TopicPartition, Vec<LogBatch>>;
 
 pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -195,8 +196,8 @@ pub fn check_with(
     })
 }
 
-pub fn tp() -> Tp {
-    (TOPIC.to_string(), 0)
+pub fn tp() -> TopicPartition {
+    TopicPartition::new(TOPIC, 0)
 }
 
 pub fn attempt(n: usize, attempt: u32) -> AttemptRecord {

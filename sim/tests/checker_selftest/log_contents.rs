@@ -5,6 +5,7 @@ use crate::fixtures::{
     send, tp, Fixture, Logs,
 };
 use bytes::Bytes;
+use producer_core::TopicPartition;
 use sim::checker::{Kind, ProducerFacts};
 use sim::cluster::{LogBatch, LogRecord};
 use sim::history::{digest_parts, Actor, AttemptRecord, FailKind, History, What};
@@ -57,7 +58,7 @@ fn duplicate_after_the_broker_lost_the_producers_state_is_expected_with_its_caus
     for (fault, explained) in [
         (FaultEvent::ExpireProducers(tp()), Some("expired")),
         (FaultEvent::WindowCut(tp()), Some("restart")),
-        (FaultEvent::WindowCut(("other".into(), 0)), None),
+        (FaultEvent::WindowCut(TopicPartition::new("other", 0)), None),
         (FaultEvent::Crash(0), None),
     ] {
         f.broker_faults = vec![(ms(15), fault.clone())];

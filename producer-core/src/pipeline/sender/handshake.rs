@@ -3,7 +3,7 @@
 //! decides the versions of every later request. The dial's deadline
 //! (`request_timeout` from the dial) covers connecting and this answer alike.
 
-use super::{Action, SenderState};
+use super::{DriverCommand, SenderState};
 use crate::clock::Instant;
 use crate::wire::{requests, responses};
 use bytes::Bytes;
@@ -15,7 +15,7 @@ impl SenderState {
             return;
         }
         let frame = requests::api_versions_request(0, &self.client_id).into();
-        self.out.push(Action::Write {
+        self.out.push(DriverCommand::Write {
             broker,
             generation,
             frame,

@@ -1,7 +1,7 @@
 //! Metadata: which topics to ask about, when to ask again, and what an answer
 //! changes (leaders, brokers that left, the snapshot `send` reads).
 
-use super::{Accumulator, Action, SenderState};
+use super::{Accumulator, DriverCommand, SenderState};
 use crate::clock::Instant;
 use crate::metadata::ClusterMetadata;
 use crate::observe::Event;
@@ -200,7 +200,7 @@ impl SenderState {
     fn publish_metadata(&mut self) {
         let view: &ClusterMetadata = &self.metadata.view;
         self.out
-            .push(Action::PublishMetadata(Arc::new(view.clone())));
+            .push(DriverCommand::PublishMetadata(Arc::new(view.clone())));
         self.out.emit(|| Event::MetadataUpdated {
             leaders: view
                 .topics

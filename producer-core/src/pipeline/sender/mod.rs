@@ -58,7 +58,7 @@ use bytes::Bytes;
 use conns::{Conns, RequestKind};
 use identity::IdRequest;
 use metadata::MetadataState;
-pub(crate) use outbox::Action;
+pub(crate) use outbox::DriverCommand;
 use outbox::Outbox;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -175,7 +175,7 @@ impl SenderState {
         self.closing = true;
         if let Some(token) = token {
             if self.config().bugs.close_returns_early() {
-                self.out.push(Action::CloseDone(token));
+                self.out.push(DriverCommand::CloseDone(token));
             } else {
                 self.closers.push(token);
             }
@@ -206,7 +206,7 @@ impl SenderState {
     // ----- actions out -------------------------------------------------------------
 
     /// The next thing the driver must do.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<DriverCommand> {
         self.out.pop()
     }
 
@@ -242,13 +242,18 @@ impl SenderState {
                     batches.into_iter().for_each(|b| self.release(b));
                 }
             }
-            self.out.push(Action::Disconnect { broker, generation });
+            self.out
+                .push(DriverCommand::Disconnect { broker, generation });
         }
         let closers = std::mem::take(&mut self.closers);
-        self.out.extend(closers.into_iter().map(Action::CloseDone));
-        let flushes = std::mem::take(&mut self.flushes);
         self.out
-            .extend(flushes.into_iter().map(|(_, t)| Action::FlushDone(t)));
+            .extend(closers.into_iter().map(DriverCommand::CloseDone));
+        let flushes = std::mem::take(&mut self.flushes);
+        self.out.extend(
+            flushes
+                .into_iter()
+                .map(|(_, t)| DriverCommand::FlushDone(t)),
+        );
     }
 
     // ----- internals ------------------------------------------------------------
@@ -275,7 +280,7 @@ impl SenderState {
             .partition(|(upto, _)| oldest.is_none_or(|o| o >= *upto));
         self.flushes = waiting;
         self.out
-            .extend(done.into_iter().map(|(_, t)| Action::FlushDone(t)));
+            .extend(done.into_iter().map(|(_, t)| DriverCommand::FlushDone(t)));
     }
 
     /// Sets every timer slot from the state that owns it: each slot is the
@@ -341,7 +346,7 @@ impl SenderState {
     ) {
         let deadline = now + self.config().request_timeout;
         if let Some((generation, frame)) = self.conns.push(broker, deadline, build) {
-            self.out.push(Action::Write {
+            self.out.push(DriverCommand::Write {
                 broker,
                 generation,
                 frame,
@@ -356,7 +361,8 @@ impl SenderState {
         let Some(generation) = generation else {
             return;
         };
-        self.out.push(Action::Disconnect { broker, generation });
+        self.out
+            .push(DriverCommand::Disconnect { broker, generation });
         self.in_flight_requests -= in_flight.len();
         let unanswered = in_flight.len();
         self.out.emit(|| Event::ConnectionLost {

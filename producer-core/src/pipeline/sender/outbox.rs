@@ -1,6 +1,6 @@
 //! What the state decided and its driver carries out: every effect outside the
 //! state (sockets, buffer memory, the metadata `send` reads, the counters of
-//! `Stats`, the observer) leaves as an [`Action`], in the order it was decided.
+//! `Stats`, the observer) leaves as a [`DriverCommand`], in the order it was decided.
 //! quinn-proto's `Connection` returns its transmits and events the same way.
 
 use crate::metadata::ClusterMetadata;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// Something the driver must do for the state.
 #[derive(Debug)]
-pub(crate) enum Action {
+pub(crate) enum DriverCommand {
     /// Open a connection to `addr` for `broker`; report back with `generation`
     /// (`handle_connected` once the socket is up, `handle_closed` if it fails).
     Dial {
@@ -59,7 +59,7 @@ pub(crate) enum Action {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     /// In the order they were decided.
-    actions: VecDeque<Action>,
+    actions: VecDeque<DriverCommand>,
     /// The producer has an observer: events are built and queued (without one,
     /// no event is even built).
     observed: bool,
@@ -75,14 +75,14 @@ impl Outbox {
     }
 
     /// Queues `action`.
-    pub fn push(&mut self, action: Action) {
+    pub fn push(&mut self, action: DriverCommand) {
         self.actions.push_back(action);
     }
 
     /// Queues the event `event` builds, if anyone observes.
     pub fn emit(&mut self, event: impl FnOnce() -> Event) {
         if self.observed {
-            self.actions.push_back(Action::Observe(event()));
+            self.actions.push_back(DriverCommand::Observe(event()));
         }
     }
 
@@ -92,13 +92,13 @@ impl Outbox {
     }
 
     /// The oldest action not yet taken.
-    pub fn pop(&mut self) -> Option<Action> {
+    pub fn pop(&mut self) -> Option<DriverCommand> {
         self.actions.pop_front()
     }
 }
 
-impl Extend<Action> for Outbox {
-    fn extend<I: IntoIterator<Item = Action>>(&mut self, iter: I) {
+impl Extend<DriverCommand> for Outbox {
+    fn extend<I: IntoIterator<Item = DriverCommand>>(&mut self, iter: I) {
         self.actions.extend(iter);
     }
 }

@@ -281,7 +281,7 @@ impl SenderState {
             )
         });
         if let Some(event) = sent {
-            self.out.push(super::Action::Observe(event));
+            self.out.push(super::DriverCommand::Observe(event));
         }
     }
 
@@ -341,7 +341,7 @@ impl SenderState {
         let generation = self
             .conns
             .start_dial(broker, now + self.config().request_timeout);
-        self.out.push(super::Action::Dial {
+        self.out.push(super::DriverCommand::Dial {
             broker,
             generation,
             addr,

@@ -3,7 +3,7 @@
 //! records leave the pipeline.
 
 use super::batches::{Held, SentBatch};
-use super::outbox::{Action, Outbox};
+use super::outbox::{DriverCommand, Outbox};
 use super::policy::{self, Answer, Attempt, Budget, Outcome};
 use super::{split, Accumulator, SenderState};
 use crate::clock::Instant;
@@ -29,7 +29,7 @@ impl SenderState {
 
     /// Returns a batch's buffer memory to the pool, and says so.
     fn give_back(&mut self, tp: &TopicPartition, first_send_id: u64, bytes: usize) {
-        self.out.push(Action::ReleaseMemory(bytes));
+        self.out.push(DriverCommand::ReleaseMemory(bytes));
         self.out.emit(|| Event::MemoryReleased {
             tp: tp.clone(),
             first_send_id,
@@ -42,7 +42,7 @@ impl SenderState {
         let records = batch.send_ids.len();
         batch.completion.fail(error.clone());
         self.give_back(&tp, batch.send_ids[0], batch.memory);
-        self.out.push(Action::Resolved(records));
+        self.out.push(DriverCommand::Resolved(records));
         self.out.emit(|| Event::BatchResolved {
             tp,
             first_send_id: batch.send_ids[0],
@@ -307,7 +307,7 @@ fn resolve(
     };
     batch.resolved = true;
     held.remove(batch.first_send_id());
-    out.push(Action::Resolved(batch.send_ids.len()));
+    out.push(DriverCommand::Resolved(batch.send_ids.len()));
     out.emit(|| Event::BatchResolved {
         tp: batch.tp.clone(),
         first_send_id: batch.first_send_id(),

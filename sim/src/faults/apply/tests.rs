@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::cluster::{ClusterSpec, TopicSpec};
+use producer_core::TopicPartition;
 use std::cell::RefCell;
 
 /// A sink that records what it was asked to do.
@@ -62,7 +63,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn leader0() -> Target {
-    Target::Leader("events".into(), 0)
+    Target::Leader(TopicPartition::new("events", 0))
 }
 
 #[test]
@@ -99,7 +100,7 @@ fn a_healed_partition_with_the_leader_repairs_the_link_it_cut() {
     let action = Action::Partition(Target::Producer(0), leader0());
     let mut runner = FaultRunner::new(vec![
         Fault::healed(ms(10), action, ms(100)),
-        Fault::once(ms(20), Action::MoveLeader("events".into(), 0)),
+        Fault::once(ms(20), Action::MoveLeader(TopicPartition::new("events", 0))),
     ]);
     runner.apply_due(ms(20), &mut sink);
     sink.cluster.borrow_mut().run_elections(ms(50));

@@ -4,7 +4,7 @@
 use super::harness::{config, Harness};
 use super::ms;
 use crate::error::code;
-use crate::pipeline::sender::Action;
+use crate::pipeline::sender::DriverCommand;
 use crate::Config;
 use kafka_protocol::messages::ApiKey;
 
@@ -19,7 +19,7 @@ fn lingering() -> Config {
 fn closed(h: &Harness, token: u64) -> bool {
     h.done
         .iter()
-        .any(|a| matches!(a, Action::CloseDone(t) if *t == token))
+        .any(|a| matches!(a, DriverCommand::CloseDone(t) if *t == token))
 }
 
 #[test]
@@ -74,7 +74,11 @@ fn flush_sends_at_once_and_answers_when_earlier_records_resolved() {
     h.pump();
     h.state.handle_flush(r.send_id + 1, 3);
     h.step();
-    let flushed = |h: &Harness| h.done.iter().any(|a| matches!(a, Action::FlushDone(3)));
+    let flushed = |h: &Harness| {
+        h.done
+            .iter()
+            .any(|a| matches!(a, DriverCommand::FlushDone(3)))
+    };
     assert!(!flushed(&h));
     h.produce_answer(code::NONE, 0);
     h.step();

@@ -5,7 +5,7 @@ use super::harness::{config, Harness};
 use super::ms;
 use crate::error::code;
 use crate::observe::Event;
-use crate::pipeline::sender::Action;
+use crate::pipeline::sender::DriverCommand;
 use crate::Config;
 use kafka_protocol::messages::{ApiKey, ProduceResponse};
 
@@ -84,7 +84,7 @@ fn a_request_without_an_answer_within_request_timeout_drops_its_connection() {
     assert!(lost[0].1.contains("timed out"), "{lost:?}");
     assert!(h.done.iter().any(|a| matches!(
         a,
-        Action::Disconnect { broker: 0, generation: g } if *g == generation
+        DriverCommand::Disconnect { broker: 0, generation: g } if *g == generation
     )));
     h.advance(ms(100));
     h.pump();

@@ -5,7 +5,7 @@
 use super::harness::{api_versions_answer, config, Harness, TOPIC, VERSIONS};
 use super::ms;
 use crate::observe::Event;
-use crate::pipeline::sender::{Action, Timer};
+use crate::pipeline::sender::{DriverCommand, Timer};
 use crate::wire::requests::Versions;
 use crate::Config;
 use kafka_protocol::messages::ApiKey;
@@ -33,7 +33,7 @@ fn lost(h: &Harness) -> Vec<(i32, String)> {
 fn disconnected(h: &Harness, generation: u64) -> bool {
     h.done
         .iter()
-        .any(|a| matches!(a, Action::Disconnect { broker: -1, generation: g } if *g == generation))
+        .any(|a| matches!(a, DriverCommand::Disconnect { broker: -1, generation: g } if *g == generation))
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn a_dial_that_never_connects_times_out_too() {
     assert!(h
         .done
         .iter()
-        .any(|a| matches!(a, Action::Disconnect { broker: -1, .. })));
+        .any(|a| matches!(a, DriverCommand::Disconnect { broker: -1, .. })));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! writes, and answers them with real Kafka responses, one at a time, in any
 //! order the test chooses.
 
-use super::super::{Action, SenderState, Timer};
+use super::super::{DriverCommand, SenderState, Timer};
 use crate::clock::Instant;
 use crate::config::Config;
 use crate::delivery::{BatchCompletion, DeliveryResult};
@@ -118,7 +118,7 @@ pub struct Harness {
     /// Requests written and not answered by the test yet, in write order.
     pub sent: VecDeque<Sent>,
     /// Flushes, closes and disconnects the state reported, in order.
-    pub done: Vec<Action>,
+    pub done: Vec<DriverCommand>,
     /// Buffer memory the state released, in bytes, in total.
     pub released: usize,
 }
@@ -174,19 +174,19 @@ impl Harness {
     /// the driver does, and tallying the memory released.
     pub fn take_actions(&mut self) {
         while let Some(action) = self.state.poll_action() {
-            if let Action::ReleaseMemory(bytes) = action {
+            if let DriverCommand::ReleaseMemory(bytes) = action {
                 self.released += bytes;
             }
             let Some(action) = self.shared.carry_out(action) else {
                 continue;
             };
             match action {
-                Action::Dial {
+                DriverCommand::Dial {
                     broker, generation, ..
                 } => {
                     self.dials.insert(broker, generation);
                 }
-                Action::Write {
+                DriverCommand::Write {
                     broker,
                     generation,
                     frame,

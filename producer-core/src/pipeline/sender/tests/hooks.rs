@@ -8,7 +8,7 @@ use super::ms;
 use crate::batch::{BatchBuilder, ProducerStamp};
 use crate::bugs::Bugs;
 use crate::error::{code, Error};
-use crate::pipeline::sender::Action;
+use crate::pipeline::sender::DriverCommand;
 use crate::record::Record;
 use crate::Config;
 use kafka_protocol::messages::ApiKey;
@@ -27,7 +27,10 @@ fn close_returns_early_answers_close_with_records_unresolved() {
         let r = h.send(0, "a");
         h.state.handle_close(Some(1));
         h.step();
-        let closed = h.done.iter().any(|a| matches!(a, Action::CloseDone(1)));
+        let closed = h
+            .done
+            .iter()
+            .any(|a| matches!(a, DriverCommand::CloseDone(1)));
         assert_eq!(closed, early);
         assert_eq!(r.result(), None, "still in flight");
     }

@@ -3,7 +3,7 @@
 //! (the black-box verdict, or the whole checker with `--outcomes`) when it
 //! stops (`--for-secs` or Ctrl-C).
 
-use crate::load;
+use super::common::load;
 use sim::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,63 +1,17 @@
-//! The rebalance of a group: JoinGroup and SyncGroup, which wait
-//! ([`crate::broker::Reply::Wait`]) for the rest of the group.
+//! JoinGroup: a member joins (or rejoins) and waits until every member has
+//! joined or the rebalance timeout passed; the new generation's joins are
+//! answered together, the leader's with every member's metadata. From v4 a
+//! new member is first given its id (MEMBER_ID_REQUIRED, KIP-394).
 
-use super::{
-    group_of, s, Group, GroupState, Member, Ticket, ILLEGAL_GENERATION,
-    INCONSISTENT_GROUP_PROTOCOL, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED,
-    REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
-};
-use crate::broker::{decode, respond, Reply, Request};
+use super::coordinator::{group_of, s, Waiting};
+use crate::broker::{respond, Reply, Request};
+use crate::cluster::group::{Group, GroupState, Member, Ticket};
 use crate::cluster::Cluster;
-use crate::validate;
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::{
-    ApiKey, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
-};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 use producer_core::error::code;
 use std::time::Duration;
-
-/// JoinGroup and SyncGroup, which may wait for the rest of the group.
-pub(in crate::broker) fn handle_waiting(
-    cluster: &mut Cluster,
-    req: &Request<'_>,
-    api: ApiKey,
-    buf: &mut Bytes,
-    received: Duration,
-) -> Reply {
-    let v = req.version;
-    let outcome = match api {
-        ApiKey::JoinGroup => validate::join_group_request(buf, v)
-            .and_then(|_| decode("JoinGroup", || JoinGroupRequest::decode(buf, v)))
-            .map(|r| join(cluster, req, &r, received)),
-        _ => validate::sync_group_request(buf, v)
-            .and_then(|_| decode("SyncGroup", || SyncGroupRequest::decode(buf, v)))
-            .map(|r| sync(cluster, req, &r, received)),
-    };
-    let a = api as i16;
-    match outcome {
-        Err(e) => {
-            cluster.ledger.request(req.client_id, -1, a);
-            cluster.ledger.closed(req.client_id, -1, a);
-            Reply::Close(e)
-        }
-        Ok(Waiting::Until(until)) => Reply::Wait { until },
-        Ok(Waiting::Done(code, reply)) => {
-            cluster.ledger.request(req.client_id, -1, a);
-            match &reply {
-                Reply::Close(_) => cluster.ledger.closed(req.client_id, -1, a),
-                _ => cluster.ledger.code(req.client_id, -1, a, code),
-            }
-            reply
-        }
-    }
-}
-
-enum Waiting {
-    Until(Duration),
-    Done(i16, Reply),
-}
 
 fn join_error(req: &Request<'_>, code: i16, member: &str) -> Waiting {
     let resp = JoinGroupResponse::default()
@@ -68,7 +22,8 @@ fn join_error(req: &Request<'_>, code: i16, member: &str) -> Waiting {
     Waiting::Done(code, respond(ApiKey::JoinGroup, req, &resp))
 }
 
-fn join(
+/// Handles a JoinGroup arriving at `received` (again each time its wait ends).
+pub(super) fn join(
     cluster: &mut Cluster,
     req: &Request<'_>,
     r: &JoinGroupRequest,
@@ -76,7 +31,7 @@ fn join(
 ) -> Waiting {
     let session = Duration::from_millis(r.session_timeout_ms.max(0) as u64);
     if !(1_000..=1_800_000).contains(&r.session_timeout_ms) {
-        return join_error(req, INVALID_SESSION_TIMEOUT, &r.member_id);
+        return join_error(req, code::INVALID_SESSION_TIMEOUT, &r.member_id);
     }
     let rebalance = if req.version >= 1 {
         Duration::from_millis(r.rebalance_timeout_ms.max(0) as u64)
@@ -88,7 +43,7 @@ fn join(
         Err(e) => return join_error(req, e, &r.member_id),
     };
     if !g.members.is_empty() && g.protocol_type != r.protocol_type.as_str() {
-        return join_error(req, INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
+        return join_error(req, code::INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
     }
     let protocols: Vec<(String, Bytes)> = r
         .protocols
@@ -96,14 +51,14 @@ fn join(
         .map(|p| (p.name.to_string(), p.metadata.clone()))
         .collect();
     if protocols.is_empty() {
-        return join_error(req, INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
+        return join_error(req, code::INCONSISTENT_GROUP_PROTOCOL, &r.member_id);
     }
     if req.version >= 4 && r.member_id.is_empty() {
         // KIP-394: a new member is given its id first and joins with it.
         g.given += 1;
         let id = format!("{}-{}", req.client_id, g.given);
         g.pending.insert(id.clone());
-        return join_error(req, MEMBER_ID_REQUIRED, &id);
+        return join_error(req, code::MEMBER_ID_REQUIRED, &id);
     }
     let ticket = (req.client_id.clone(), req.correlation_id, received);
     let id = member_id(g, r, ticket.clone());
@@ -111,7 +66,7 @@ fn join(
     if req.now == received {
         let known = g.members.get(&id);
         if known.is_none() && !r.member_id.is_empty() && !g.pending.remove(&id) {
-            return join_error(req, UNKNOWN_MEMBER_ID, &r.member_id);
+            return join_error(req, code::UNKNOWN_MEMBER_ID, &r.member_id);
         }
         let member = Member {
             protocols,
@@ -126,7 +81,7 @@ fn join(
     let Some(m) = g.members.get_mut(&id) else {
         // Dropped from the group while it waited (its rebalance timed out).
         g.tickets.remove(&ticket);
-        return join_error(req, UNKNOWN_MEMBER_ID, &id);
+        return join_error(req, code::UNKNOWN_MEMBER_ID, &id);
     };
     m.last_seen = req.now;
     if let GroupState::Preparing(deadline) = g.state {
@@ -194,51 +149,4 @@ fn joined(g: &Group, req: &Request<'_>, id: &str) -> Reply {
         .with_member_id(s(id))
         .with_members(members);
     respond(ApiKey::JoinGroup, req, &resp)
-}
-
-fn sync(
-    cluster: &mut Cluster,
-    req: &Request<'_>,
-    r: &SyncGroupRequest,
-    received: Duration,
-) -> Waiting {
-    let done = |code: i16, assignment: Bytes| {
-        let resp = SyncGroupResponse::default()
-            .with_error_code(code)
-            .with_assignment(assignment);
-        Waiting::Done(code, respond(ApiKey::SyncGroup, req, &resp))
-    };
-    let g = match group_of(cluster, req, &r.group_id, false) {
-        Ok(g) => g,
-        Err(e) => return done(e, Bytes::new()),
-    };
-    let member = r.member_id.to_string();
-    let Some(m) = g.members.get_mut(&member) else {
-        return done(UNKNOWN_MEMBER_ID, Bytes::new());
-    };
-    m.last_seen = req.now;
-    let wait_for = m.rebalance_timeout;
-    if matches!(g.state, GroupState::Preparing(_)) {
-        return done(REBALANCE_IN_PROGRESS, Bytes::new());
-    }
-    if r.generation_id != g.generation {
-        return done(ILLEGAL_GENERATION, Bytes::new());
-    }
-    if member == g.leader && g.state == GroupState::Completing {
-        for a in &r.assignments {
-            if let Some(m) = g.members.get_mut(a.member_id.as_str()) {
-                m.assignment = Some(a.assignment.clone());
-            }
-        }
-        g.state = GroupState::Stable;
-    }
-    if g.state == GroupState::Stable {
-        let assignment = g.members[&member].assignment.clone().unwrap_or_default();
-        return done(code::NONE, assignment);
-    }
-    let deadline = received + wait_for;
-    if req.now >= deadline {
-        return done(REBALANCE_IN_PROGRESS, Bytes::new());
-    }
-    Waiting::Until(deadline)
 }

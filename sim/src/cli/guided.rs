@@ -40,7 +40,7 @@ fn fail(message: String) -> ExitCode {
 /// schedule and checks that it fails again when loaded from disk.
 fn replay_of(args: &GuidedArgs, mode: Mode, f: &Found) -> Result<Vec<String>, ExitCode> {
     let Some(text) = &f.scenario_text else {
-        return Ok(crate::replay_commands(&args.file, f.seed));
+        return Ok(super::common::replay_commands(&args.file, f.seed));
     };
     let stem = args
         .file
@@ -155,7 +155,7 @@ fn print_search(mode: Mode, seed: u64, r: &SearchResult, wall: f64, replay: &[Ve
 
 /// Runs the searches asked for and prints them; writes the page if asked.
 pub fn explore_guided(args: GuidedArgs) -> Result<ExitCode, ExitCode> {
-    let scenario = crate::load(&args.file)?;
+    let scenario = super::common::load(&args.file)?;
     let modes: &[Mode] = if args.html.is_some() {
         &[Mode::Random, Mode::Guided]
     } else {
