@@ -265,13 +265,7 @@ impl Report {
             );
         }
         for f in self.failed.iter().take(show) {
-            s += &format!("FAILED seed {}\n", f.seed);
-            for w in f.why.iter().take(6) {
-                s += &format!("  {w}\n");
-            }
-            for (i, r) in f.replay.iter().enumerate() {
-                s += &format!("{}{r}\n", if i == 0 { "replay: " } else { "        " });
-            }
+            s += &finding_text(f.seed, None, &f.why, &f.replay);
         }
         let missing = self.missing_shards();
         if !missing.is_empty() {
@@ -285,4 +279,27 @@ impl Report {
         };
         s
     }
+}
+
+/// Reasons a finding shows (the rest are in the replay).
+pub const FINDING_REASONS: usize = 6;
+
+/// One failing seed, as random and guided search both print it: the seed (and
+/// where the search found it, for guided search), up to [`FINDING_REASONS`]
+/// reasons, and the commands that replay and shrink it.
+pub fn finding_text(seed: u64, found: Option<&str>, why: &[String], replay: &[String]) -> String {
+    let mut s = match found {
+        Some(found) => format!("FAILED seed {seed} ({found})\n"),
+        None => format!("FAILED seed {seed}\n"),
+    };
+    for w in why.iter().take(FINDING_REASONS) {
+        s += &format!("  {w}\n");
+    }
+    if why.len() > FINDING_REASONS {
+        s += &format!("  ... {} more\n", why.len() - FINDING_REASONS);
+    }
+    for (i, r) in replay.iter().enumerate() {
+        s += &format!("{}{r}\n", if i == 0 { "replay: " } else { "        " });
+    }
+    s
 }

@@ -241,3 +241,81 @@ fn two_shards_merged_equal_the_unsharded_exploration() {
     assert!(out.contains("not covered: shards 2/2"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The first finding in `out`, each line reduced to its shape: the headline,
+/// a reason, or a command without its file and seed, so random and guided
+/// search can be compared line for line.
+fn finding_shape(out: &str) -> Vec<String> {
+    let lines: Vec<&str> = out.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("FAILED seed "))
+        .unwrap_or_else(|| panic!("no finding in:\n{out}"));
+    let mut shape = vec!["FAILED seed".to_string()];
+    for l in &lines[start + 1..] {
+        if l.starts_with("FAILED seed ") || l.starts_with("verdict:") {
+            break;
+        }
+        if l.starts_with("  ") && !l.starts_with("        ") {
+            shape.push("  reason".into());
+            continue;
+        }
+        let (label, cmd) = match l.strip_prefix("replay: ") {
+            Some(cmd) => ("replay: ", cmd),
+            None => ("", l.trim_start()),
+        };
+        // "cargo run --release -p sim -- VERB FILE --seed N ...": keep up to VERB.
+        let words: Vec<&str> = cmd.split(' ').take(7).collect();
+        shape.push(format!("{label}{}", words.join(" ")));
+    }
+    shape
+}
+
+#[test]
+fn random_and_guided_search_report_a_finding_the_same_way() {
+    let dir = std::env::temp_dir().join(format!("prodsim-cli-findings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = "sim/tests/data/all-acked-short-timeout.toml";
+    let (code, random, err) = sim(&["explore", file, "--seeds", "400", "--jobs", "2", "--quiet"]);
+    assert_eq!(code, 1, "{random}{err}");
+    let save = dir.to_str().unwrap();
+    let args = [
+        "explore",
+        file,
+        "--guided",
+        "--seeds",
+        "400",
+        "--jobs",
+        "2",
+        "--quiet",
+        "--save-dir",
+        save,
+    ];
+    let (code, guided, err) = sim(&args);
+    assert_eq!(code, 1, "{guided}{err}");
+    for out in [&random, &guided] {
+        assert!(out.contains("\nverdict: FAIL"), "{out}");
+    }
+    let (r, g) = (finding_shape(&random), finding_shape(&guided));
+    let commands = |v: &[String]| {
+        v.iter()
+            .filter(|l| *l != "  reason")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        commands(&r),
+        commands(&g),
+        "random:\n{random}\nguided:\n{guided}"
+    );
+    assert_eq!(
+        commands(&r),
+        [
+            "FAILED seed",
+            "replay: cargo run --release -p sim -- replay",
+            "cargo run --release -p sim -- run",
+            "cargo run --release -p sim -- shrink",
+        ]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,6 +5,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::guided::html::{self, Series};
 use sim::guided::{search, Found, Mode, Origin, SearchOptions, SearchResult};
+use sim::report::finding_text;
 use sim::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,18 +64,9 @@ fn replay_of(args: &GuidedArgs, mode: Mode, f: &Found) -> Result<Vec<String>, Ex
             path.display()
         );
     }
-    Ok(vec![
-        format!(
-            "cargo run --release -p sim -- replay {} --seed {}",
-            path.display(),
-            f.seed
-        ),
-        format!(
-            "cargo run --release -p sim -- shrink {} --seed {} --out {stem}-shrunk.toml",
-            path.display(),
-            f.seed
-        ),
-    ])
+    // The same commands as for a seed of the file itself (replay, run,
+    // shrink), for the file that holds the mutated schedule.
+    Ok(super::common::replay_commands(&path, f.seed))
 }
 
 fn run_search(
@@ -143,13 +135,8 @@ fn print_search(mode: Mode, seed: u64, r: &SearchResult, wall: f64, replay: &[Ve
                 ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
             ),
         };
-        println!("FAILED run {} (world seed {}, {from})", f.run, f.seed);
-        for w in &f.why {
-            println!("  {w}");
-        }
-        for (i, c) in cmds.iter().enumerate() {
-            println!("  {}{c}", if i == 0 { "replay: " } else { "        " });
-        }
+        let found = format!("run {}, {from}", f.run);
+        print!("{}", finding_text(f.seed, Some(&found), &f.why, cmds));
     }
 }
 
@@ -190,6 +177,7 @@ pub fn explore_guided(args: GuidedArgs) -> Result<ExitCode, ExitCode> {
     if !args.guided && args.html.is_some() {
         println!("(--html runs random and guided search with the same budget, for the chart)");
     }
+    println!("verdict: {}", if failed { "FAIL" } else { "PASS" });
     Ok(if failed {
         ExitCode::from(1)
     } else {
