@@ -219,7 +219,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
 
     let mut history = std::mem::take(&mut *history.lock().unwrap_or_else(|e| e.into_inner()));
     record_mutations(&mut history, &records, &snapshots, end);
-    let logs = cluster.borrow().logs();
+    let logs = cluster.borrow_mut().take_logs();
     let hash = trace_hash(
         &history,
         logs.iter()

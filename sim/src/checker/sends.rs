@@ -40,7 +40,7 @@ pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violat
                             );
                             continue;
                         }
-                        match view.stored.get(&(atp.clone(), *offset)) {
+                        match view.stored.get(&atp).and_then(|log| log.get(offset)) {
                             None => out.push(v(
                                 Kind::Lost,
                                 "acknowledged, but the log has no record at this offset".into(),

@@ -87,8 +87,8 @@ pub(super) type LogEntry = (u64, i64, Duration);
 pub(super) struct RunView {
     /// One view per producer.
     pub producers: Vec<ProducerView>,
-    /// Every stored record by (partition, offset).
-    pub stored: BTreeMap<(TopicPartition, i64), Stored>,
+    /// Every stored record, by partition and offset.
+    pub stored: BTreeMap<TopicPartition, BTreeMap<i64, Stored>>,
     /// Per (producer, partition): its records in log order.
     pub written: BTreeMap<(u32, TopicPartition), Vec<LogEntry>>,
 }
@@ -115,12 +115,13 @@ impl RunView {
         let mut stored = BTreeMap::new();
         let mut written: BTreeMap<(u32, TopicPartition), Vec<LogEntry>> = BTreeMap::new();
         for (tp, batches) in input.logs {
+            let stored = stored.entry(tp.clone()).or_insert_with(BTreeMap::new);
             for b in batches {
                 let producer =
                     producer_of(&b.client_id).filter(|p| (*p as usize) < producers.len());
                 for r in &b.records {
                     let digest = digest_log_record(r);
-                    stored.insert((tp.clone(), r.offset), Stored { producer, digest });
+                    stored.insert(r.offset, Stored { producer, digest });
                     match producer {
                         Some(p) => written.entry((p, tp.clone())).or_default().push((
                             digest,
