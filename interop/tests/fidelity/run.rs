@@ -649,8 +649,15 @@ impl<'a> Runner<'a> {
     /// One group-API call; `None` (written down) when the broker closed.
     ///
     /// A coordinator still loading its partition of `__consumer_offsets`
-    /// (real Kafka, the first groups after start) answers 14 or 15, which
-    /// clients retry; so does the suite, and writes down the answer after.
+    /// (real Kafka, the first groups after start) answers 14 or 15, or 16
+    /// (NOT_COORDINATOR) while that partition's leadership settles, which
+    /// clients retry (the Java client marks the coordinator unknown, finds it
+    /// again and resends); so does the suite, and writes down the answer after.
+    /// Measured: one full run of 132 cases in this session got 16 for the
+    /// first JoinGroup of `groups/one-member-lifecycle` from a 1-broker Kafka
+    /// 4.4.0 (the same case alone and in earlier runs agreed); the simulated
+    /// broker answers 16 only when another broker is the coordinator, which a
+    /// 1-broker suite never has.
     pub async fn group_call<R>(&mut self, what: &str, version: i16, req: &R) -> Option<R::Response>
     where
         R: kafka_protocol::protocol::Request + kafka_protocol::protocol::HeaderVersion,
@@ -663,8 +670,9 @@ impl<'a> Runner<'a> {
             match self.conn().await.call(version, req).await {
                 Ok(r) => {
                     let text = format!("{r:?}");
-                    let loading =
-                        text.contains("error_code: 14,") || text.contains("error_code: 15,");
+                    let loading = ["error_code: 14,", "error_code: 15,", "error_code: 16,"]
+                        .iter()
+                        .any(|code| text.contains(code));
                     if loading && tokio::time::Instant::now() < deadline {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
