@@ -124,10 +124,9 @@ fn a_connection_lost_after_the_expiry_changes_nothing() {
     assert_eq!(h.counters(), (0, 0, 0));
 }
 
-#[test]
-fn a_batch_whose_every_attempt_was_refused_expires_as_not_written() {
-    // Refused (NOT_LEADER_OR_FOLLOWER: not appended), waiting for its retry
-    // when the delivery timeout passes: definitely not written.
+/// One record to partition 0, its first attempt just sent; a retry would wait
+/// 2 s, past the delivery timeout.
+fn first_attempt_sent_with_a_long_backoff() -> (Harness, Sending) {
     let mut h = Harness::started(
         Config {
             retry_backoff: ms(2_000),
@@ -138,6 +137,14 @@ fn a_batch_whose_every_attempt_was_refused_expires_as_not_written() {
     h.warm_up(0);
     let r = h.send(0, "a");
     h.advance(ms(5));
+    (h, r)
+}
+
+#[test]
+fn a_batch_whose_every_attempt_was_refused_expires_as_not_written() {
+    // Refused (NOT_LEADER_OR_FOLLOWER: not appended), waiting for its retry
+    // when the delivery timeout passes: definitely not written.
+    let (mut h, r) = first_attempt_sent_with_a_long_backoff();
     h.produce_answer(code::NOT_LEADER_OR_FOLLOWER, -1);
     h.step();
     let meta = h.take(ApiKey::Metadata);
@@ -158,16 +165,7 @@ fn a_batch_whose_every_attempt_was_refused_expires_as_not_written() {
 fn a_batch_waiting_after_an_unanswered_attempt_expires_as_maybe_written() {
     // Its first attempt's connection was lost (no answer): it may be in the
     // log, and it still may when the timeout passes before the retry.
-    let mut h = Harness::started(
-        Config {
-            retry_backoff: ms(2_000),
-            ..tight()
-        },
-        &[0],
-    );
-    h.warm_up(0);
-    let r = h.send(0, "a");
-    h.advance(ms(5));
+    let (mut h, r) = first_attempt_sent_with_a_long_backoff();
     let req = h.take(ApiKey::Produce);
     h.close_connection(req.broker, req.generation);
     h.step();

@@ -4,7 +4,6 @@
 
 use super::harness::{api_versions_answer, config, Harness, TOPIC, VERSIONS};
 use super::ms;
-use crate::observe::Event;
 use crate::pipeline::sender::{DriverCommand, Timer};
 use crate::wire::requests::Versions;
 use crate::Config;
@@ -18,16 +17,6 @@ fn dialling(config: Config) -> Harness {
     h.step();
     assert!(h.dials.contains_key(&-1), "the bootstrap broker is dialled");
     h
-}
-
-fn lost(h: &Harness) -> Vec<(i32, String)> {
-    h.events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::ConnectionLost { broker, reason, .. } => Some((broker, reason)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn disconnected(h: &Harness, generation: u64) -> bool {
@@ -90,7 +79,7 @@ fn a_broker_without_an_api_the_producer_needs_costs_the_connection() {
     h.reply(&hello, &api_versions_answer(offer));
     h.step();
     assert!(disconnected(&h, hello.generation));
-    let reasons = lost(&h);
+    let reasons = h.lost_connections();
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].1.contains("InitProducerId"), "{reasons:?}");
     assert_eq!(h.count(ApiKey::Metadata), 0);
@@ -114,9 +103,9 @@ fn an_unanswered_handshake_times_out_at_the_dials_deadline_and_the_broker_is_dia
     assert_eq!(h.now, dialled_at + h.shared.config.request_timeout);
     assert!(disconnected(&h, hello.generation));
     assert!(
-        lost(&h)[0].1.contains("ApiVersions timed out"),
+        h.lost_connections()[0].1.contains("ApiVersions timed out"),
         "{:?}",
-        lost(&h)
+        h.lost_connections()
     );
     // The answer arriving late on the old connection changes nothing.
     h.reply(&hello, &api_versions_answer(VERSIONS));
@@ -138,7 +127,7 @@ fn a_dial_that_never_connects_times_out_too() {
     assert_eq!(at, dialled_at + h.shared.config.request_timeout);
     h.now = at;
     h.step();
-    assert_eq!(lost(&h).len(), 1);
+    assert_eq!(h.lost_connections().len(), 1);
     assert!(h
         .done
         .iter()

@@ -435,6 +435,17 @@ impl Harness {
         self.events.0.lock().unwrap().clone()
     }
 
+    /// Every `ConnectionLost` event so far: (broker, reason).
+    pub fn lost_connections(&self) -> Vec<(i32, String)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::ConnectionLost { broker, reason, .. } => Some((broker, reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The results of `BatchResolved` events, in order: (first send id, result).
     pub fn resolved(&self) -> Vec<(u64, Result<i64, crate::Error>)> {
         self.events()

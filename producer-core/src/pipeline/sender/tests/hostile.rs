@@ -8,7 +8,6 @@
 use super::harness::{config, Harness, Sending, Sent, TOPIC, VERSIONS};
 use super::ms;
 use crate::error::code;
-use crate::observe::Event;
 use crate::wire::frame;
 use bytes::BytesMut;
 use kafka_protocol::messages::metadata_response::{
@@ -17,17 +16,6 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, BrokerId, MetadataResponse, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-
-/// Every `ConnectionLost` so far: (broker, reason).
-fn lost_connections(h: &Harness) -> Vec<(i32, String)> {
-    h.events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::ConnectionLost { broker, reason, .. } => Some((broker, reason)),
-            _ => None,
-        })
-        .collect()
-}
 
 /// A fresh producer with one record for partition 0, connected to its
 /// bootstrap broker, whose first metadata request is returned unanswered.
@@ -69,7 +57,7 @@ fn metadata_frame(to: &Sent, partitions: &[i32]) -> BytesMut {
 /// The bootstrap connection was lost for a reason naming `what`; nothing was
 /// resolved; then, with a sane broker, the record is delivered.
 fn lost_then_delivered(mut h: Harness, r: Sending, what: &str) {
-    let lost = lost_connections(&h);
+    let lost = h.lost_connections();
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lost[0].0, -1);
     assert!(
@@ -158,7 +146,7 @@ fn two_records_in_flight() -> (Harness, [Sending; 2], Sent) {
 /// The produce request's connection was lost for a reason naming `what`; the
 /// retry, answered sanely, acknowledges both records.
 fn produce_lost_then_acked(mut h: Harness, records: [Sending; 2], what: &str) {
-    let lost = lost_connections(&h);
+    let lost = h.lost_connections();
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert!(
         lost[0].1.contains(what),
@@ -208,7 +196,7 @@ fn a_grant_of_a_negative_producer_id_costs_a_connection() {
     h.answer_metadata(&meta, &[0]);
     let init = h.take(ApiKey::InitProducerId);
     h.answer_init(&init, -1, 0);
-    let lost = lost_connections(&h);
+    let lost = h.lost_connections();
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert!(lost[0].1.contains("producer id -1"), "{lost:?}");
     h.sent.clear();
