@@ -360,7 +360,7 @@ impl Observer for HistoryObserver {
                 limit,
                 memory,
             } => What::BatchSealed {
-                tp: tp.clone(),
+                tp,
                 first_send_id,
                 records,
                 accounted,
@@ -374,7 +374,7 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 bytes,
             } => What::MemoryReleased {
-                tp: tp.clone(),
+                tp,
                 first_send_id,
                 bytes,
             },
@@ -383,7 +383,7 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 parts,
             } => What::BatchSplit {
-                tp: tp.clone(),
+                tp,
                 first_send_id,
                 parts,
             },
@@ -403,7 +403,7 @@ impl Observer for HistoryObserver {
                 batches: batches
                     .into_iter()
                     .map(|b| AttemptRecord {
-                        tp: b.tp.clone(),
+                        tp: b.tp,
                         first_send_id: b.first_send_id,
                         send_ids: b.send_ids.to_vec(),
                         stamp: (
@@ -421,7 +421,7 @@ impl Observer for HistoryObserver {
                 first_send_id,
                 outcome,
             } => What::AttemptEnded {
-                tp: tp.clone(),
+                tp,
                 first_send_id,
                 outcome: match outcome {
                     AttemptOutcome::Written { base_offset } => Ok(base_offset),
@@ -435,7 +435,7 @@ impl Observer for HistoryObserver {
                 records,
                 result,
             } => What::BatchResolved {
-                tp: tp.clone(),
+                tp,
                 first_send_id,
                 records,
                 result: result.map_err(|e| e.to_string()),
@@ -454,9 +454,7 @@ impl Observer for HistoryObserver {
             }
             Event::EpochBumpStarted => What::EpochBumpStarted,
             Event::ControlRequestSent { broker, api } => What::ControlRequestSent { broker, api },
-            Event::MetadataUpdated { leaders } => What::MetadataUpdated {
-                leaders: leaders.into_iter().map(|(tp, l)| (tp.clone(), l)).collect(),
-            },
+            Event::MetadataUpdated { leaders } => What::MetadataUpdated { leaders },
         };
         record(
             &self.history,
