@@ -170,6 +170,10 @@ fn serve_until_stopped(
 
 /// The real time (Unix ms): `sim serve` is not a simulation, its brokers'
 /// clock is the wall clock its clients stamp records with.
+///
+/// Determinism exception, on purpose: this is the command-line of `sim serve`
+/// only (real TCP, real clients); no seeded run reads it. Simulated runs take
+/// their time from turmoil's clock.
 fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
