@@ -21,6 +21,7 @@ use crate::compression::{decompress, Compression};
 use crate::record::{Header, Record};
 use crate::varint::{get_varint, get_varlong, put_varint, put_varlong, varint_len, varlong_len};
 use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::{Arc, OnceLock};
 
 /// Size of the RecordBatch v2 header.
 pub const BATCH_HEADER_LEN: usize = 61;
@@ -94,10 +95,38 @@ fn put_bytes_field(buf: &mut BytesMut, field: Option<&Bytes>) {
     }
 }
 
+/// The records of a closed batch, compressed once by whichever side gets to
+/// them first: the sender's driver before it locks the produce set (so sends
+/// go on meanwhile), or [`BatchBuilder::seal`]. The bytes are the same either
+/// way, so who compresses never changes a run.
+#[derive(Debug)]
+pub struct Compressing {
+    /// The records, split off the builder's buffer (same allocation: sealing
+    /// joins them back and writes the compressed bytes over them).
+    records: BytesMut,
+    compression: Compression,
+    packed: OnceLock<Vec<u8>>,
+}
+
+impl Compressing {
+    /// The compressed records, compressing them on the first call (a second
+    /// caller meanwhile waits for the first one's result).
+    pub fn run(&self) -> &[u8] {
+        self.packed
+            .get_or_init(|| self.compression.compress(&self.records))
+    }
+}
+
 /// An open batch being filled with records for one partition.
 #[derive(Debug)]
 pub struct BatchBuilder {
+    /// The header and the records; after [`BatchBuilder::close`], the header
+    /// only (the records moved to `closed`).
     buf: BytesMut,
+    /// Set by [`BatchBuilder::close`]: the records, to be compressed.
+    closed: Option<Arc<Compressing>>,
+    /// Bytes the buffer allocated, kept across `close`.
+    allocated: usize,
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
@@ -111,10 +140,18 @@ impl BatchBuilder {
     /// An empty batch whose buffer is allocated for `capacity` bytes (at least
     /// the header). Records beyond that grow the buffer.
     pub fn new(capacity: usize) -> Self {
-        let mut buf = BytesMut::with_capacity(capacity.max(BATCH_HEADER_LEN));
-        buf.put_bytes(0, BATCH_HEADER_LEN);
+        Self::reusing(BytesMut::with_capacity(capacity.max(BATCH_HEADER_LEN)))
+    }
+
+    /// An empty batch written into `buffer` (a released batch's, kept for
+    /// reuse): its capacity is the batch's allocation.
+    pub fn reusing(mut buffer: BytesMut) -> Self {
+        buffer.clear();
+        buffer.put_bytes(0, BATCH_HEADER_LEN);
         BatchBuilder {
-            buf,
+            allocated: buffer.capacity(),
+            buf: buffer,
+            closed: None,
             base_timestamp: 0,
             max_timestamp: 0,
             count: 0,
@@ -137,14 +174,37 @@ impl BatchBuilder {
         self
     }
 
-    /// Exact current size in bytes (header included).
+    /// Exact current size in bytes (header included), uncompressed.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.closed.as_ref().map_or(0, |c| c.records.len())
     }
 
     /// Bytes allocated for the buffer: what this batch really holds in memory.
     pub fn capacity(&self) -> usize {
-        self.buf.capacity()
+        match self.closed {
+            Some(_) => self.allocated,
+            None => self.buf.capacity(),
+        }
+    }
+
+    /// Closes a compressed batch to further records and hands out its
+    /// records to be compressed ([`Compressing::run`]) by whoever may do it
+    /// without holding the produce set: [`BatchBuilder::seal`] then uses that
+    /// result. `None` without compression, for an empty batch, or when
+    /// already closed.
+    pub fn close(&mut self) -> Option<Arc<Compressing>> {
+        if self.compression.is_none() || self.count == 0 || self.closed.is_some() {
+            return None;
+        }
+        self.allocated = self.buf.capacity();
+        let records = self.buf.split_off(BATCH_HEADER_LEN);
+        let closed = Arc::new(Compressing {
+            records,
+            compression: self.compression,
+            packed: OnceLock::new(),
+        });
+        self.closed = Some(closed.clone());
+        Some(closed)
     }
 
     /// Number of records added so far.
@@ -167,11 +227,12 @@ impl BatchBuilder {
 
     /// Exact size of the batch if `record`, stamped `timestamp`, were added now.
     pub fn size_with(&self, record: &Record, timestamp: i64) -> usize {
-        self.buf.len() + record_len(record, self.timestamp_delta(timestamp), self.count)
+        self.len() + record_len(record, self.timestamp_delta(timestamp), self.count)
     }
 
     /// Appends a record and returns the number of bytes it took.
     pub fn push(&mut self, record: &Record, timestamp: i64) -> usize {
+        assert!(self.closed.is_none(), "a closed batch takes no records");
         let before = self.buf.len();
         let delta = self.timestamp_delta(timestamp);
         if self.count == 0 {
@@ -206,7 +267,24 @@ impl BatchBuilder {
         if self.count == 0 {
             return None;
         }
-        if !self.compression.is_none() {
+        if let Some(closed) = self.closed.take() {
+            closed.run();
+            match Arc::try_unwrap(closed) {
+                // The only holder: the records go back behind the header (the
+                // same allocation, no copy) and the packed bytes over them.
+                Ok(Compressing {
+                    mut records,
+                    packed,
+                    ..
+                }) => {
+                    let packed = packed.into_inner().expect("run above");
+                    records.clear();
+                    self.buf.unsplit(records);
+                    self.buf.extend_from_slice(&packed);
+                }
+                Err(shared) => self.buf.extend_from_slice(shared.run()),
+            }
+        } else if !self.compression.is_none() {
             let packed = self.compression.compress(&self.buf[BATCH_HEADER_LEN..]);
             self.buf.truncate(BATCH_HEADER_LEN);
             self.buf.extend_from_slice(&packed);
@@ -322,6 +400,52 @@ mod tests {
         let mut b = BatchBuilder::new(0);
         b.push(record, ts);
         b.seal(ProducerStamp::NONE).unwrap()
+    }
+
+    /// Closing a compressed batch and compressing its records elsewhere first
+    /// (alone, or while another holder still has them) seals the same bytes
+    /// as sealing it directly; the allocation and uncompressed length stay.
+    #[test]
+    fn a_batch_compressed_before_its_seal_seals_the_same_bytes() {
+        let stamp = ProducerStamp {
+            producer_id: 7,
+            producer_epoch: 1,
+            base_sequence: 3,
+        };
+        for codec in [
+            Compression::Gzip { level: 6 },
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd { level: 3 },
+        ] {
+            let filled = || {
+                let mut b = BatchBuilder::new(4096).with_compression(codec);
+                for i in 0..40 {
+                    b.push(&Record::new(format!("value {}", i % 7)).with_key("k"), i);
+                }
+                b
+            };
+            let direct = filled().seal(stamp).unwrap();
+            let mut early = filled();
+            let (len, capacity) = (early.len(), early.capacity());
+            let closed = early.close().expect("a compressed batch closes");
+            assert!(early.close().is_none(), "once");
+            assert_eq!((early.len(), early.capacity()), (len, capacity));
+            closed.run();
+            drop(closed);
+            assert_eq!(early.seal(stamp).unwrap(), direct, "{codec}");
+            let mut shared = filled();
+            let held = shared.close().unwrap();
+            assert_eq!(shared.seal(stamp).unwrap(), direct, "{codec}, still held");
+            drop(held);
+        }
+        assert!(BatchBuilder::new(0)
+            .with_compression(Compression::Lz4)
+            .close()
+            .is_none());
+        let mut plain = BatchBuilder::new(0);
+        plain.push(&Record::new("v"), 0);
+        assert!(plain.close().is_none(), "nothing to compress");
     }
 
     #[test]

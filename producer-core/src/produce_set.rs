@@ -8,7 +8,7 @@
 //!
 //! This module does no I/O and reads no clock: time comes in as an argument.
 
-use crate::batch::{single_record_batch_len, BatchBuilder, BATCH_HEADER_LEN};
+use crate::batch::{single_record_batch_len, BatchBuilder, Compressing, BATCH_HEADER_LEN};
 use crate::clock::Instant;
 use crate::compression::{Compression, RatioEstimates, ESTIMATION_MARGIN};
 use crate::config::Config;
@@ -16,6 +16,7 @@ use crate::delivery::BatchCompletion;
 use crate::error::Error;
 use crate::record::Record;
 use crate::wire::produce;
+use bytes::BytesMut;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
@@ -132,6 +133,28 @@ impl Limits {
     }
 }
 
+/// The answer to a record's request for the buffer memory of a new batch.
+#[derive(Debug)]
+pub enum Grant {
+    /// Not available now: nothing changes.
+    Refused,
+    /// Charged: the batch allocates a new buffer of the size asked.
+    Fresh,
+    /// A released batch's buffer, kept with its charge (its capacity): the
+    /// batch writes into it instead of allocating.
+    Reused(BytesMut),
+}
+
+/// `n` rounded up to the next of eight steps between powers of two (at most
+/// 12.5% more); small sizes stay as they are.
+fn size_class(n: usize) -> usize {
+    if n <= 4096 {
+        return n;
+    }
+    let step = n.next_power_of_two() / 16;
+    n.div_ceil(step) * step
+}
+
 /// A batch collecting records, with what the pipeline needs to resolve them.
 #[derive(Debug)]
 pub struct OpenBatch {
@@ -151,8 +174,12 @@ pub struct OpenBatch {
 }
 
 impl OpenBatch {
-    fn new(now: Instant, capacity: usize, limits: &Limits) -> Self {
-        let builder = BatchBuilder::new(capacity)
+    fn new(now: Instant, capacity: usize, buffer: Option<BytesMut>, limits: &Limits) -> Self {
+        let builder = match buffer {
+            Some(buffer) => BatchBuilder::reusing(buffer),
+            None => BatchBuilder::new(capacity),
+        };
+        let builder = builder
             .with_bugs(limits.bugs)
             .with_compression(limits.compression);
         OpenBatch {
@@ -194,6 +221,8 @@ pub struct ProduceSet {
     bytes: usize,
     /// Compression ratio estimates, per topic (see [`crate::compression`]).
     ratios: RatioEstimates,
+    /// Compressed batches closed since the last [`ProduceSet::take_to_compress`].
+    to_compress: Vec<Arc<Compressing>>,
 }
 
 impl ProduceSet {
@@ -205,7 +234,16 @@ impl ProduceSet {
             records: 0,
             bytes: 0,
             ratios: RatioEstimates::default(),
+            to_compress: Vec::new(),
         }
+    }
+
+    /// The records of the compressed batches closed since the last call, for
+    /// the sender's driver to compress *before* it locks the produce set to
+    /// seal them ([`Compressing::run`]): sends go on meanwhile, and sealing
+    /// finds the work done. A batch sealed first is compressed at seal.
+    pub fn take_to_compress(&mut self) -> Vec<Arc<Compressing>> {
+        std::mem::take(&mut self.to_compress)
     }
 
     /// The estimated compression ratio of `topic`'s batches (1.0 without
@@ -314,7 +352,9 @@ impl ProduceSet {
             // The uncompressed bytes the estimate says fill `target` compressed.
             let records = target.saturating_sub(BATCH_HEADER_LEN) as f64;
             let scaled = (records / (self.ratio(topic) * ESTIMATION_MARGIN)).floor() as usize;
-            (BATCH_HEADER_LEN + scaled).min(target.saturating_mul(MAX_EXPANSION))
+            // Rounded up to a size class, so batches filled by a drifting
+            // estimate still fit the buffers of earlier ones (kept for reuse).
+            size_class(BATCH_HEADER_LEN + scaled).min(target.saturating_mul(MAX_EXPANSION))
         };
         target.max(single_record_batch_len(record))
     }
@@ -360,14 +400,15 @@ impl ProduceSet {
         now: Instant,
         send_id: u64,
     ) -> Result<Appended, Error> {
-        self.try_add(tp, record, timestamp, now, send_id, |_| true)
+        self.try_add(tp, record, timestamp, now, send_id, |_| Grant::Fresh)
             .map(|added| added.expect("memory always granted"))
     }
 
     /// Adds a record like [`Self::add`] if the buffer memory it allocates is
     /// granted: when the record opens a batch, `reserve` is asked for the
     /// batch's capacity ([`Self::new_batch_capacity`]) and the batch keeps
-    /// that charge; a record joining the open batch allocates nothing and asks
+    /// that charge (or the capacity of the buffer [`Grant::Reused`] hands
+    /// it); a record joining the open batch allocates nothing and asks
     /// nothing. `Ok(None)`: not granted, nothing changed.
     #[inline]
     pub fn try_add(
@@ -377,32 +418,34 @@ impl ProduceSet {
         timestamp: i64,
         now: Instant,
         send_id: u64,
-        reserve: impl FnOnce(usize) -> bool,
+        reserve: impl FnOnce(usize) -> Grant,
     ) -> Result<Option<Appended>, Error> {
         self.limits.check_fits(&tp.topic, record)?;
         let open = self.partitions.get(tp).and_then(|p| p.open.as_ref());
         let overflow = open.and_then(|o| self.overflow_of(o, &tp.topic, record, timestamp));
         let opens = open.is_none() || overflow.is_some();
-        let capacity = if opens {
+        let (capacity, buffer) = if opens {
             let capacity = self.new_batch_capacity(&tp.topic, record);
-            if !reserve(capacity) {
-                return Ok(None);
+            match reserve(capacity) {
+                Grant::Refused => return Ok(None),
+                Grant::Fresh => (capacity, None),
+                Grant::Reused(buffer) => (buffer.capacity(), Some(buffer)),
             }
-            capacity
         } else {
-            0
+            (0, None)
         };
         let limits = &self.limits;
         let entry = self.partitions.entry(tp.clone()).or_default();
         if overflow.is_some() {
-            let full = entry.open.take().expect("overflow implies an open batch");
+            let mut full = entry.open.take().expect("overflow implies an open batch");
+            self.to_compress.extend(full.builder.close());
             entry.closed.push_back(full);
         }
         if entry.open.is_none() {
             self.bytes += BATCH_HEADER_LEN;
         }
         let open = entry.open.get_or_insert_with(|| {
-            let mut batch = OpenBatch::new(now, capacity, limits);
+            let mut batch = OpenBatch::new(now, capacity, buffer, limits);
             batch.memory = capacity;
             batch
         });
@@ -419,6 +462,15 @@ impl ProduceSet {
         let batch_full = self.counted(&tp.topic, len) >= self.limits.batch_size
             || count >= self.limits.max_records
             || (!self.limits.compression.is_none() && len >= memory);
+        if batch_full && !self.limits.compression.is_none() {
+            // A compressed batch full by the estimate takes no more records,
+            // as the Java client's `MemoryRecordsBuilder::isFull`: it closes,
+            // so its records may be compressed before the sender takes it.
+            let entry = self.partitions.get_mut(tp).expect("added above");
+            let mut full = entry.open.take().expect("added above");
+            self.to_compress.extend(full.builder.close());
+            entry.closed.push_back(full);
+        }
         self.records += 1;
         self.bytes += written;
         Ok(Some(Appended {
@@ -563,6 +615,60 @@ mod tests {
         Record::new(vec![b'x'; n])
     }
 
+    /// A compressed batch a record overflows closes, and its records wait for
+    /// the driver to compress them (handed out once); a batch full by the
+    /// estimate closes at once (the Java client's `isFull`).
+    #[test]
+    fn closed_compressed_batches_wait_for_compression() {
+        let mut l = limits(1000, 100_000);
+        l.compression = Compression::Lz4;
+        let mut set = ProduceSet::new(l);
+        let now = Instant::START;
+        let mut closed_at = None;
+        for i in 0..40 {
+            let added = set.add(&tp(), &value_of_len(100), 0, now, i).unwrap();
+            assert!(!added.batch_full, "100 B records never hit 1000 B exactly");
+            if added.closed_previous.is_some() {
+                closed_at = Some(i);
+                break;
+            }
+        }
+        let closed_at = closed_at.expect("1000 B by the estimate (ratio 1.0) overflow");
+        assert_eq!(set.take_to_compress().len(), 1);
+        assert!(set.take_to_compress().is_empty(), "handed out once");
+        let first = set.take_ready(&tp(), now, false).unwrap();
+        assert_eq!(first.send_ids.len() as u64, closed_at);
+        // One record of exactly the batch's estimated target fills it.
+        let mut l = limits(200, 100_000);
+        l.compression = Compression::Lz4;
+        let mut set = ProduceSet::new(l);
+        let mut n = 1;
+        let added = loop {
+            let r = value_of_len(n);
+            if set.counted("t", single_record_batch_len(&r)) >= 200 {
+                break set.add(&tp(), &r, 0, now, 0).unwrap();
+            }
+            n += 1;
+        };
+        assert!(added.batch_full);
+        assert_eq!(set.take_to_compress().len(), 1, "closed at once");
+        let next = set.add(&tp(), &value_of_len(1), 0, now, 1).unwrap();
+        assert_eq!(next.index, 0, "the full batch took no more records");
+        assert!(next.closed_previous.is_none(), "it was closed already");
+    }
+
+    #[test]
+    fn size_classes_round_up_by_at_most_an_eighth() {
+        assert_eq!(size_class(4096), 4096);
+        assert_eq!(size_class(100), 100);
+        for n in [4097, 5000, 65_537, 1_000_000, 1_400_000, (1 << 20) + 1] {
+            let c = size_class(n);
+            assert!(c >= n && c - n <= n / 8, "{n} -> {c}");
+            assert_eq!(size_class(c), c, "a class is its own class");
+        }
+        assert_eq!(size_class(1_400_000), 1_441_792, "11 steps of 128 KiB");
+    }
+
     #[test]
     fn overflow_boundaries_at_limit_minus_one_limit_and_plus_one() {
         let first = value_of_len(10);
@@ -673,7 +779,7 @@ mod tests {
         );
         let refused = set.try_add(&tp(), &big, 0, now, 2, |need| {
             assert_eq!(need, own);
-            false
+            Grant::Refused
         });
         assert!(refused.unwrap().is_none(), "not granted: nothing changed");
         assert_eq!(set.buffered_records(), 2);
@@ -682,6 +788,17 @@ mod tests {
         let first = set.take_ready(&tp(), now, true).unwrap();
         assert_eq!(first.memory, 1000);
         assert_eq!(first.builder.capacity(), 1000);
+        // A kept buffer serves the next batch: it is charged its capacity.
+        let _ = set.take_ready(&tp(), now, true).unwrap();
+        let kept = bytes::BytesMut::with_capacity(1100);
+        let reused = set.try_add(&tp(), &r, 0, now, 3, |need| {
+            assert_eq!(need, 1000);
+            Grant::Reused(kept)
+        });
+        assert!(reused.unwrap().is_some());
+        assert_eq!(set.allocated_bytes(), 1100);
+        let third = set.take_ready(&tp(), now, true).unwrap();
+        assert_eq!((third.memory, third.builder.capacity()), (1100, 1100));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use super::{Accumulator, Shared};
 use crate::clock::Instant;
 use crate::error::Error;
-use crate::produce_set::{Appended, TopicPartition};
+use crate::produce_set::{Appended, Grant, TopicPartition};
 use crate::record::Record;
 
 /// What one admission attempt did.
@@ -49,18 +49,32 @@ pub(crate) fn admit(
     let added = accum
         .produce_set
         .try_add(tp, record, timestamp, now, send_id, |need| {
+            if let Some(buffer) = shared.spares.take(need) {
+                // It brings its own charge: what the send reserved is surplus.
+                return Grant::Reused(buffer);
+            }
             let more = need.saturating_sub(*reserved);
-            let granted = more == 0
-                || shared.memory.try_acquire_many(more as u32).is_ok_and(|p| {
+            let take = || {
+                shared.memory.try_acquire_many(more as u32).is_ok_and(|p| {
                     p.forget();
                     true
-                });
+                })
+            };
+            // Kept buffers give their charge back before a send waits for it.
+            let granted = more == 0 || take() || {
+                let kept = shared.spares.drain();
+                kept > 0 && {
+                    shared.memory.add_permits(kept);
+                    take()
+                }
+            };
             if granted {
                 charged = need;
+                Grant::Fresh
             } else {
                 missing = more;
+                Grant::Refused
             }
-            granted
         })?;
     let Some(appended) = added else {
         return Ok(Admit::NeedMemory(missing));

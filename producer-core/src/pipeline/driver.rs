@@ -73,6 +73,14 @@ impl Driver {
     /// Turns until the state has delivered everything after a close.
     pub async fn run(mut self) {
         loop {
+            // Closed batches are compressed outside the produce set's lock, so
+            // sends go on meanwhile (on another core where there is one).
+            if !self.shared.config.compression.is_none() {
+                let to_compress = self.shared.accum().produce_set.take_to_compress();
+                for closed in to_compress {
+                    closed.run();
+                }
+            }
             let now = self.shared.clock.now();
             self.state.poll(now, &mut self.shared.accum());
             self.perform();
@@ -148,7 +156,7 @@ impl Driver {
                     }
                 }
                 // Memory, counters, metadata and events: `carry_out` did them.
-                DriverCommand::ReleaseMemory(_)
+                DriverCommand::ReleaseMemory { .. }
                 | DriverCommand::Resolved(_)
                 | DriverCommand::PublishMetadata(_)
                 | DriverCommand::Observe(_) => {}

@@ -18,6 +18,7 @@ mod driver;
 mod metadata_cell;
 pub(crate) mod sender;
 mod shared;
+mod spare_buffers;
 
 use crate::bugs::SendCell;
 use crate::config::Config;
@@ -266,7 +267,8 @@ impl Producer {
         let s = &self.shared;
         Stats {
             unresolved_records: s.unresolved.load(Ordering::Relaxed),
-            buffered_bytes: s.config.buffer_memory - s.memory.available_permits(),
+            buffered_bytes: (s.config.buffer_memory - s.memory.available_permits())
+                .saturating_sub(s.spares.bytes()),
             in_flight_requests: s.in_flight_requests.load(Ordering::Relaxed),
         }
     }

@@ -2,6 +2,7 @@
 
 use super::metadata_cell::MetadataCell;
 use super::sender::DriverCommand;
+use super::spare_buffers::SpareBuffers;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::observe::{Event, Observer};
@@ -29,6 +30,8 @@ pub(crate) struct Shared {
     /// `send` waits on it (backpressure); the sender returns permits when it
     /// drops a batch; it is closed at shutdown so waiting sends fail.
     pub memory: Semaphore,
+    /// Released batch buffers kept for reuse, their memory still charged.
+    pub spares: SpareBuffers,
     /// The latest metadata, published by the sender: `send` reads partition
     /// counts from it and waits on it for unknown topics (a deterministic
     /// cell, not a `watch` channel: see `metadata_cell.rs`).
@@ -56,6 +59,7 @@ impl Shared {
             limits,
             wake: Notify::new(),
             memory: Semaphore::new(config.buffer_memory),
+            spares: SpareBuffers::default(),
             metadata: MetadataCell::default(),
             observer,
             clock: Clock::start_now(),
@@ -76,7 +80,9 @@ impl Shared {
     /// returns the others (sockets, flush and close answers) for the driver.
     pub fn carry_out(&self, action: DriverCommand) -> Option<DriverCommand> {
         match action {
-            DriverCommand::ReleaseMemory(bytes) => self.memory.add_permits(bytes),
+            DriverCommand::ReleaseMemory { bytes, buffer } => {
+                self.memory.add_permits(self.spares.keep(bytes, buffer))
+            }
             DriverCommand::Resolved(records) => {
                 self.unresolved.fetch_sub(records, Ordering::Relaxed);
             }

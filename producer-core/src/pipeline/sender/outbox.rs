@@ -6,6 +6,7 @@
 use crate::metadata::ClusterMetadata;
 use crate::observe::Event;
 use crate::wire::frame::OutFrame;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -44,7 +45,13 @@ pub(crate) enum DriverCommand {
     CloseDone(u64),
     /// A batch let go of its bytes: return this much buffer memory to the pool
     /// that `send` waits on. Each batch's memory is released exactly once.
-    ReleaseMemory(usize),
+    ReleaseMemory {
+        /// The batch's charge.
+        bytes: usize,
+        /// Its sealed bytes, for the driver to keep for reuse (with the
+        /// charge) when the batch was their only holder.
+        buffer: Option<Bytes>,
+    },
     /// This many records resolved (acknowledged or failed): `Stats` counts them
     /// out.
     Resolved(usize),

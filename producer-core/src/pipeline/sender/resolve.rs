@@ -24,12 +24,21 @@ impl SenderState {
     /// The sender lets go of a resolved batch's bytes: its memory goes back.
     pub(super) fn release(&mut self, batch: SentBatch) {
         debug_assert!(batch.resolved, "only resolved batches are released");
-        self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
+        let first_send_id = batch.first_send_id();
+        self.give_back(&batch.tp, first_send_id, batch.memory, Some(batch.bytes));
     }
 
-    /// Returns a batch's buffer memory to the pool, and says so.
-    fn give_back(&mut self, tp: &TopicPartition, first_send_id: u64, bytes: usize) {
-        self.out.push(DriverCommand::ReleaseMemory(bytes));
+    /// Returns a batch's buffer memory (and its bytes, for reuse) to the pool,
+    /// and says so.
+    fn give_back(
+        &mut self,
+        tp: &TopicPartition,
+        first_send_id: u64,
+        bytes: usize,
+        buffer: Option<Bytes>,
+    ) {
+        self.out
+            .push(DriverCommand::ReleaseMemory { bytes, buffer });
         self.out.emit(|| Event::MemoryReleased {
             tp: tp.clone(),
             first_send_id,
@@ -41,7 +50,7 @@ impl SenderState {
     fn fail_unsent(&mut self, tp: TopicPartition, batch: OpenBatch, error: Error) {
         let records = batch.send_ids.len();
         batch.completion.fail(error.clone());
-        self.give_back(&tp, batch.send_ids[0], batch.memory);
+        self.give_back(&tp, batch.send_ids[0], batch.memory, None);
         self.out.push(DriverCommand::Resolved(records));
         self.out.emit(|| Event::BatchResolved {
             tp,
@@ -255,7 +264,7 @@ impl SenderState {
         });
         if bugs.split_double_release() {
             // The original's charge goes back now, and again with its halves.
-            self.give_back(&batch.tp, batch.first_send_id(), batch.memory);
+            self.give_back(&batch.tp, batch.first_send_id(), batch.memory, None);
         }
         let parts = if bugs.split_drops_tail() {
             vec![first]

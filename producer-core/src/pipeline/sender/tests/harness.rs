@@ -174,7 +174,7 @@ impl Harness {
     /// the driver does, and tallying the memory released.
     pub fn take_actions(&mut self) {
         while let Some(action) = self.state.poll_action() {
-            if let DriverCommand::ReleaseMemory(bytes) = action {
+            if let DriverCommand::ReleaseMemory { bytes, .. } = &action {
                 self.released += bytes;
             }
             let Some(action) = self.shared.carry_out(action) else {
@@ -306,12 +306,13 @@ impl Harness {
         })
     }
 
-    /// Buffer memory in use: what the batches hold. Panics when more came back
+    /// Buffer memory in use: what the batches hold (not the released buffers
+    /// kept for reuse, which keep their charge). Panics when more came back
     /// than was ever taken (a batch's memory released twice).
     pub fn memory_in_use(&self) -> usize {
         let (total, free) = (
             self.shared.config.buffer_memory,
-            self.shared.memory.available_permits(),
+            self.shared.memory.available_permits() + self.shared.spares.bytes(),
         );
         total
             .checked_sub(free)

@@ -5,6 +5,7 @@
 
 use super::harness::{config, Harness, Sending};
 use super::ms;
+use crate::compression::Compression;
 use crate::error::code;
 use crate::record::Record;
 use crate::Config;
@@ -102,8 +103,12 @@ fn answer_oldest(h: &mut Harness, produce: i16, epoch: &mut i16, offset: &mut i6
     }
 }
 
-fn run(ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut h = Harness::started(tight(), &[0, 0, 0]);
+fn run(ops: &[Op], compression: Compression) -> Result<(), TestCaseError> {
+    let config = Config {
+        compression,
+        ..tight()
+    };
+    let mut h = Harness::started(config, &[0, 0, 0]);
     let (mut epoch, mut offset) = (0, 0);
     let mut sends: Vec<Sending> = Vec::new();
     for op in ops {
@@ -120,6 +125,17 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         h.pump();
         // Panics inside if memory came back twice.
         prop_assert!(h.memory_in_use() <= h.shared.config.buffer_memory);
+        // What is really allocated stays within what is charged: the
+        // buffered batches' buffers and the released buffers kept for reuse.
+        let charged = h.shared.config.buffer_memory - h.shared.memory.available_permits();
+        let allocated = h.shared.accum().produce_set.allocated_bytes();
+        prop_assert!(
+            allocated + h.shared.spares.bytes() <= charged,
+            "{} allocated + {} kept > {} charged",
+            allocated,
+            h.shared.spares.bytes(),
+            charged
+        );
     }
     // Settle: answer everything, let time pass, until every record resolved.
     for _ in 0..200 {
@@ -149,6 +165,14 @@ proptest! {
 
     #[test]
     fn every_batchs_memory_comes_back_exactly_once(ops in prop::collection::vec(op(), 1..80)) {
-        run(&ops)?;
+        run(&ops, Compression::None)?;
+    }
+
+    #[test]
+    fn every_compressed_batchs_memory_comes_back_exactly_once(
+        ops in prop::collection::vec(op(), 1..80),
+        codec in prop::sample::select(vec![Compression::Lz4, Compression::Zstd { level: 3 }]),
+    ) {
+        run(&ops, codec)?;
     }
 }
