@@ -6,7 +6,9 @@
 //! 2. simulation speed: simulated seconds per wall second and seeds per second;
 //! 3. memory: 8 producers sending the same 100 MB of records, shared vs cloned,
 //!    peak RSS of a child process that holds only the producers;
-//! 4. time to first failure: random swarm vs guided search per injected bug;
+//! 4. time to first failure: random swarm vs guided search over the deep
+//!    injected classes (`bugs::DEEP`), 9 search seeds each, with the `guided
+//!    speedup:` line; every class's table with `--only=ttff-all`;
 //! 5. compression: lz4 and zstd, producer-core vs librdkafka on one broker,
 //!    msgs/s and the bytes each writes.
 //!
@@ -662,6 +664,9 @@ fn main() {
         memory(quick);
     }
     if only("ttff") {
+        ttff::deep(quick, &root());
+    }
+    if args.iter().any(|a| a == "--only=ttff-all") {
         let bug = args.iter().find_map(|a| a.strip_prefix("--bug="));
         let files: Vec<&str> = match args.iter().find_map(|a| a.strip_prefix("--scenario=")) {
             Some(file) => vec![file],

@@ -80,6 +80,54 @@ macro_rules! every_bug {
             /// first attempt in flight (no earlier attempt at all) is called
             /// definitely not written, though the broker may still append it.
             expiry_trusts_earlier_attempts,
+            /// Deep (a retry, another retry, an epoch bump, in that order): a
+            /// batch already sent twice is restamped after an epoch bump with
+            /// the new epoch but its *old* base sequence, as if a veteran
+            /// retry's sequence were still the broker's (IBM/sarama #3354 /
+            /// #3362 family: sequence state carried across a bump).
+            veteran_retry_keeps_sequence,
+            /// Deep (an epoch bump, a retry restamped into the new epoch that
+            /// fails until it has been sent three times, a second bump): at a
+            /// later bump, partitions whose queued retries were already
+            /// restamped once keep their sequence counters ("those batches are
+            /// in the new numbering already"), so the retries start the next
+            /// epoch past 0 (IBM/sarama #3362: sequences kept across a bump).
+            second_bump_keeps_retry_sequences,
+            /// Deep (an epoch bump, a batch refused twice, then a Metadata
+            /// answer that moves its partition's leader): the retry queue is
+            /// rebuilt for the new leader from the batches on their first
+            /// retry; those sent twice or more are dropped and never resolve
+            /// (the kafkajs 2.2.4 family: records lost when a leader move meets
+            /// batches that are being retried).
+            leader_move_drops_queued_retries,
+            /// Deep (an epoch bump, a batch refused until it has been sent
+            /// three times, an OUT_OF_ORDER_SEQUENCE_NUMBER answer to it): a
+            /// sequence error on a veteran retry after a bump is taken for the
+            /// broker already having the batch (as DUPLICATE_SEQUENCE_NUMBER)
+            /// and acknowledged without offsets, though nothing was written
+            /// (IBM/sarama #1430: the client's own view of its sequences
+            /// trusted over the broker's answer).
+            out_of_order_retry_taken_as_duplicate,
+            /// Deep (an epoch bump, a batch refused twice, then its partition's
+            /// leader moves): a veteran retry of a partition whose leader moved
+            /// waits behind the newer batches, as if the new leader started a
+            /// fresh queue (IBM/sarama #2619 / #3422: retries reordered on a
+            /// leader change).
+            moved_veteran_retry_behind_newer,
+            /// Deep (an epoch bump, an answer lost so the batch may be written,
+            /// then NOT_LEADER_OR_FOLLOWER on its third attempt or later): a
+            /// batch refused by a moving leader fails with that definite error,
+            /// forgetting the attempt whose answer never came
+            /// (`definite_error_after_maybe_written`, only after a bump and a
+            /// leader chase).
+            leader_chase_forgets_maybe_written,
+            /// Deep (an epoch bump, an answer lost so a batch may be written,
+            /// a second bump): at a second or later bump, the batches of unknown
+            /// outcome are given up as timed out, a definite error, instead of
+            /// as of unknown outcome ("the broker lost our state twice: nothing
+            /// of that epoch is there"), though an attempt whose answer was lost
+            /// may be in the log (KIP-91's reason to keep them maybe written).
+            second_bump_gives_up_as_unwritten,
         }
     };
 }
@@ -230,6 +278,21 @@ mod imp {
 
 pub use imp::Bugs;
 pub(crate) use imp::SendCell;
+
+/// The deep classes: each needs three or more things to happen in order (an
+/// epoch bump, retries, a lost answer, a leader move) before anything is
+/// wrong, as the real ones do. Random swarm search needs a median of 50 runs
+/// or more to find each (bench `--only=ttff`), which is what lets the
+/// time-to-first-failure benchmark tell guided search from random.
+pub const DEEP: &[&str] = &[
+    "veteran_retry_keeps_sequence",
+    "second_bump_keeps_retry_sequences",
+    "leader_move_drops_queued_retries",
+    "out_of_order_retry_taken_as_duplicate",
+    "moved_veteran_retry_behind_newer",
+    "leader_chase_forgets_maybe_written",
+    "second_bump_gives_up_as_unwritten",
+];
 
 #[cfg(all(test, feature = "bug-injection"))]
 mod tests {

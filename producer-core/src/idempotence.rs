@@ -33,6 +33,8 @@ pub struct Idempotence {
     last: Option<(i64, i16)>,
     next_sequence: BTreeMap<TopicPartition, i32>,
     bump_needed: bool,
+    /// Epoch bumps begun so far.
+    bumps: u32,
     /// Injected bugs (`sequence_not_reset_on_bump` keeps sequences across a bump).
     bugs: Bugs,
 }
@@ -54,6 +56,7 @@ impl Idempotence {
             last: None,
             next_sequence: BTreeMap::new(),
             bump_needed: false,
+            bumps: 0,
             bugs: Bugs::default(),
         }
     }
@@ -104,6 +107,7 @@ impl Idempotence {
     /// Starts a bump: the identity becomes pending and every sequence restarts at 0.
     pub fn begin_bump(&mut self) {
         if self.enabled() {
+            self.bumps += 1;
             self.bump_needed = false;
             self.identity = Identity::Pending;
             if !self.bugs.sequence_not_reset_on_bump() {
@@ -140,6 +144,22 @@ impl Idempotence {
                 })
             }
         }
+    }
+
+    /// Epoch bumps begun so far.
+    pub fn bumps(&self) -> u32 {
+        self.bumps
+    }
+
+    /// The next sequence of `tp` (0 when it has none yet).
+    pub fn next_sequence(&self, tp: &TopicPartition) -> i32 {
+        self.next_sequence.get(tp).copied().unwrap_or(0)
+    }
+
+    /// Sets the next sequence of `tp` (only the injected
+    /// `second_bump_keeps_retry_sequences` does).
+    pub(crate) fn keep_sequence(&mut self, tp: &TopicPartition, next: i32) {
+        self.next_sequence.insert(tp.clone(), next);
     }
 
     /// True when a batch stamped `stamp` can be sent again unchanged: it belongs to

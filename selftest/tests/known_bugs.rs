@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 const WORLDS: usize = 160;
 
 /// Each bug and the violation kind that must name it.
-const CASES: [(&str, Kind); 15] = [
+const CASES: [(&str, Kind); 22] = [
     ("per_send_state_in_record", Kind::OffsetMismatch),
     ("overflow_off_by_one", Kind::Accounting),
     ("sequence_not_reset_on_bump", Kind::Sequence),
@@ -36,6 +36,14 @@ const CASES: [(&str, Kind); 15] = [
     ("split_double_release", Kind::Memory),
     ("split_same_sequence", Kind::Sequence),
     ("expiry_trusts_earlier_attempts", Kind::FailedButWritten),
+    // The deep classes (`bugs::DEEP`): scenarios/deep-chains.toml's seeds.
+    ("veteran_retry_keeps_sequence", Kind::Sequence),
+    ("second_bump_keeps_retry_sequences", Kind::Sequence),
+    ("leader_move_drops_queued_retries", Kind::Unresolved),
+    ("out_of_order_retry_taken_as_duplicate", Kind::Lost),
+    ("moved_veteran_retry_behind_newer", Kind::Reorder),
+    ("leader_chase_forgets_maybe_written", Kind::FailedButWritten),
+    ("second_bump_gives_up_as_unwritten", Kind::FailedButWritten),
 ];
 
 /// The generated worlds, the same for every bug (a fixed proptest seed).
@@ -263,4 +271,54 @@ fn split_halves_not_renumbered_are_caught() {
 #[test]
 fn expiry_judged_by_earlier_attempts_only_is_caught() {
     detect(CASES[14].0, CASES[14].1);
+}
+
+#[test]
+fn a_veteran_retry_keeping_its_sequence_across_a_bump_is_caught() {
+    detect(CASES[15].0, CASES[15].1);
+}
+
+#[test]
+fn sequences_kept_at_a_second_bump_are_caught() {
+    detect(CASES[16].0, CASES[16].1);
+}
+
+#[test]
+fn retries_dropped_at_a_leader_move_after_a_bump_are_caught() {
+    detect(CASES[17].0, CASES[17].1);
+}
+
+#[test]
+fn an_out_of_order_answer_taken_as_a_duplicate_is_caught() {
+    detect(CASES[18].0, CASES[18].1);
+}
+
+#[test]
+fn a_veteran_retry_behind_newer_after_a_leader_move_is_caught() {
+    detect(CASES[19].0, CASES[19].1);
+}
+
+#[test]
+fn a_leader_chase_forgetting_a_lost_answer_is_caught() {
+    detect(CASES[20].0, CASES[20].1);
+}
+
+#[test]
+fn a_second_bump_giving_up_maybe_written_batches_as_unwritten_is_caught() {
+    detect(CASES[21].0, CASES[21].1);
+}
+
+/// The deep classes are the ones `bugs::DEEP` names, each with a case here.
+#[test]
+fn every_deep_class_has_a_case() {
+    for name in producer_core::bugs::DEEP {
+        assert!(
+            Bugs::NAMES.contains(name),
+            "`{name}` is not an injected bug"
+        );
+        assert!(
+            CASES.iter().any(|(n, _)| n == name),
+            "deep class `{name}` has no case"
+        );
+    }
 }

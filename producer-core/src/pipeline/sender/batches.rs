@@ -95,6 +95,9 @@ pub(crate) struct PartitionState {
     /// from a producer it does not know (KIP-360), so if sequence 0 fails
     /// without being written, sequence 1 becomes the partition's first.
     pub solo_in_flight: bool,
+    /// Injected `moved_veteran_retry_behind_newer`: the leader moved while a
+    /// veteran retry waited, and the bug lets newer batches go first.
+    pub behind_newer: bool,
 }
 
 impl PartitionState {

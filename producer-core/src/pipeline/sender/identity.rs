@@ -56,10 +56,15 @@ impl SenderState {
             unknown.extend(drop);
         }
         for batch in unknown {
-            self.finish(batch, Err(Error::OutcomeUnknown));
+            let error = self.injected_give_up(Error::OutcomeUnknown);
+            self.finish(batch, Err(error));
         }
         self.partitions.retain(|_, ps| !ps.is_idle());
+        let kept = self.injected_kept_sequences();
         self.idempotence.begin_bump();
+        for (tp, next) in kept {
+            self.idempotence.keep_sequence(&tp, next);
+        }
         self.out.emit(|| Event::EpochBumpStarted);
     }
 

@@ -189,6 +189,7 @@ impl SenderState {
         self.metadata
             .refresh
             .answered(leaderless.then(|| now + backoff));
+        self.injected_leader_move(&merged);
         self.metadata.view = merged;
         for id in gone {
             self.drop_connection(id, "broker left the metadata".into(), now);

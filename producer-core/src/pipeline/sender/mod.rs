@@ -34,6 +34,7 @@ mod batches;
 mod conns;
 mod handshake;
 mod identity;
+mod injected;
 mod metadata;
 mod outbox;
 mod packing;

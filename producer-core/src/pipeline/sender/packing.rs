@@ -7,6 +7,7 @@
 //! requests has room.
 
 use super::batches::SentBatch;
+use super::injected::injected_restamp;
 use super::{Accumulator, RequestKind, SenderState};
 use crate::batch::{restamp, ProducerStamp, BATCH_HEADER_LEN};
 use crate::clock::Instant;
@@ -106,8 +107,9 @@ impl SenderState {
         if ps.is_some_and(|ps| !ps.can_send(broker, now)) {
             return None;
         }
-        let newer_first =
-            self.config().bugs.retry_behind_newer() && accum.produce_set.is_ready(tp, now, force);
+        let newer_first = (self.config().bugs.retry_behind_newer()
+            || ps.is_some_and(|ps| ps.behind_newer))
+            && accum.produce_set.is_ready(tp, now, force);
         if let Some(front) = ps.and_then(|ps| ps.retry.front()).filter(|_| !newer_first) {
             if produce::partition_entry_len(front.bytes.len()) > room {
                 return None;
@@ -116,7 +118,8 @@ impl SenderState {
                 None
             } else {
                 // Definitely unwritten under the old epoch: new sequence numbers.
-                Some(self.idempotence.next_stamp(tp, front.send_ids.len())?)
+                let fresh = self.idempotence.next_stamp(tp, front.send_ids.len())?;
+                Some(injected_restamp(self.config().bugs, front, fresh))
             };
             let ps = self.partitions.get_mut(tp).expect("checked");
             let mut batch = ps.retry.pop_front().expect("checked");

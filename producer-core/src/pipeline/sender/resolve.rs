@@ -132,6 +132,7 @@ impl SenderState {
 
     /// One attempt of a batch ended with `answer`.
     pub(super) fn on_answer(&mut self, mut batch: SentBatch, answer: Answer, now: Instant) {
+        let answer = self.injected_answer(&batch, answer);
         let tp = batch.tp.clone();
         let ps = self.partitions.entry(tp.clone()).or_default();
         ps.in_flight -= 1;
@@ -159,7 +160,7 @@ impl SenderState {
             window_had_failed,
             bugs: config.bugs,
         };
-        let decision = policy::decide(answer, &attempt);
+        let decision = self.injected_decision(&batch, answer, policy::decide(answer, &attempt));
         if batch.resolved {
             // Expired while in flight: only the sequence bookkeeping is left.
             // Unless it was written, its sequence range is now a hole.
