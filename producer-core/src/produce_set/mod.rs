@@ -212,6 +212,17 @@ struct PartitionBatches {
     closed: VecDeque<OpenBatch>,
 }
 
+impl PartitionBatches {
+    /// Moves the open batch behind the closed ones; returns its records to
+    /// compress when it is a compressed batch ([`BatchBuilder::close`]).
+    fn close_open(&mut self) -> Option<Arc<Compressing>> {
+        let mut full = self.open.take().expect("an open batch to close");
+        let records = full.builder.close();
+        self.closed.push_back(full);
+        records
+    }
+}
+
 /// Open and closed (full, not yet sent) batches of every partition.
 #[derive(Debug)]
 pub struct ProduceSet {
@@ -437,9 +448,7 @@ impl ProduceSet {
         let limits = &self.limits;
         let entry = self.partitions.entry(tp.clone()).or_default();
         if overflow.is_some() {
-            let mut full = entry.open.take().expect("overflow implies an open batch");
-            self.to_compress.extend(full.builder.close());
-            entry.closed.push_back(full);
+            self.to_compress.extend(entry.close_open());
         }
         if entry.open.is_none() {
             self.bytes += BATCH_HEADER_LEN;
@@ -457,19 +466,15 @@ impl ProduceSet {
         open.send_ids.push(send_id);
         let index = (open.send_ids.len() - 1) as u32;
         let completion = open.completion.clone();
-        let memory = open.memory;
-        let (len, count) = (open.builder.len(), open.builder.record_count());
-        let batch_full = self.counted(&tp.topic, len) >= self.limits.batch_size
-            || count >= self.limits.max_records
-            || (!self.limits.compression.is_none() && len >= memory);
+        let batch_full = (self.partitions.get(tp))
+            .and_then(|p| p.open.as_ref())
+            .is_some_and(|o| self.is_full(&tp.topic, o));
         if batch_full && !self.limits.compression.is_none() {
             // A compressed batch full by the estimate takes no more records,
             // as the Java client's `MemoryRecordsBuilder::isFull`: it closes,
             // so its records may be compressed before the sender takes it.
             let entry = self.partitions.get_mut(tp).expect("added above");
-            let mut full = entry.open.take().expect("added above");
-            self.to_compress.extend(full.builder.close());
-            entry.closed.push_back(full);
+            self.to_compress.extend(entry.close_open());
         }
         self.records += 1;
         self.bytes += written;

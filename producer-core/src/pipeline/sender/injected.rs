@@ -123,13 +123,8 @@ impl SenderState {
         }
         let before = &self.metadata.view;
         for (tp, ps) in self.partitions.iter_mut() {
-            let leader = |m: &ClusterMetadata| {
-                m.topics
-                    .get(&*tp.topic)
-                    .and_then(|p| p.get(tp.partition as usize))
-                    .and_then(|p| p.leader)
-            };
-            let (old, new) = (leader(before), leader(merged));
+            let old = before.leader(&tp.topic, tp.partition);
+            let new = merged.leader(&tp.topic, tp.partition);
             let veteran = ps.retry.front().is_some_and(|b| b.attempts >= 2);
             if bugs.moved_veteran_retry_behind_newer() && old != new && veteran {
                 ps.behind_newer = true;
