@@ -65,42 +65,85 @@ enum Found {
     Neither,
 }
 
+/// Both searches of one bug class over the search seeds: every trial, and
+/// the medians of each search.
+struct Searches {
+    random: Vec<Trial>,
+    guided: Vec<Trial>,
+    r_runs: Option<u64>,
+    r_wall: f64,
+    g_runs: Option<u64>,
+    g_wall: f64,
+}
+
+impl Searches {
+    fn run(scenario: &sim::Scenario, bugs: Bugs, seeds: u64, budget: u64) -> Searches {
+        let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
+            (0..seeds)
+                .map(|s| trial(scenario, mode, s, budget, bugs))
+                .collect::<Vec<_>>()
+        });
+        let (r_runs, r_wall) = medians(&random, budget);
+        let (g_runs, g_wall) = medians(&guided, budget);
+        Searches {
+            random,
+            guided,
+            r_runs,
+            r_wall,
+            g_runs,
+            g_wall,
+        }
+    }
+
+    /// The first failure's first line (guided, search seed 0, else random).
+    fn why(&self) -> &str {
+        self.guided[0]
+            .why
+            .as_deref()
+            .or(self.random[0].why.as_deref())
+            .unwrap_or("none within the budget")
+    }
+
+    /// Prints the row: `name` in a column `width` wide, the ratios as given,
+    /// the first failure cut at `why_len` characters.
+    fn print(&self, name: &str, width: usize, budget: u64, ratios: [&str; 2], why_len: usize) {
+        println!(
+            "{:<width$} {:>11} {:>9.2} {:>11} {:>9.2} {:>8} {:>8}  {}",
+            name,
+            cell(self.r_runs, budget),
+            self.r_wall,
+            cell(self.g_runs, budget),
+            self.g_wall,
+            ratios[0],
+            ratios[1],
+            self.why().chars().take(why_len).collect::<String>()
+        );
+    }
+}
+
+/// The column heads of a table whose first column is `first`, `width` wide.
+fn print_header(first: &str, width: usize) {
+    println!(
+        "{:<width$} {:>11} {:>9} {:>11} {:>9} {:>8} {:>8}  first failure (guided, search seed 0)",
+        first, "random runs", "random s", "guided runs", "guided s", "runs x", "wall x"
+    );
+}
+
 /// Runs both searches for one bug class over the seeds and prints its row.
 fn row(scenario: &sim::Scenario, name: &str, seeds: u64, budget: u64) -> Found {
     let bugs = Bugs::only(name).unwrap_or_default();
-    let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
-        (0..seeds)
-            .map(|s| trial(scenario, mode, s, budget, bugs))
-            .collect::<Vec<_>>()
-    });
-    let (r_runs, r_wall) = medians(&random, budget);
-    let (g_runs, g_wall) = medians(&guided, budget);
+    let s = Searches::run(scenario, bugs, seeds, budget);
     let past = (budget + 1) as f64;
-    let (found, ratio, wall_ratio) = match (r_runs, g_runs) {
+    let (found, ratio, wall_ratio) = match (s.r_runs, s.g_runs) {
         (Some(r), Some(g)) => {
-            let (x, w) = (r as f64 / g as f64, r_wall / g_wall);
+            let (x, w) = (r as f64 / g as f64, s.r_wall / s.g_wall);
             (Found::Both(x, w), format!("{x:.2}"), format!("{w:.2}"))
         }
         (None, None) => (Found::Neither, "-".into(), "-".into()),
         (None, Some(g)) => (Found::One, format!(">{:.2}", past / g as f64), "-".into()),
         (Some(r), None) => (Found::One, format!("<{:.2}", r as f64 / past), "-".into()),
     };
-    let why = guided[0]
-        .why
-        .as_deref()
-        .or(random[0].why.as_deref())
-        .unwrap_or("none within the budget");
-    println!(
-        "{:<36} {:>11} {:>9.2} {:>11} {:>9.2} {:>8} {:>8}  {}",
-        name,
-        cell(r_runs, budget),
-        r_wall,
-        cell(g_runs, budget),
-        g_wall,
-        ratio,
-        wall_ratio,
-        why.chars().take(90).collect::<String>()
-    );
+    s.print(name, 36, budget, [&ratio, &wall_ratio], 90);
     found
 }
 
@@ -128,10 +171,7 @@ fn table(quick: bool, root: &std::path::Path, bug: Option<&str>, file: &str, all
     println!(
         "median over {seeds} search seeds; budget {budget} runs per search; random = swarm seeds in order, guided = `explore --guided`"
     );
-    println!(
-        "{:<36} {:>11} {:>9} {:>11} {:>9} {:>8} {:>8}  first failure (guided, search seed 0)",
-        "bug", "random runs", "random s", "guided runs", "guided s", "runs x", "wall x"
-    );
+    print_header("bug", 36);
     let mut mine = Ratios::default();
     let mut neither = Vec::new();
     let names = std::iter::once("(no bug: control)")
@@ -182,60 +222,38 @@ pub fn deep(quick: bool, root: &std::path::Path) {
     println!(
         "median over {seeds} search seeds (the same each time); budget {budget} runs per search; a row counts when random needs a median of >= {DEEP_MIN_RUNS} runs"
     );
-    println!(
-        "{:<38} {:>11} {:>9} {:>11} {:>9} {:>8} {:>8}  first failure (guided, search seed 0)",
-        "deep class", "random runs", "random s", "guided runs", "guided s", "runs x", "wall x"
-    );
+    print_header("deep class", 38);
     let mut mine = Ratios::default();
     let mut shallow = Vec::new();
     for name in producer_core::bugs::DEEP {
         let bugs = Bugs::only(name).expect("a deep class is an injected bug");
-        let [random, guided] = [Mode::Random, Mode::Guided].map(|mode| {
-            (0..seeds)
-                .map(|s| trial(&scenario, mode, s, budget, bugs))
-                .collect::<Vec<_>>()
-        });
-        let (r_runs, r_wall) = medians(&random, budget);
-        let (g_runs, g_wall) = medians(&guided, budget);
+        let s = Searches::run(&scenario, bugs, seeds, budget);
         // Past the budget counts as the budget + 1: a lower bound on the ratio.
         let past = budget + 1;
-        let (r, g) = (r_runs.unwrap_or(past), g_runs.unwrap_or(past));
+        let (r, g) = (s.r_runs.unwrap_or(past), s.g_runs.unwrap_or(past));
         let deep = r >= DEEP_MIN_RUNS;
-        let (x, w) = (r as f64 / g as f64, r_wall / g_wall);
+        let (x, w) = (r as f64 / g as f64, s.r_wall / s.g_wall);
         if deep {
             mine.runs.push(x);
             mine.wall.push(w);
         } else {
             shallow.push(*name);
         }
-        let why = guided[0]
-            .why
-            .as_deref()
-            .or(random[0].why.as_deref())
-            .unwrap_or("none within the budget");
-        println!(
-            "{:<38} {:>11} {:>9.2} {:>11} {:>9.2} {:>8.2} {:>8.2}  {}",
+        s.print(
             name,
-            cell(r_runs, budget),
-            r_wall,
-            cell(g_runs, budget),
-            g_wall,
-            x,
-            w,
-            why.chars().take(80).collect::<String>()
+            38,
+            budget,
+            [&format!("{x:.2}"), &format!("{w:.2}")],
+            80,
         );
         let runs = |t: &[Trial]| {
             t.iter()
-                .map(|t| t.runs.map_or(format!(">{budget}"), |r| r.to_string()))
+                .map(|t| cell(t.runs, budget))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!(
-            "    random: {}
-    guided: {}",
-            runs(&random),
-            runs(&guided)
-        );
+        println!("    random: {}", runs(&s.random));
+        println!("    guided: {}", runs(&s.guided));
     }
     if !shallow.is_empty() {
         println!(
