@@ -94,33 +94,7 @@ pub(super) enum Command {
     },
     /// Serve the simulated cluster on real TCP for any Kafka client; print the
     /// logs and the verdict when stopped (Ctrl-C or --for-secs).
-    Serve {
-        /// Scenario file for the cluster, topics and broker-side faults
-        /// (default: 3 brokers, topic `events` with 6 partitions).
-        file: Option<PathBuf>,
-        /// Address to listen on and advertise.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port of broker 0; broker N listens on port + N (0 = ephemeral ports).
-        #[arg(long, default_value_t = 19092)]
-        port: u16,
-        /// Stop after this many seconds.
-        #[arg(long)]
-        for_secs: Option<u64>,
-        /// What the client reported (SEND/ACK/FAIL/CLOSED lines, see
-        /// docs/serve.md), read when the server stops: the whole checker then
-        /// judges the run, not only the logs.
-        #[arg(long, value_name = "FILE")]
-        outcomes: Option<PathBuf>,
-        /// Also write the stop report (rows per client and producer id,
-        /// violations, faults) as JSON, for CI.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Print records/s per client on stderr every N seconds while serving
-        /// (0: never).
-        #[arg(long, default_value_t = 1, value_name = "N")]
-        progress_secs: u64,
-    },
+    Serve(ServeArgs),
     /// Run one seed and print its event log: sends, batches, requests, faults, verdict.
     Replay {
         /// Scenario file (TOML).
@@ -138,4 +112,34 @@ pub(super) enum Command {
         #[arg(long, value_name = "out.json")]
         trace: Option<PathBuf>,
     },
+}
+
+/// `sim serve`'s arguments.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Scenario file for the cluster, topics and broker-side faults
+    /// (default: 3 brokers, topic `events` with 6 partitions).
+    pub(crate) file: Option<PathBuf>,
+    /// Address to listen on and advertise.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Port of broker 0; broker N listens on port + N (0 = ephemeral ports).
+    #[arg(long, default_value_t = 19092)]
+    pub(crate) port: u16,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub(crate) for_secs: Option<u64>,
+    /// What the client reported (SEND/ACK/FAIL/CLOSED lines, see
+    /// docs/serve.md), read when the server stops: the whole checker then
+    /// judges the run, not only the logs.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) outcomes: Option<PathBuf>,
+    /// Also write the stop report (rows per client and producer id,
+    /// violations, faults) as JSON, for CI.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+    /// Print records/s per client on stderr every N seconds while serving
+    /// (0: never).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub(crate) progress_secs: u64,
 }

@@ -13,7 +13,6 @@ mod serve;
 
 use args::{Cli, Command};
 use clap::Parser;
-use serve::ServeArgs;
 use sim::explore::ExploreOptions;
 use std::process::ExitCode;
 
@@ -29,23 +28,7 @@ pub fn main() -> ExitCode {
         } => commands::run(file, seed, trace, verbose),
         Command::MergeReports { reports } => commands::merge_reports(&reports),
         Command::Shrink { file, seed, out } => commands::shrink_cmd(&file, seed, &out),
-        Command::Serve {
-            file,
-            host,
-            port,
-            for_secs,
-            outcomes,
-            json,
-            progress_secs,
-        } => serve::serve(ServeArgs {
-            file,
-            host,
-            port,
-            for_secs,
-            outcomes,
-            json,
-            progress_secs,
-        }),
+        Command::Serve(args) => serve::serve(args),
         Command::Replay {
             file,
             seed,

@@ -3,22 +3,12 @@
 //! (the black-box verdict, or the whole checker with `--outcomes`) when it
 //! stops (`--for-secs` or Ctrl-C).
 
+use super::args::ServeArgs;
 use super::common::load;
 use sim::Scenario;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// What `sim serve` was asked to do, from its command line.
-pub(crate) struct ServeArgs {
-    pub(crate) file: Option<PathBuf>,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) for_secs: Option<u64>,
-    pub(crate) outcomes: Option<PathBuf>,
-    pub(crate) json: Option<PathBuf>,
-    pub(crate) progress_secs: u64,
-}
 
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, ExitCode> {
     let scenario = match &args.file {
