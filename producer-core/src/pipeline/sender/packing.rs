@@ -13,7 +13,7 @@ use crate::batch::{restamp, ProducerStamp, BATCH_HEADER_LEN};
 use crate::clock::Instant;
 use crate::idempotence::Identity;
 use crate::observe::{BatchAttempt, Event};
-use crate::produce_set::TopicPartition;
+use crate::produce_set::{OpenBatch, TopicPartition};
 use crate::wire::produce::{self, PartitionBatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -114,20 +114,7 @@ impl SenderState {
             if produce::partition_entry_len(front.bytes.len()) > room {
                 return None;
             }
-            let restamp_with = if self.idempotence.is_current(&front.stamp) {
-                None
-            } else {
-                // Definitely unwritten under the old epoch: new sequence numbers.
-                let fresh = self.idempotence.next_stamp(tp, front.send_ids.len())?;
-                Some(injected_restamp(self.config().bugs, front, fresh))
-            };
-            let ps = self.partitions.get_mut(tp).expect("checked");
-            let mut batch = ps.retry.pop_front().expect("checked");
-            if let Some(stamp) = restamp_with {
-                batch.bytes = restamp(&batch.bytes, stamp);
-                batch.stamp = stamp;
-            }
-            return Some(batch);
+            return self.pop_retry(tp);
         }
         let len = accum.produce_set.next_batch_len(tp)?;
         // With compression `len` is an estimate, and it grows when the ratio
@@ -139,10 +126,48 @@ impl SenderState {
             return None;
         }
         let open = accum.produce_set.take_ready(tp, now, force)?;
+        let limit = accum.produce_set.limits().batch_limit(&tp.topic).0;
+        let batch = self.seal_taken(tp, open, limit, accum);
+        if self.config().compression.is_none() {
+            return Some(batch);
+        }
+        self.queue_fitting_parts(tp, batch, limit);
+        self.next_batch(tp, broker, room, first, now, accum)
+    }
+
+    /// Takes the first retry of `tp`, restamped with new sequence numbers when
+    /// it was stamped under an older epoch (it is definitely unwritten there).
+    /// `None` while the producer has no identity to stamp it with.
+    fn pop_retry(&mut self, tp: &TopicPartition) -> Option<SentBatch> {
+        let front = self.partitions.get(tp)?.retry.front()?;
+        let restamp_with = if self.idempotence.is_current(&front.stamp) {
+            None
+        } else {
+            let fresh = self.idempotence.next_stamp(tp, front.send_ids.len())?;
+            Some(injected_restamp(self.config().bugs, front, fresh))
+        };
+        let ps = self.partitions.get_mut(tp).expect("checked");
+        let mut batch = ps.retry.pop_front().expect("checked");
+        if let Some(stamp) = restamp_with {
+            batch.bytes = restamp(&batch.bytes, stamp);
+            batch.stamp = stamp;
+        }
+        Some(batch)
+    }
+
+    /// Seals a batch taken from the produce set and holds it. Without
+    /// compression it is stamped now; a compressed batch's size is news at seal,
+    /// so it is stamped only once its parts are known to fit
+    /// ([`Self::queue_fitting_parts`]), and no sequence goes to a batch that is
+    /// then split or fails. Its compressed size corrects the ratio estimate.
+    fn seal_taken(
+        &mut self,
+        tp: &TopicPartition,
+        open: OpenBatch,
+        limit: usize,
+        accum: &mut Accumulator,
+    ) -> SentBatch {
         let compressed = !self.config().compression.is_none();
-        // A compressed batch's size is news at seal: it is stamped only once
-        // its parts are known to fit, so no sequence goes to a batch that is
-        // then split or fails.
         let stamp = if compressed {
             ProducerStamp::NONE
         } else {
@@ -150,7 +175,6 @@ impl SenderState {
                 .next_stamp(tp, open.send_ids.len())
                 .expect("callers check readiness")
         };
-        let limit = accum.produce_set.limits().batch_limit(&tp.topic).0;
         let send_ids: Arc<[u64]> = open.send_ids.into();
         let (accounted, uncompressed) = (open.accounted, open.builder.len());
         let bytes = open
@@ -188,12 +212,13 @@ impl SenderState {
             resolved: false,
         };
         self.held.insert(&batch);
-        if !compressed {
-            return Some(batch);
-        }
-        // The estimate the batch was filled by may have been too low: split
-        // it until every part fits (a record alone too large fails), stamp
-        // the parts in order, and send them first.
+        batch
+    }
+
+    /// The estimate a compressed batch was filled by may have been too low:
+    /// splits it until every part fits `limit` (a record alone too large
+    /// fails), stamps the parts in order, and queues them to go first.
+    fn queue_fitting_parts(&mut self, tp: &TopicPartition, batch: SentBatch, limit: usize) {
         let parts = if self.config().bugs.ratio_never_corrects() {
             vec![batch]
         } else {
@@ -218,7 +243,6 @@ impl SenderState {
                 .or_default()
                 .push_retry(part);
         }
-        self.next_batch(tp, broker, room, first, now, accum)
     }
 
     /// Writes one produce request of `batches` (sorted by partition) to `broker`;
