@@ -389,7 +389,32 @@ fn three_nodes_with_the_leader_killed_and_restarted_mid_stream() {
                     w.topic
                 );
                 kafka.kill(node);
-                std::thread::sleep(Duration::from_millis(1_000));
+                // Down until another node leads the partition (at most 30 s),
+                // so the kill moves the leadership while records stream: a
+                // fixed second was sometimes shorter than the election, and
+                // the node came back still leading (one CI run here).
+                let others: Vec<&str> = kafka
+                    .bootstrap
+                    .split(',')
+                    .filter(|a| *a != leader)
+                    .collect();
+                let others = others.join(",");
+                let probe = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_secs(30) {
+                    let now = probe.block_on(common::try_leaders(&others, &w.topic));
+                    if let Some(moved) = now
+                        .and_then(|l| l.get(&0).cloned())
+                        .filter(|l| *l != leader)
+                    {
+                        println!("{}/0 led by {moved} after {:?}", w.topic, started.elapsed());
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 kafka.restart(node);
             });
             rt.block_on(produce(&kafka.bootstrap, &w))
