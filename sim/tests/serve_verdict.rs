@@ -193,3 +193,72 @@ fn a_sequence_reused_for_other_records_is_a_violation_even_after_a_fault() {
         2
     );
 }
+
+/// The base sequences stored in partition `p`, in log order.
+fn stored_sequences(c: &Cluster, p: i32) -> Vec<i32> {
+    c.partition("events", p)
+        .unwrap()
+        .log
+        .iter()
+        .map(|b| b.base_sequence)
+        .collect()
+}
+
+#[test]
+fn a_refused_partition_state_holds_for_the_batches_pipelined_behind_it() {
+    // NOT_LEADER_OR_FOLLOWER on a new producer's first batch: the batch
+    // pipelined behind it meets the same state (as on a real Kafka), so the
+    // retries in order store both, in order.
+    for code in [5, 6, 19] {
+        let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+        c.inject("events", 0, Injection::Error(code), 1);
+        produce_at(&mut c, 0, "java", 0, batch(1000, 0, &["a", "b"]), 1);
+        produce_at(&mut c, 0, "java", 0, batch(1000, 2, &["c"]), 2);
+        assert!(stored_sequences(&c, 0).is_empty(), "code {code}");
+        produce_at(&mut c, 0, "java", 0, batch(1000, 0, &["a", "b"]), 150);
+        produce_at(&mut c, 0, "java", 0, batch(1000, 2, &["c"]), 151);
+        assert_eq!(stored_sequences(&c, 0), vec![0, 2], "code {code}");
+        let report = judge_wire(&c.logs(), &c.ledger);
+        assert!(report.passed(), "{:?}", report.verdict.violations);
+        let row = &report.rows[0];
+        assert_eq!(row.answers.get(&code), Some(&2), "code {code}: {row:?}");
+        assert_eq!(row.answers.get(&0), Some(&2), "code {code}: {row:?}");
+    }
+}
+
+#[test]
+fn a_refused_batch_refuses_only_itself_and_the_hole_it_leaves_is_the_faults() {
+    // CORRUPT_MESSAGE is about one batch: Kafka takes the next one as the
+    // unknown producer's first (any sequence, KIP-360), and the retry of the
+    // refused batch is then out of order for as long as the client retries.
+    let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+    c.inject("events", 0, Injection::Error(2), 1);
+    produce_at(&mut c, 0, "java", 0, batch(1000, 0, &["a", "b"]), 1);
+    produce_at(&mut c, 0, "java", 0, batch(1000, 2, &["c"]), 2);
+    assert_eq!(stored_sequences(&c, 0), vec![2]);
+    for at in (1_000..=61_000).step_by(1_000) {
+        produce_at(&mut c, 0, "java", 0, batch(1000, 0, &["a", "b"]), at);
+    }
+    assert_eq!(stored_sequences(&c, 0), vec![2]);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    assert!(report.passed(), "{:?}", report.verdict.violations);
+    // 61 answers, and the log's sequence starting at 2.
+    let kinds: Vec<Kind> = report.verdict.expected.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds.len(), 62, "{kinds:?}");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == Kind::OutOfOrderAnswer)
+            .count(),
+        61
+    );
+    assert!(kinds.contains(&Kind::Sequence), "{kinds:?}");
+
+    // Without the injection the same answers are the client's.
+    let mut c = Cluster::new(spec(1), |_| ("localhost".into(), 9092));
+    produce_at(&mut c, 0, "java", 0, batch(1000, 2, &["c"]), 2);
+    produce_at(&mut c, 0, "java", 0, batch(1000, 0, &["a", "b"]), 1_000);
+    let report = judge_wire(&c.logs(), &c.ledger);
+    let kinds: Vec<Kind> = report.verdict.violations.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, vec![Kind::Sequence, Kind::OutOfOrderAnswer]);
+}

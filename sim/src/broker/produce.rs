@@ -10,6 +10,7 @@
 use super::ledger::{Anomaly, FaultEvent};
 use super::stored::{self, Stamp, Stored};
 use super::{decode, respond, Reply, Request};
+use crate::cluster::refusals::BatchId;
 use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, TopicConfig};
 use crate::log_validator::{self, Checks, ValidBatch};
 use crate::producer_state::{self, Appended, Decision, ProducerWindow};
@@ -275,7 +276,15 @@ fn partition(
         Err(e) if e.in_log => return PartitionResult::log_error(e.code),
         Err(e) => return PartitionResult::error(e.code),
     };
-    let effects = match injected(cluster, req, &tp) {
+    let id = BatchId {
+        producer_id: batch.producer_id,
+        epoch: batch.producer_epoch,
+        sequence: batch.base_sequence,
+    };
+    if let Some(c) = cluster.refusals.holds(&tp, id, req.now) {
+        return PartitionResult::error(c);
+    }
+    let effects = match injected(cluster, req, &tp, id) {
         Ok(e) => e,
         Err(refused) => return refused,
     };
@@ -417,6 +426,7 @@ fn injected(
     cluster: &mut Cluster,
     req: &Request<'_>,
     tp: &TopicPartition,
+    batch: BatchId,
 ) -> Result<Effects, PartitionResult> {
     let injection = cluster.injections.get_mut(tp).and_then(|q| q.pop_front());
     cluster.injections_hit += u64::from(injection.is_some());
@@ -435,7 +445,10 @@ fn injected(
         {
             Some(c)
         }
-        Some(Injection::Error(c)) => return Err(PartitionResult::error(c)),
+        Some(Injection::Error(c)) => {
+            cluster.refusals.begin(tp, batch, c, req.now);
+            return Err(PartitionResult::error(c));
+        }
         _ => None,
     };
     if let Some(Injection::CrashAfterAppend(restart_ms)) = injection {

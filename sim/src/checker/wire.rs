@@ -14,16 +14,19 @@
 //!   broker-side fault touched its partition (a crash, restart or lost response
 //!   touches all) at most [`EXPLAINS_FOR`] before it: a correct client's retries
 //!   after a fault can meet these answers. Without faults nothing explains them.
+//!   The same answer to the same batch sent again later keeps its first
+//!   answer's explanation: a client may retry one batch for minutes.
 //! - Batches without a producer id cannot be judged from the log: equal records
 //!   may have been sent twice on purpose. The report says so instead of failing.
 
 use super::view::producer_of;
 use super::{check_logs, logs, Expected, Kind, Verdict, Violation};
-use crate::broker::ledger::{FaultEvent, Ledger};
+use crate::broker::ledger::{Anomaly, FaultEvent, Ledger};
 use crate::cluster::LogBatch;
 use producer_core::error::code;
 use producer_core::TopicPartition;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long after a broker-side fault its effects explain an anomaly (Kafka's
@@ -83,11 +86,66 @@ fn explanation<'a>(
 
 fn explain(v: Violation, faults: &[(Duration, FaultEvent)]) -> Violation {
     match explanation(faults, v.tp.as_ref(), v.at) {
-        Some(f) => {
-            let detail = format!("{} (after the {f})", v.detail);
-            Violation { detail, ..v }.expected(Expected::BrokerFault)
-        }
+        Some(f) => because(v, format!("after the {f}")),
         None => v,
+    }
+}
+
+fn because(v: Violation, why: String) -> Violation {
+    let detail = format!("{} ({why})", v.detail);
+    Violation { detail, ..v }.expected(Expected::BrokerFault)
+}
+
+/// One batch as the broker saw it: the same client, producer id, epoch,
+/// first sequence and partition are the same batch sent again.
+type BatchKey = (Arc<str>, i64, i16, i32, TopicPartition);
+
+/// Explains the anomalous answers of the ledger, in the order they were
+/// given. A batch's first anomaly is explained by a fault at most
+/// [`EXPLAINS_FOR`] before it; the same answer to the same batch sent again
+/// later carries that explanation, however long the client keeps retrying
+/// (the Java client retries until `delivery.timeout.ms`, 120 s by default).
+/// Other answers are explained by a fault in their own window, or not at all.
+struct Explainer<'a> {
+    faults: &'a [(Duration, FaultEvent)],
+    first: BTreeMap<(BatchKey, i16), (Duration, String)>,
+}
+
+impl<'a> Explainer<'a> {
+    fn new(faults: &'a [(Duration, FaultEvent)]) -> Self {
+        Explainer {
+            faults,
+            first: BTreeMap::new(),
+        }
+    }
+
+    fn explain(&mut self, a: &Anomaly, v: Violation) -> Violation {
+        if a.producer_id < 0 {
+            return explain(v, self.faults);
+        }
+        let key = (
+            (
+                a.client_id.clone(),
+                a.producer_id,
+                a.epoch,
+                a.base_sequence,
+                a.tp.clone(),
+            ),
+            a.code,
+        );
+        if let Some((at, f)) = self.first.get(&key) {
+            let at = at.as_secs_f64();
+            let why = format!("the same batch, first answered so at {at:.3}s after the {f}");
+            return because(v, why);
+        }
+        let found = explanation(self.faults, v.tp.as_ref(), v.at).map(|f| f.to_string());
+        if let Some(f) = &found {
+            self.first.insert(key, (v.at, f.clone()));
+        }
+        match found {
+            Some(f) => because(v, format!("after the {f}")),
+            None => v,
+        }
     }
 }
 
@@ -144,6 +202,7 @@ pub fn judge_wire(logs: &BTreeMap<TopicPartition, Vec<LogBatch>>, ledger: &Ledge
         };
         all.push((who, explain(v, &ledger.faults)));
     }
+    let mut explainer = Explainer::new(&ledger.faults);
     for a in &ledger.anomalies {
         let kind = match a.code {
             code::INVALID_PRODUCER_EPOCH => Kind::FencedAnswer,
@@ -177,7 +236,7 @@ pub fn judge_wire(logs: &BTreeMap<TopicPartition, Vec<LogBatch>>, ledger: &Ledge
         let v = if kind == Kind::SequenceReused {
             v
         } else {
-            explain(v, &ledger.faults)
+            explainer.explain(a, v)
         };
         all.push(((a.client_id.to_string(), pid), v));
     }
@@ -289,10 +348,8 @@ impl WireReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::ledger::Anomaly;
     use crate::cluster::{Injection, LogRecord};
     use bytes::Bytes;
-    use std::sync::Arc;
 
     fn tp(p: i32) -> TopicPartition {
         TopicPartition::new("events", p)
@@ -407,7 +464,11 @@ mod tests {
         );
         ledger.anomaly(out_of_order(100, 0));
         ledger.anomaly(out_of_order(100, 2));
-        ledger.anomaly(out_of_order(60 + EXPLAINS_FOR.as_millis() as u64 + 1, 0));
+        let late = 60 + EXPLAINS_FOR.as_millis() as u64 + 1;
+        ledger.anomaly(Anomaly {
+            base_sequence: 9,
+            ..out_of_order(late, 0)
+        });
         let r = judge_wire(&BTreeMap::new(), &ledger);
         assert_eq!(r.verdict.expected.len(), 1, "{:?}", r.verdict);
         assert_eq!(r.verdict.violations.len(), 2, "{:?}", r.verdict);
@@ -419,6 +480,71 @@ mod tests {
         );
         ledger.anomaly(out_of_order(100, 2));
         assert!(judge_wire(&BTreeMap::new(), &ledger).passed());
+    }
+
+    #[test]
+    fn a_batch_retried_past_the_window_keeps_its_first_answers_explanation() {
+        // The Java client retries a batch refused out of order until it
+        // expires (60 to 120 s): each answer is the fault's, not the client's.
+        let mut ledger = Ledger::default();
+        ledger.fault(
+            Duration::from_millis(50),
+            FaultEvent::Injected(tp(0), Injection::Error(6)),
+        );
+        let window = EXPLAINS_FOR.as_millis() as u64;
+        for at in (100..100 + 2 * window).step_by(1_000) {
+            ledger.anomaly(out_of_order(at, 0));
+        }
+        let r = judge_wire(&BTreeMap::new(), &ledger);
+        assert!(r.passed(), "{:?}", r.verdict.violations);
+        let last = r.verdict.expected.last().unwrap();
+        assert!(
+            last.detail
+                .contains("the same batch, first answered so at 0.100s after the injected"),
+            "{last}"
+        );
+
+        // Not another batch, another client, another code, nor a batch whose
+        // first answer nothing explained.
+        let late = 100 + window + 1;
+        for other in [
+            Anomaly {
+                base_sequence: 8,
+                ..out_of_order(late, 0)
+            },
+            Anomaly {
+                client_id: Arc::from("other"),
+                ..out_of_order(late, 0)
+            },
+            Anomaly {
+                code: code::UNKNOWN_PRODUCER_ID,
+                ..out_of_order(late, 0)
+            },
+            Anomaly {
+                epoch: 1,
+                ..out_of_order(late, 0)
+            },
+        ] {
+            let mut l = Ledger::default();
+            l.fault(
+                Duration::from_millis(50),
+                FaultEvent::Injected(tp(0), Injection::Error(6)),
+            );
+            l.anomaly(out_of_order(100, 0));
+            l.anomaly(other.clone());
+            let r = judge_wire(&BTreeMap::new(), &l);
+            assert_eq!(r.verdict.violations.len(), 1, "{other:?}: {:?}", r.verdict);
+        }
+        let mut l = Ledger::default();
+        l.anomaly(out_of_order(100, 0));
+        l.fault(
+            Duration::from_millis(200),
+            FaultEvent::Injected(tp(0), Injection::Error(6)),
+        );
+        l.anomaly(out_of_order(300, 0));
+        let r = judge_wire(&BTreeMap::new(), &l);
+        assert_eq!(r.verdict.violations.len(), 1, "{:?}", r.verdict);
+        assert_eq!(r.verdict.expected.len(), 1, "{:?}", r.verdict);
     }
 
     #[test]

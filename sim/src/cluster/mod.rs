@@ -7,6 +7,7 @@
 
 pub mod group;
 pub mod ledger;
+pub mod refusals;
 
 /// What an applied fault or heal changed, for the history and the `[expect]`
 /// mechanism counts. A heal that restarts brokers is a `Restart`; one that
@@ -421,6 +422,9 @@ pub struct Cluster {
     /// Errors to inject, per partition: the produce handler answers the next
     /// requests of the partition with them.
     pub injections: BTreeMap<TopicPartition, VecDeque<Injection>>,
+    /// Injected refusals of a partition's state that still hold for the
+    /// batches a producer had behind the refused one.
+    pub refusals: refusals::Refusals,
     /// Pending leader elections, with the time each is due: run by
     /// `run_elections` once the failover delay has passed.
     pub pending_elections: Vec<(Duration, TopicPartition)>,
@@ -519,6 +523,7 @@ impl Cluster {
             topics,
             producer_ids: BTreeMap::new(),
             injections: BTreeMap::new(),
+            refusals: Default::default(),
             pending_elections: Vec::new(),
             injections_hit: 0,
             recording: false,
