@@ -16,7 +16,7 @@ fn a_seed_replays_to_the_same_trace_hash() {
     let a = sim::run(&s, 7);
     let b = sim::run(&s, 7);
     assert!(a.passed(&s.required), "{:?}", a.verdict.violations);
-    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.trace_hash(), b.trace_hash());
     assert_eq!(
         a.history.entries, b.history.entries,
         "histories equal entry by entry"
@@ -28,7 +28,7 @@ fn different_seeds_give_different_traces() {
     let s = scenario("happy-path.toml");
     let hashes: std::collections::BTreeSet<u64> = [1, 2, 3]
         .iter()
-        .map(|&seed| sim::run(&s, seed).trace_hash)
+        .map(|&seed| sim::run(&s, seed).trace_hash())
         .collect();
     assert_eq!(hashes.len(), 3, "three seeds, three traces");
 }

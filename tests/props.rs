@@ -45,7 +45,8 @@ fn config(default: u32) -> ProptestConfig {
 fn explain(report: &RunReport, what: &str) -> String {
     let mut s = format!(
         "{what}\nsim seed {}, trace hash 0x{:016x}\n",
-        report.seed, report.trace_hash
+        report.seed,
+        report.trace_hash()
     );
     for v in report.verdict.violations.iter().take(10) {
         s += &format!("  {v}\n");
@@ -76,8 +77,8 @@ proptest! {
         let shared = world.run_as(Sharing::Shared);
         let cloned = world.run_as(Sharing::Cloned);
         let mixed = world.run_as(Sharing::Mixed);
-        prop_assert_eq!(shared.trace_hash, cloned.trace_hash, "{}", explain(&shared, "shared and cloned runs differ"));
-        prop_assert_eq!(shared.trace_hash, mixed.trace_hash, "{}", explain(&mixed, "shared and mixed runs differ"));
+        prop_assert_eq!(shared.trace_hash(), cloned.trace_hash(), "{}", explain(&shared, "shared and cloned runs differ"));
+        prop_assert_eq!(shared.trace_hash(), mixed.trace_hash(), "{}", explain(&mixed, "shared and mixed runs differ"));
         prop_assert!(shared.logs == cloned.logs, "{}", explain(&shared, "logs differ"));
     }
 

@@ -59,8 +59,8 @@ fn failing_swarm_runs_shrink_to_a_few_concrete_faults_that_still_fail_the_same_w
             kind.name()
         );
         assert_eq!(
-            again.trace_hash,
-            sim::run(&file, seed).trace_hash,
+            again.trace_hash(),
+            sim::run(&file, seed).trace_hash(),
             "replays bit for bit"
         );
     }

@@ -33,7 +33,7 @@ fn scenario(name: &str) -> Scenario {
 fn pinned_seeds_print_their_pinned_trace_hashes() {
     let mut wrong = Vec::new();
     for &(file, seed, pinned) in PINS {
-        let got = sim::run(&scenario(file), seed).trace_hash;
+        let got = sim::run(&scenario(file), seed).trace_hash();
         if got != pinned {
             wrong.push(format!(
                 "  {file} seed {seed}: pinned 0x{pinned:016x}, now 0x{got:016x}"
@@ -66,7 +66,7 @@ fn the_reported_hash_is_xxh3_of_the_encoded_trace() {
     );
     let bytes = e.into_sink();
     assert!(bytes.starts_with(b"prodsim-trace/1"));
-    assert_eq!(xxhash_rust::xxh3::xxh3_64(&bytes), report.trace_hash);
+    assert_eq!(xxhash_rust::xxh3::xxh3_64(&bytes), report.trace_hash());
 }
 
 /// README.md's Determinism section quotes the happy-path pin as its example.

@@ -120,7 +120,7 @@ fn the_baseline_passes_every_world_and_scenario_seed_without_a_bug() {
                 problems.push(format!("world #{i}: {why}\n{w:?}"));
             }
         }
-        if runs[0].trace_hash != runs[1].trace_hash {
+        if runs[0].trace_hash() != runs[1].trace_hash() {
             problems.push(format!("world #{i}: shared and cloned runs differ\n{w:?}"));
         }
     }

@@ -142,8 +142,9 @@ pub fn explore(
             let i = opts.shard.index - 1 + j * opts.shard.of;
             let seed = opts.start + i;
             let report = world::run(scenario, seed);
+            // (first, second): the run's trace hash and its re-run's.
             let recheck = (opts.determinism_every > 0 && i.is_multiple_of(opts.determinism_every))
-                .then(|| world::run(scenario, seed).trace_hash);
+                .then(|| (report.trace_hash(), world::run(scenario, seed).trace_hash()));
             let ok = report.passed(&scenario.required);
             {
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,18 +176,18 @@ pub fn explore(
                         unmet: report.unmet.clone(),
                     });
                 }
-                if let Some(second) = recheck {
+                if let Some((first, second)) = recheck {
                     s.determinism_checked += 1;
-                    if second != report.trace_hash {
+                    if second != first {
                         s.nondeterministic.push(Nondeterminism {
                             seed,
-                            first: report.trace_hash,
+                            first,
                             second,
                         });
                     }
                 }
             }
-            let nondeterministic = recheck.is_some_and(|h| h != report.trace_hash);
+            let nondeterministic = recheck.is_some_and(|(first, second)| first != second);
             if !ok || nondeterministic {
                 failed.fetch_add(1, Ordering::Relaxed);
                 if !opts.keep_going {

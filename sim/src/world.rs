@@ -51,8 +51,6 @@ pub struct RunReport {
     pub finished: bool,
     /// A host failed (returned an error) - a harness problem, not a verdict.
     pub error: Option<String>,
-    /// Fingerprint of history + logs.
-    pub trace_hash: u64,
     /// Per producer.
     pub producers: Vec<ProducerSummary>,
     /// The checker's verdict.
@@ -72,6 +70,18 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Fingerprint of the history and the logs: equal for two runs of one
+    /// scenario and seed. Computed when asked (a search that does not check
+    /// determinism never pays for it).
+    pub fn trace_hash(&self) -> u64 {
+        trace_hash(
+            &self.history,
+            self.logs
+                .iter()
+                .map(|(tp, b)| (&*tp.topic, tp.partition, b.as_slice())),
+        )
+    }
+
     /// The run passed: no host error, no violation, every kind the scenario
     /// requires was seen and every mechanism its `[expect]` names was reached.
     pub fn passed(&self, required: &[checker::Kind]) -> bool {
@@ -220,11 +230,6 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
     let mut history = std::mem::take(&mut *history.lock().unwrap_or_else(|e| e.into_inner()));
     record_mutations(&mut history, &records, &snapshots, end);
     let logs = cluster.borrow_mut().take_logs();
-    let hash = trace_hash(
-        &history,
-        logs.iter()
-            .map(|(tp, b)| (&*tp.topic, tp.partition, b.as_slice())),
-    );
     let faults = runner.faults().to_vec();
     let heals_scheduled = faults.iter().filter(|x| x.heal_at.is_some()).count() as u64;
     let mechanisms = Mechanisms::of(
@@ -252,7 +257,6 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         brokers: scenario.cluster.brokers,
         finished,
         error,
-        trace_hash: hash,
         producers: summaries(&history, producers),
         verdict,
         history,

@@ -69,7 +69,7 @@ fn print_report(report: &RunReport, file: &Path, verbose: bool, wall: Duration) 
     if !report.verdict.violations.is_empty() || !report.unmet.is_empty() {
         print_replay(file, report.seed);
     }
-    println!("trace hash: 0x{:016x}", report.trace_hash);
+    println!("trace hash: 0x{:016x}", report.trace_hash());
 }
 
 fn write_trace(report: &RunReport, path: &Path) -> Result<(), ExitCode> {
@@ -158,7 +158,7 @@ pub(super) fn replay(
     if let Some(t) = trace {
         write_trace(&report, &t)?;
     }
-    println!("trace hash: 0x{:016x}", report.trace_hash);
+    println!("trace hash: 0x{:016x}", report.trace_hash());
     Ok(verdict(&report, &scenario))
 }
 
