@@ -6,7 +6,7 @@
 use crate::checker::{Kind, Violation};
 use crate::mechanisms::Mechanisms;
 use crate::scenario::Scenario;
-use crate::world;
+use crate::world::{self, RunReport};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -122,6 +122,57 @@ pub struct ExploreSummary {
     pub mechanisms: Mechanisms,
 }
 
+impl ExploreSummary {
+    /// Counts one seed's run: `ok` when it passed, `recheck` the trace hashes
+    /// of the run and its re-run when determinism was checked.
+    fn add(
+        &mut self,
+        scenario: &Scenario,
+        report: &RunReport,
+        ok: bool,
+        recheck: Option<(u64, u64)>,
+    ) {
+        self.runs += 1;
+        self.sim_time += report.sim_time;
+        self.mechanisms.add(&report.mechanisms);
+        for v in report
+            .verdict
+            .violations
+            .iter()
+            .chain(&report.verdict.expected)
+        {
+            *self.by_kind.entry(v.kind).or_default() += 1;
+        }
+        if ok {
+            self.passed += 1;
+        } else {
+            let seen = report.verdict.kinds();
+            self.failures.push(Failure {
+                seed: report.seed,
+                violations: report.verdict.violations.clone(),
+                error: report.error.clone(),
+                missing: scenario
+                    .required
+                    .iter()
+                    .copied()
+                    .filter(|k| !seen.contains(k))
+                    .collect(),
+                unmet: report.unmet.clone(),
+            });
+        }
+        if let Some((first, second)) = recheck {
+            self.determinism_checked += 1;
+            if second != first {
+                self.nondeterministic.push(Nondeterminism {
+                    seed: report.seed,
+                    first,
+                    second,
+                });
+            }
+        }
+    }
+}
+
 /// Runs the seeds; `progress(done, failed)` is called after every seed.
 pub fn explore(
     scenario: &Scenario,
@@ -146,47 +197,10 @@ pub fn explore(
             let recheck = (opts.determinism_every > 0 && i.is_multiple_of(opts.determinism_every))
                 .then(|| (report.trace_hash(), world::run(scenario, seed).trace_hash()));
             let ok = report.passed(&scenario.required);
-            {
-                let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
-                s.runs += 1;
-                s.sim_time += report.sim_time;
-                s.mechanisms.add(&report.mechanisms);
-                for v in report
-                    .verdict
-                    .violations
-                    .iter()
-                    .chain(&report.verdict.expected)
-                {
-                    *s.by_kind.entry(v.kind).or_default() += 1;
-                }
-                if ok {
-                    s.passed += 1;
-                } else {
-                    let seen = report.verdict.kinds();
-                    s.failures.push(Failure {
-                        seed,
-                        violations: report.verdict.violations.clone(),
-                        error: report.error.clone(),
-                        missing: scenario
-                            .required
-                            .iter()
-                            .copied()
-                            .filter(|k| !seen.contains(k))
-                            .collect(),
-                        unmet: report.unmet.clone(),
-                    });
-                }
-                if let Some((first, second)) = recheck {
-                    s.determinism_checked += 1;
-                    if second != first {
-                        s.nondeterministic.push(Nondeterminism {
-                            seed,
-                            first,
-                            second,
-                        });
-                    }
-                }
-            }
+            summary
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .add(scenario, &report, ok, recheck);
             let nondeterministic = recheck.is_some_and(|(first, second)| first != second);
             if !ok || nondeterministic {
                 failed.fetch_add(1, Ordering::Relaxed);

@@ -178,6 +178,37 @@ fn row<'a>(
         })
 }
 
+/// An answer a correct client should not get, as a violation naming the
+/// client, the broker, the batch and what the broker knew.
+fn anomaly_violation(a: &Anomaly) -> Violation {
+    let kind = match a.code {
+        code::INVALID_PRODUCER_EPOCH => Kind::FencedAnswer,
+        code::NOT_LEADER_OR_FOLLOWER => Kind::Misrouted,
+        code::DUPLICATE_SEQUENCE_NUMBER => Kind::SequenceReused,
+        _ => Kind::OutOfOrderAnswer,
+    };
+    let stamp = if a.producer_id >= 0 {
+        format!(
+            "producer id {} epoch {} sequence {} ({} records)",
+            a.producer_id, a.epoch, a.base_sequence, a.records
+        )
+    } else {
+        "a batch without producer id".to_string()
+    };
+    let answered = if kind == Kind::SequenceReused {
+        "NONE (a duplicate)".to_string()
+    } else {
+        format!("{} ({})", a.code, code::name(a.code))
+    };
+    let detail = format!(
+        "client `{}`: broker-{} answered {answered} to {stamp}: {}",
+        a.client_id, a.broker, a.context
+    );
+    Violation::new(kind, a.at, detail)
+        .producer(producer_of(&a.client_id))
+        .tp(a.tp.clone())
+}
+
 /// Judges a `sim serve` run from its logs and what its brokers answered.
 pub fn judge_wire(logs: &BTreeMap<TopicPartition, Vec<LogBatch>>, ledger: &Ledger) -> WireReport {
     let mut rows: BTreeMap<(String, Option<i64>), Row> = BTreeMap::new();
@@ -204,40 +235,15 @@ pub fn judge_wire(logs: &BTreeMap<TopicPartition, Vec<LogBatch>>, ledger: &Ledge
     }
     let mut explainer = Explainer::new(&ledger.faults);
     for a in &ledger.anomalies {
-        let kind = match a.code {
-            code::INVALID_PRODUCER_EPOCH => Kind::FencedAnswer,
-            code::NOT_LEADER_OR_FOLLOWER => Kind::Misrouted,
-            code::DUPLICATE_SEQUENCE_NUMBER => Kind::SequenceReused,
-            _ => Kind::OutOfOrderAnswer,
-        };
-        let stamp = if a.producer_id >= 0 {
-            format!(
-                "producer id {} epoch {} sequence {} ({} records)",
-                a.producer_id, a.epoch, a.base_sequence, a.records
-            )
-        } else {
-            "a batch without producer id".to_string()
-        };
-        let answered = if kind == Kind::SequenceReused {
-            "NONE (a duplicate)".to_string()
-        } else {
-            format!("{} ({})", a.code, code::name(a.code))
-        };
-        let detail = format!(
-            "client `{}`: broker-{} answered {answered} to {stamp}: {}",
-            a.client_id, a.broker, a.context
-        );
-        let v = Violation::new(kind, a.at, detail)
-            .producer(producer_of(&a.client_id))
-            .tp(a.tp.clone());
-        let pid = (a.producer_id >= 0).then_some(a.producer_id);
+        let v = anomaly_violation(a);
         // No fault makes a correct client send other records under a
         // sequence it already used: never explained.
-        let v = if kind == Kind::SequenceReused {
+        let v = if v.kind == Kind::SequenceReused {
             v
         } else {
             explainer.explain(a, v)
         };
+        let pid = (a.producer_id >= 0).then_some(a.producer_id);
         all.push(((a.client_id.to_string(), pid), v));
     }
     all.sort_by_key(|(_, v)| v.at);
