@@ -12,6 +12,7 @@ use crate::history::{record, sim_now, trace_hash, Actor, History, SharedHistory,
 use crate::mechanisms::Mechanisms;
 use crate::scenario::{Scenario, Sharing};
 use crate::workload;
+use producer_core::compression::Compression;
 use producer_core::record::Record;
 use producer_core::TopicPartition;
 use std::cell::{RefCell, RefMut};
@@ -193,19 +194,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         });
     }
     let producers = f.producers.count;
-    let sharing = options.sharing.unwrap_or(f.workload.sharing);
-    let (codecs, payload) = match &f.swarm {
-        Some(sw) => crate::faults::draw_compression(sw.get_ref(), producers, seed),
-        None => (vec![None; producers as usize], None),
-    };
-    let records = match &options.records {
-        Some(base) => workload::share(base, producers, sharing),
-        None => {
-            let mut spec = f.workload.clone();
-            spec.payload = payload.unwrap_or(spec.payload);
-            workload::generate_as(&spec, producers, seed, sharing)
-        }
-    };
+    let (records, codecs) = workload_of(scenario, seed, options);
     let snapshots: Vec<Vec<Record>> = records
         .iter()
         .map(|rs| rs.iter().map(Record::deep_clone).collect())
@@ -266,6 +255,31 @@ pub fn run_with(scenario: &Scenario, seed: u64, options: &RunOptions) -> RunRepo
         mechanisms,
         unmet,
     }
+}
+
+/// The records each producer is handed and the codec each compresses with
+/// (`None`: the scenario's): a swarm seed may draw both.
+fn workload_of(
+    scenario: &Scenario,
+    seed: u64,
+    options: &RunOptions,
+) -> (Vec<Vec<Record>>, Vec<Option<Compression>>) {
+    let f = &scenario.file;
+    let producers = f.producers.count;
+    let sharing = options.sharing.unwrap_or(f.workload.sharing);
+    let (codecs, payload) = match &f.swarm {
+        Some(sw) => crate::faults::draw_compression(sw.get_ref(), producers, seed),
+        None => (vec![None; producers as usize], None),
+    };
+    let records = match &options.records {
+        Some(base) => workload::share(base, producers, sharing),
+        None => {
+            let mut spec = f.workload.clone();
+            spec.payload = payload.unwrap_or(spec.payload);
+            workload::generate_as(&spec, producers, seed, sharing)
+        }
+    };
+    (records, codecs)
 }
 
 /// The scenario's default (min, max) link latency.

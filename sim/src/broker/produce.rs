@@ -12,7 +12,7 @@ use super::stored::{self, Stamp, Stored};
 use super::{decode, respond, Reply, Request};
 use crate::cluster::refusals::BatchId;
 use crate::cluster::{Cluster, Injection, LogBatch, LogRecord, TopicConfig};
-use crate::log_validator::{self, Checks, ValidBatch};
+use crate::log_validator::{self, Checks, ValidBatch, ValidRecord};
 use crate::producer_state::{self, Appended, Decision, ProducerWindow};
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{
@@ -546,37 +546,19 @@ fn append(
         .partition_mut(&tp.topic, tp.partition)
         .expect("checked above");
     let base_offset = partition.next_offset;
-    // What a consumer reads: the append time on a LogAppendTime topic; a
-    // record of a kept batch as the stored batch says (the LogAppendTime
-    // bit a client set is cleared: base timestamp + delta); of a rebuilt
-    // batch, as the broker read it (`ValidBatch::timestamp`).
-    let read_as_max = stamp.log_append_time || (rebuilt && batch.append_time_bit);
-    let max_read = if stamp.log_append_time {
-        max_timestamp
-    } else {
-        batch.max_timestamp
-    };
-    let base_timestamp = batch.base_timestamp;
+    let read_as = ReadAs::new(
+        base_offset,
+        consecutive,
+        rebuilt,
+        max_timestamp,
+        &batch,
+        stamp,
+    );
     let stored = batch
         .records
         .into_iter()
         .enumerate()
-        .map(|(i, r)| LogRecord {
-            offset: base_offset
-                + if consecutive {
-                    i as i64
-                } else {
-                    r.offset_delta
-                },
-            timestamp: if read_as_max {
-                max_read
-            } else {
-                base_timestamp.wrapping_add(r.timestamp_delta)
-            },
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-        })
+        .map(|(i, r)| read_as.record(i, r))
         .collect();
     partition.next_offset += count as i64;
     let epoch_now = partition.leader_epoch;
@@ -617,6 +599,65 @@ fn append(
         -1
     };
     (base_offset, log_append_time)
+}
+
+/// How a consumer reads the records of a batch appended at `base_offset`.
+struct ReadAs {
+    base_offset: i64,
+    /// The stored batch's offsets are consecutive (rewritten by the broker);
+    /// else each record keeps its offset delta.
+    consecutive: bool,
+    /// Every record reads this timestamp (LogAppendTime); `None`: base
+    /// timestamp + delta.
+    max: Option<i64>,
+    base_timestamp: i64,
+}
+
+impl ReadAs {
+    /// How `batch`, stored with `max_timestamp` (consecutive offsets or not,
+    /// rebuilt or kept as sent), reads: the append time on a LogAppendTime
+    /// topic; a record of a kept batch as the stored batch says (the
+    /// LogAppendTime bit a client set is cleared: base timestamp + delta); of
+    /// a rebuilt batch, as the broker read it (`ValidBatch::timestamp`).
+    fn new(
+        base_offset: i64,
+        consecutive: bool,
+        rebuilt: bool,
+        max_timestamp: i64,
+        batch: &ValidBatch,
+        stamp: Stamp,
+    ) -> ReadAs {
+        let read_as_max = stamp.log_append_time || (rebuilt && batch.append_time_bit);
+        let max_read = if stamp.log_append_time {
+            max_timestamp
+        } else {
+            batch.max_timestamp
+        };
+        ReadAs {
+            base_offset,
+            consecutive,
+            max: read_as_max.then_some(max_read),
+            base_timestamp: batch.base_timestamp,
+        }
+    }
+
+    /// Record `i` of the batch, as it is stored.
+    fn record(&self, i: usize, r: ValidRecord) -> LogRecord {
+        LogRecord {
+            offset: self.base_offset
+                + if self.consecutive {
+                    i as i64
+                } else {
+                    r.offset_delta
+                },
+            timestamp: self
+                .max
+                .unwrap_or_else(|| self.base_timestamp.wrapping_add(r.timestamp_delta)),
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        }
+    }
 }
 
 /// What the broker's window held when it refused a batch.
