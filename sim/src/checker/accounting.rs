@@ -3,8 +3,8 @@
 //! when it cannot fit, the broker found no batch corrupt, and the counters are
 //! zero once `close()` returned.
 
-use super::view::{Resolution, RunView};
-use super::{CheckInput, Kind, Violation};
+use super::view::{ProducerView, Resolution, RunView};
+use super::{CheckInput, Kind, ProducerFacts, Violation};
 use crate::history::{Actor, FailKind, What};
 use producer_core::error::code;
 use producer_core::TopicPartition;
@@ -22,74 +22,8 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
         };
         let v = |kind, detail: String| Violation::new(kind, e.at, detail).producer(p);
         match &e.what {
-            What::RequestSent {
-                bytes,
-                accounted,
-                limit,
-                batches,
-                ..
-            } => {
-                // A batch goes on the wire only within the batch limit: with
-                // compression its real size is known at seal, and one over
-                // the limit must be split first.
-                for b in batches.iter().filter(|b| b.bytes > facts.batch_limit) {
-                    out.push(
-                        v(
-                            Kind::Accounting,
-                            format!(
-                                "batch of {} bytes sent over its limit {} (max_message_bytes {})",
-                                b.bytes, facts.batch_limit, facts.max_message_bytes
-                            ),
-                        )
-                        .tp(b.tp.clone())
-                        .record(pv.record_of(b.first_send_id)),
-                    );
-                }
-                if bytes != accounted {
-                    out.push(v(
-                        Kind::Accounting,
-                        format!("request accounted {accounted} bytes but encoded {bytes}"),
-                    ));
-                }
-                if *bytes > *limit || *bytes > facts.max_request_size {
-                    out.push(v(
-                        Kind::Accounting,
-                        format!(
-                            "request of {bytes} bytes is over max_request_size {}",
-                            facts.max_request_size
-                        ),
-                    ));
-                }
-            }
-            What::BatchSealed {
-                tp,
-                first_send_id,
-                accounted,
-                uncompressed,
-                encoded,
-                limit,
-                ..
-            } => {
-                let batch = |detail| {
-                    v(Kind::Accounting, detail)
-                        .tp(tp.clone())
-                        .record(pv.record_of(*first_send_id))
-                };
-                if accounted != uncompressed {
-                    out.push(batch(format!(
-                        "batch accounted {accounted} bytes but encoded {uncompressed} (before compression)"
-                    )));
-                }
-                // Compressed, the real size is news at seal: the send-time
-                // rule above judges it.
-                let compressed = uncompressed != encoded;
-                if !compressed && (*encoded > *limit || *encoded > facts.max_message_bytes) {
-                    out.push(batch(format!(
-                        "batch of {encoded} bytes is over its limit {limit} (max_message_bytes {})",
-                        facts.max_message_bytes
-                    )));
-                }
-            }
+            What::RequestSent { .. } => request_sent(&e.what, facts, pv, &v, out),
+            What::BatchSealed { .. } => batch_sealed(&e.what, facts, pv, &v, out),
             What::AttemptEnded {
                 tp,
                 first_send_id,
@@ -117,6 +51,99 @@ pub(super) fn check_reports(input: &CheckInput<'_>, view: &RunView, out: &mut Ve
             }
             _ => {}
         }
+    }
+}
+
+/// A request on the wire: each batch within the batch limit, the request's
+/// accounted size its encoded size, within `max_request_size`.
+fn request_sent(
+    what: &What,
+    facts: &ProducerFacts,
+    pv: &ProducerView,
+    v: &impl Fn(Kind, String) -> Violation,
+    out: &mut Vec<Violation>,
+) {
+    let What::RequestSent {
+        bytes,
+        accounted,
+        limit,
+        batches,
+        ..
+    } = what
+    else {
+        return;
+    };
+    // A batch goes on the wire only within the batch limit: with compression
+    // its real size is known at seal, and one over the limit must be split
+    // first.
+    for b in batches.iter().filter(|b| b.bytes > facts.batch_limit) {
+        out.push(
+            v(
+                Kind::Accounting,
+                format!(
+                    "batch of {} bytes sent over its limit {} (max_message_bytes {})",
+                    b.bytes, facts.batch_limit, facts.max_message_bytes
+                ),
+            )
+            .tp(b.tp.clone())
+            .record(pv.record_of(b.first_send_id)),
+        );
+    }
+    if bytes != accounted {
+        out.push(v(
+            Kind::Accounting,
+            format!("request accounted {accounted} bytes but encoded {bytes}"),
+        ));
+    }
+    if *bytes > *limit || *bytes > facts.max_request_size {
+        out.push(v(
+            Kind::Accounting,
+            format!(
+                "request of {bytes} bytes is over max_request_size {}",
+                facts.max_request_size
+            ),
+        ));
+    }
+}
+
+/// A sealed batch: accounted as encoded before compression, and, when not
+/// compressed, within its limit.
+fn batch_sealed(
+    what: &What,
+    facts: &ProducerFacts,
+    pv: &ProducerView,
+    v: &impl Fn(Kind, String) -> Violation,
+    out: &mut Vec<Violation>,
+) {
+    let What::BatchSealed {
+        tp,
+        first_send_id,
+        accounted,
+        uncompressed,
+        encoded,
+        limit,
+        ..
+    } = what
+    else {
+        return;
+    };
+    let batch = |detail| {
+        v(Kind::Accounting, detail)
+            .tp(tp.clone())
+            .record(pv.record_of(*first_send_id))
+    };
+    if accounted != uncompressed {
+        out.push(batch(format!(
+            "batch accounted {accounted} bytes but encoded {uncompressed} (before compression)"
+        )));
+    }
+    // Compressed, the real size is news at seal: the send-time rule judges it.
+    let compressed = uncompressed != encoded;
+    if !compressed && (*encoded > *limit || *encoded > facts.max_message_bytes) {
+        out.push(batch(format!(
+            "batch of {encoded} bytes is over its limit {limit} (max_message_bytes {})",
+            facts.max_message_bytes
+        )));
     }
 }
 

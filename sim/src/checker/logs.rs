@@ -4,8 +4,8 @@
 //! in the order it was sent (else a reorder). Log-only checks for clients whose
 //! sends prodsim does not see are here too.
 
-use super::view::{LogEntry, RunView};
-use super::{sequences, CheckInput, Expected, Kind, Violation};
+use super::view::{LogEntry, ProducerView, RunView};
+use super::{sequences, CheckInput, Expected, Kind, ProducerFacts, Violation};
 use crate::cluster::LogBatch;
 use crate::history::digest_log_record;
 use producer_core::TopicPartition;
@@ -22,37 +22,48 @@ struct Budget {
     refused: usize,
 }
 
+/// Per partition: the digest and workload index of every send that may be in
+/// its log, in send order; and per (partition, digest) the budget of copies.
+type CopiesSent = (
+    BTreeMap<TopicPartition, Vec<(u64, usize)>>,
+    BTreeMap<(TopicPartition, u64), Budget>,
+);
+
+/// What one producer may have put in each partition: see [`CopiesSent`].
+fn copies_sent(topic: &str, pv: &ProducerView, facts: &ProducerFacts) -> CopiesSent {
+    let mut sent: BTreeMap<TopicPartition, Vec<(u64, usize)>> = BTreeMap::new();
+    let mut budgets: BTreeMap<(TopicPartition, u64), Budget> = BTreeMap::new();
+    // Send order is the order of `send` calls (send ids), which is not the
+    // workload's order when several tasks share one producer.
+    let mut order: Vec<usize> = (0..pv.sends.len()).collect();
+    order.sort_by_key(|&i| pv.sends[i].send_id.unwrap_or(u64::MAX));
+    for i in order {
+        let s = &pv.sends[i];
+        let Some(q) = s.partition else { continue };
+        let tp = TopicPartition::new(topic, q);
+        let b = budgets.entry((tp.clone(), s.digest)).or_default();
+        if s.definitely_unwritten() {
+            b.refused += 1;
+        } else if s.attempted || !facts.requests_observed {
+            b.possible += 1;
+            if !facts.idempotent {
+                b.retried += s.attempts.saturating_sub(1) as usize;
+            }
+        } else {
+            continue;
+        }
+        sent.entry(tp).or_default().push((s.digest, i));
+    }
+    (sent, budgets)
+}
+
 /// Phantoms, duplicates, records written although the producer said they were
 /// not, and reorders, of every producer.
 pub(super) fn check(input: &CheckInput<'_>, view: &RunView, out: &mut Vec<Violation>) {
     for (p, pv) in view.producers.iter().enumerate() {
         let p = p as u32;
         let facts = &input.producers[p as usize];
-        // Per partition: (digest, index) of every send that may be in its log, in
-        // send order, and the budget of copies per digest.
-        let mut sent: BTreeMap<TopicPartition, Vec<(u64, usize)>> = BTreeMap::new();
-        let mut budgets: BTreeMap<(TopicPartition, u64), Budget> = BTreeMap::new();
-        // Send order is the order of `send` calls (send ids), which is not the
-        // workload's order when several tasks share one producer.
-        let mut order: Vec<usize> = (0..pv.sends.len()).collect();
-        order.sort_by_key(|&i| pv.sends[i].send_id.unwrap_or(u64::MAX));
-        for i in order {
-            let s = &pv.sends[i];
-            let Some(q) = s.partition else { continue };
-            let tp = TopicPartition::new(input.topic, q);
-            let b = budgets.entry((tp.clone(), s.digest)).or_default();
-            if s.definitely_unwritten() {
-                b.refused += 1;
-            } else if s.attempted || !facts.requests_observed {
-                b.possible += 1;
-                if !facts.idempotent {
-                    b.retried += s.attempts.saturating_sub(1) as usize;
-                }
-            } else {
-                continue;
-            }
-            sent.entry(tp).or_default().push((s.digest, i));
-        }
+        let (sent, mut budgets) = copies_sent(input.topic, pv, facts);
         let tps: BTreeSet<TopicPartition> = sent
             .keys()
             .cloned()
