@@ -33,6 +33,16 @@ fn instant(name: String, tid: u32, at: Duration, args: Value) -> Value {
 
 /// The trace of a run as Chrome trace-event JSON.
 pub fn perfetto_trace(report: &RunReport) -> Value {
+    let mut events = track_names(report);
+    let requests = history_events(report, &mut events);
+    request_spans(requests, report.sim_time, &mut events);
+    append_events(report, &mut events);
+    violation_events(report, &mut events);
+    json!({"traceEvents": events, "displayTimeUnit": "ms"})
+}
+
+/// The name of every track, and of the process (scenario and seed).
+fn track_names(report: &RunReport) -> Vec<Value> {
     let mut events: Vec<Value> = Vec::new();
     let mut name_track = |tid: u32, name: String| {
         events.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
@@ -45,10 +55,19 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
         name_track(broker_tid(b), format!("broker-{b}"));
     }
     events.push(json!({"name": "process_name", "ph": "M", "pid": PID, "args": {"name": format!("{} seed {}", report.scenario, report.seed)}}));
+    events
+}
 
-    // Open requests: (producer, tp, first_send_id) -> request key; request key -> (start, end, label).
+/// A produce request as a span: producer, start, end (its last answer), label, args.
+type RequestSpan = (u32, Duration, Option<Duration>, String, Value);
+
+/// The history's instants (faults, failed attempts, lost connections, epoch
+/// bumps, failures, flush and close); returns the produce requests, each
+/// ended by the last answer for its batches.
+fn history_events(report: &RunReport, events: &mut Vec<Value>) -> Vec<RequestSpan> {
+    // (producer, tp, first_send_id) -> the request that carried the batch last.
     let mut batch_to_request: BTreeMap<(u32, TopicPartition, u64), usize> = BTreeMap::new();
-    let mut requests: Vec<(u32, Duration, Option<Duration>, String, Value)> = Vec::new();
+    let mut requests: Vec<RequestSpan> = Vec::new();
     for e in &report.history.entries {
         match (&e.who, &e.what) {
             (
@@ -76,20 +95,16 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
             (
                 Actor::Producer(p),
                 What::AttemptEnded {
-                    tp, first_send_id, ..
+                    tp,
+                    first_send_id,
+                    outcome,
                 },
             ) => {
                 if let Some(&key) = batch_to_request.get(&(*p, tp.clone(), *first_send_id)) {
                     let end = &mut requests[key].2;
                     *end = Some(end.map_or(e.at, |x: Duration| x.max(e.at)));
                 }
-                if matches!(
-                    e.what,
-                    What::AttemptEnded {
-                        outcome: Err(_),
-                        ..
-                    }
-                ) {
+                if outcome.is_err() {
                     events.push(instant(
                         e.what.to_string(),
                         producer_tid(*p),
@@ -118,12 +133,21 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
             _ => {}
         }
     }
+    requests
+}
+
+/// Each request as a begin and an end event (unanswered ones end with the run).
+fn request_spans(requests: Vec<RequestSpan>, run_end: Duration, events: &mut Vec<Value>) {
     for (i, (p, start, end, name, args)) in requests.into_iter().enumerate() {
         let id = format!("req-{i}");
-        let end = end.unwrap_or(report.sim_time);
+        let end = end.unwrap_or(run_end);
         events.push(json!({"name": name, "cat": "request", "ph": "b", "id": id, "pid": PID, "tid": producer_tid(p), "ts": micros(start), "args": args}));
         events.push(json!({"name": name, "cat": "request", "ph": "e", "id": id, "pid": PID, "tid": producer_tid(p), "ts": micros(end)}));
     }
+}
+
+/// Every appended batch, on its leader's track.
+fn append_events(report: &RunReport, events: &mut Vec<Value>) {
     for (
         TopicPartition {
             topic,
@@ -141,6 +165,10 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
             ));
         }
     }
+}
+
+/// Every violation and expected anomaly, on its producer's track (or the world's).
+fn violation_events(report: &RunReport, events: &mut Vec<Value>) {
     for v in report
         .verdict
         .violations
@@ -155,5 +183,4 @@ pub fn perfetto_trace(report: &RunReport) -> Value {
             json!({"detail": v.to_string()}),
         ));
     }
-    json!({"traceEvents": events, "displayTimeUnit": "ms"})
 }
