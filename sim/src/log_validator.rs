@@ -204,6 +204,46 @@ pub fn validate(records: &Bytes) -> Result<ValidBatch, Refusal> {
 /// Checks the records of one partition of a produce request and decodes them
 /// (decompressed when the batch is compressed).
 pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refusal> {
+    let total = framed_batch(records, checks)?;
+    let b = &records[..];
+    let compression = check_header(b)?;
+    let count = be_i32(b, 57) as usize;
+    let (data, max_record) = record_stream(records, total, compression, checks)?;
+    let mut reader = Reader::new(&data, false);
+    let mut out = Vec::with_capacity(count.min(reader.remaining()));
+    for i in 0..count {
+        out.push(
+            read_record(&mut reader, &data, max_record).map_err(|r| Refusal {
+                reason: format!("record {i}: {}", r.reason),
+                ..r
+            })?,
+        );
+    }
+    if reader.remaining() > 0 {
+        return refuse(
+            code::INVALID_RECORD,
+            format!(
+                "{} bytes left after the last of {count} records",
+                reader.remaining()
+            ),
+        );
+    }
+    let attributes = be_i16(b, 21);
+    Ok(ValidBatch {
+        producer_id: be_i64(b, 43),
+        producer_epoch: be_i16(b, 51),
+        base_sequence: be_i32(b, 53),
+        base_timestamp: be_i64(b, 27),
+        max_timestamp: be_i64(b, 35),
+        append_time_bit: attributes & 0x08 != 0,
+        compression,
+        records: out,
+    })
+}
+
+/// The one batch of `records`, framed as Kafka requires (length, magic, a
+/// codec the request version allows, nothing after it, its CRC): its length.
+fn framed_batch(records: &Bytes, checks: Checks) -> Result<usize, Refusal> {
     let b = &records[..];
     if b.len() < HEADER_LEN {
         return refuse_request(
@@ -258,55 +298,31 @@ pub fn validate_with(records: &Bytes, checks: Checks) -> Result<ValidBatch, Refu
             format!("CRC {crc:#010x}, computed {computed:#010x}"),
         );
     }
-    let compression = check_header(b)?;
-    let count = be_i32(b, 57) as usize;
-    let (data, max_record) = if compression == Codec::None {
-        (records.slice(HEADER_LEN..total), i64::MAX)
-    } else {
-        let body = &b[HEADER_LEN..total];
-        match codec::decompress(compression, body, codec::MAX_DECOMPRESSED_BYTES) {
-            Ok(d) => (Bytes::from(d), checks.max_record_bytes),
-            Err(codec::DecodeError::Corrupt(why)) => {
-                return refuse(
-                    DECOMPRESSION_FAILED,
-                    format!("failed to decompress the record stream: {why}"),
-                )
-            }
-            Err(e @ codec::DecodeError::TooLarge(_)) => {
-                return refuse(code::INVALID_RECORD, format!("compressed records: {e}"))
-            }
+    Ok(total)
+}
+
+/// The batch's record stream (decompressed when the batch is compressed) and
+/// the most bytes one record of it may hold.
+fn record_stream(
+    records: &Bytes,
+    total: usize,
+    compression: Codec,
+    checks: Checks,
+) -> Result<(Bytes, i64), Refusal> {
+    if compression == Codec::None {
+        return Ok((records.slice(HEADER_LEN..total), i64::MAX));
+    }
+    let body = &records[HEADER_LEN..total];
+    match codec::decompress(compression, body, codec::MAX_DECOMPRESSED_BYTES) {
+        Ok(d) => Ok((Bytes::from(d), checks.max_record_bytes)),
+        Err(codec::DecodeError::Corrupt(why)) => refuse(
+            DECOMPRESSION_FAILED,
+            format!("failed to decompress the record stream: {why}"),
+        ),
+        Err(e @ codec::DecodeError::TooLarge(_)) => {
+            refuse(code::INVALID_RECORD, format!("compressed records: {e}"))
         }
-    };
-    let mut reader = Reader::new(&data, false);
-    let mut out = Vec::with_capacity(count.min(reader.remaining()));
-    for i in 0..count {
-        out.push(
-            read_record(&mut reader, &data, max_record).map_err(|r| Refusal {
-                reason: format!("record {i}: {}", r.reason),
-                ..r
-            })?,
-        );
     }
-    if reader.remaining() > 0 {
-        return refuse(
-            code::INVALID_RECORD,
-            format!(
-                "{} bytes left after the last of {count} records",
-                reader.remaining()
-            ),
-        );
-    }
-    let attributes = be_i16(b, 21);
-    Ok(ValidBatch {
-        producer_id: be_i64(b, 43),
-        producer_epoch: be_i16(b, 51),
-        base_sequence: be_i32(b, 53),
-        base_timestamp: be_i64(b, 27),
-        max_timestamp: be_i64(b, 35),
-        append_time_bit: attributes & 0x08 != 0,
-        compression,
-        records: out,
-    })
 }
 
 /// The header fields Kafka checks before reading records; the batch's codec.
