@@ -9,45 +9,17 @@
 //! Per-batch codes (CORRUPT_MESSAGE) still refuse one batch, and the test
 //! shows the hole they can leave.
 
-use bytes::Bytes;
-use kafka_protocol::messages::{ProduceResponse, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, HeaderVersion};
-use producer_core::wire::produce::{self, PartitionBatch};
 use proptest::prelude::*;
-use sim::broker::{handle_frame, Reply};
 use sim::checker::judge_wire;
 use sim::cluster::{Cluster, Injection};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 mod support;
-use support::{batch, spec};
+use support::{batch, produce_code, spec, stored_sequences};
 
 const PID: i64 = 4242;
-
-/// One produce of `records` to events/0 through broker 0 at `at_ms`; the
-/// partition's answer code.
-fn produce_at(c: &mut Cluster, records: Bytes, at_ms: u64) -> i16 {
-    let frame = produce::encode_request(
-        3,
-        1,
-        "pipelining-client",
-        5_000,
-        &[PartitionBatch {
-            topic: "events",
-            partition: 0,
-            records,
-        }],
-    );
-    let body = Bytes::from(frame.to_vec()).slice(4..);
-    let Reply::Respond(answer) = handle_frame(c, 0, body, Duration::from_millis(at_ms)) else {
-        panic!("acks=-1 is answered at once");
-    };
-    let mut body = Bytes::copy_from_slice(&answer[4..]);
-    ResponseHeader::decode(&mut body, ProduceResponse::header_version(3)).unwrap();
-    let r = ProduceResponse::decode(&mut body, 3).unwrap();
-    r.responses[0].partition_responses[0].error_code
-}
+const CLIENT: &str = "pipelining-client";
 
 /// The batches' first sequences for these record counts.
 fn sequences(sizes: &[usize]) -> Vec<i32> {
@@ -91,7 +63,8 @@ fn run_client(
         for (j, &i) in window.iter().enumerate() {
             let vals = values(i, sizes[i]);
             let vals: Vec<&str> = vals.iter().map(String::as_str).collect();
-            let code = produce_at(&mut c, batch(PID, seqs[i], &vals), at + j as u64);
+            let at = Duration::from_millis(at + j as u64);
+            let code = produce_code(&mut c, 0, CLIENT, 0, batch(PID, seqs[i], &vals), at);
             if code == 0 {
                 pending.remove(&i);
             }
@@ -99,16 +72,6 @@ fn run_client(
     }
     let done = pending.is_empty().then_some(40);
     (c, done)
-}
-
-/// The stored batches' first sequences, in log order.
-fn stored(c: &Cluster) -> Vec<i32> {
-    c.partition("events", 0)
-        .unwrap()
-        .log
-        .iter()
-        .map(|b| b.base_sequence)
-        .collect()
 }
 
 proptest! {
@@ -124,8 +87,8 @@ proptest! {
         ),
     ) {
         let (c, rounds) = run_client(&sizes, depth, &inject);
-        prop_assert!(rounds.is_some(), "not every batch acknowledged: {:?}", stored(&c));
-        prop_assert_eq!(stored(&c), sequences(&sizes));
+        prop_assert!(rounds.is_some(), "not every batch acknowledged: {:?}", stored_sequences(&c, 0));
+        prop_assert_eq!(stored_sequences(&c, 0), sequences(&sizes));
         let report = judge_wire(&c.logs(), &c.ledger);
         prop_assert!(report.passed(), "{:?}", report.verdict.violations);
     }
@@ -139,7 +102,7 @@ fn a_per_batch_refusal_of_the_first_batch_can_leave_the_hole_a_real_broker_leave
     // verdict explains it by the injection.
     let (c, rounds) = run_client(&[1, 1, 1], 3, &[(0, 2, 1)]);
     assert_eq!(rounds, None);
-    assert_eq!(stored(&c), vec![1, 2]);
+    assert_eq!(stored_sequences(&c, 0), vec![1, 2]);
     let report = judge_wire(&c.logs(), &c.ledger);
     assert!(report.passed(), "{:?}", report.verdict.violations);
     assert!(!report.verdict.expected.is_empty());

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 mod support;
-use support::{batch, spec};
+use support::{batch, spec, stored_sequences};
 
 /// Produces `records` to partition `p` through broker `broker`, as client `client`.
 fn produce_at(c: &mut Cluster, broker: i32, client: &str, p: i32, records: Bytes, at_ms: u64) {
@@ -192,16 +192,6 @@ fn a_sequence_reused_for_other_records_is_a_violation_even_after_a_fault() {
             .sum::<usize>(),
         2
     );
-}
-
-/// The base sequences stored in partition `p`, in log order.
-fn stored_sequences(c: &Cluster, p: i32) -> Vec<i32> {
-    c.partition("events", p)
-        .unwrap()
-        .log
-        .iter()
-        .map(|b| b.base_sequence)
-        .collect()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, ProduceResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use producer_core::batch::{BatchBuilder, ProducerStamp};
 use producer_core::record::Record;
@@ -114,10 +114,23 @@ pub fn batch(pid: i64, seq: i32, values: &[&str]) -> Bytes {
 
 /// Produces `values` to `events`/`p` through broker `broker` (its leader).
 pub fn produce(c: &mut Cluster, broker: i32, p: i32, records: Bytes, now: Duration) {
+    produce_code(c, broker, "producer", p, records, now);
+}
+
+/// Produces `records` to `events`/`p` through broker `broker` as client
+/// `client` (Produce v3, acks=-1); the partition's answer code.
+pub fn produce_code(
+    c: &mut Cluster,
+    broker: i32,
+    client: &str,
+    p: i32,
+    records: Bytes,
+    now: Duration,
+) -> i16 {
     let frame = produce::encode_request(
         3,
         1,
-        "producer",
+        client,
         5_000,
         &[PartitionBatch {
             topic: "events",
@@ -126,8 +139,21 @@ pub fn produce(c: &mut Cluster, broker: i32, p: i32, records: Bytes, now: Durati
         }],
     );
     let body = Bytes::from(frame.to_vec()).slice(4..);
-    match sim::broker::handle_frame(c, broker, body, now) {
-        Reply::Respond(_) => {}
-        _ => panic!("produce unanswered"),
-    }
+    let Reply::Respond(answer) = sim::broker::handle_frame(c, broker, body, now) else {
+        panic!("produce unanswered");
+    };
+    let mut body = Bytes::copy_from_slice(&answer[4..]);
+    ResponseHeader::decode(&mut body, ProduceResponse::header_version(3)).unwrap();
+    let r = ProduceResponse::decode(&mut body, 3).unwrap();
+    r.responses[0].partition_responses[0].error_code
+}
+
+/// The first sequences of the batches stored in `events`/`p`, in log order.
+pub fn stored_sequences(c: &Cluster, p: i32) -> Vec<i32> {
+    c.partition("events", p)
+        .unwrap()
+        .log
+        .iter()
+        .map(|b| b.base_sequence)
+        .collect()
 }
