@@ -96,9 +96,9 @@ fn because(v: Violation, why: String) -> Violation {
     Violation { detail, ..v }.expected(Expected::BrokerFault)
 }
 
-/// One batch as the broker saw it: the same client, producer id, epoch,
-/// first sequence and partition are the same batch sent again.
-type BatchKey = (Arc<str>, i64, i16, i32, TopicPartition);
+/// One answer to one batch: the same client, producer id, epoch, first
+/// sequence and partition are the same batch sent again; then the code.
+type AnswerKey = (Arc<str>, i64, i16, i32, TopicPartition, i16);
 
 /// Explains the anomalous answers of the ledger, in the order they were
 /// given. A batch's first anomaly is explained by a fault at most
@@ -108,7 +108,7 @@ type BatchKey = (Arc<str>, i64, i16, i32, TopicPartition);
 /// Other answers are explained by a fault in their own window, or not at all.
 struct Explainer<'a> {
     faults: &'a [(Duration, FaultEvent)],
-    first: BTreeMap<(BatchKey, i16), (Duration, String)>,
+    first: BTreeMap<AnswerKey, (Duration, String)>,
 }
 
 impl<'a> Explainer<'a> {
@@ -124,13 +124,11 @@ impl<'a> Explainer<'a> {
             return explain(v, self.faults);
         }
         let key = (
-            (
-                a.client_id.clone(),
-                a.producer_id,
-                a.epoch,
-                a.base_sequence,
-                a.tp.clone(),
-            ),
+            a.client_id.clone(),
+            a.producer_id,
+            a.epoch,
+            a.base_sequence,
+            a.tp.clone(),
             a.code,
         );
         if let Some((at, f)) = self.first.get(&key) {
@@ -138,14 +136,13 @@ impl<'a> Explainer<'a> {
             let why = format!("the same batch, first answered so at {at:.3}s after the {f}");
             return because(v, why);
         }
-        let found = explanation(self.faults, v.tp.as_ref(), v.at).map(|f| f.to_string());
-        if let Some(f) = &found {
-            self.first.insert(key, (v.at, f.clone()));
-        }
-        match found {
-            Some(f) => because(v, format!("after the {f}")),
-            None => v,
-        }
+        let Some(f) = explanation(self.faults, v.tp.as_ref(), v.at) else {
+            return v;
+        };
+        let f = f.to_string();
+        let why = format!("after the {f}");
+        self.first.insert(key, (v.at, f));
+        because(v, why)
     }
 }
 
