@@ -273,8 +273,13 @@ fn judge_run(
             &failed[..failed.len().min(5)]
         );
     }
-    // A real consumer reads what the leaders' logs hold, at the same offsets.
-    let read = consume(bootstrap, &w.topic, stored);
+    assert_consumer_reads_the_logs(bootstrap, &w.topic, logs, stored);
+}
+
+/// A real consumer (librdkafka's) reads what the leaders' logs hold, at the
+/// same offsets.
+fn assert_consumer_reads_the_logs(bootstrap: &str, topic: &str, logs: &Logs, stored: usize) {
+    let read = consume(bootstrap, topic, stored);
     assert_eq!(
         read.len(),
         stored,
@@ -352,6 +357,30 @@ fn shared_and_cloned_records_on_one_node_in_flight_1_and_5() {
     }
 }
 
+/// Waits (at most `limit`) until a node other than `leader` leads partition
+/// 0 of `topic`, asking the other nodes.
+fn wait_until_led_elsewhere(kafka: &RealKafka, leader: &str, topic: &str, limit: Duration) {
+    let others: Vec<&str> = kafka
+        .bootstrap
+        .split(',')
+        .filter(|a| *a != leader)
+        .collect();
+    let others = others.join(",");
+    let probe = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let now = probe.block_on(common::try_leaders(&others, topic));
+        if let Some(moved) = now.and_then(|l| l.get(&0).cloned()).filter(|l| l != leader) {
+            println!("{topic}/0 led by {moved} after {:?}", started.elapsed());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn three_nodes_with_the_leader_killed_and_restarted_mid_stream() {
     let kafka = RealKafka::start("producer-core-3", 3);
@@ -389,32 +418,11 @@ fn three_nodes_with_the_leader_killed_and_restarted_mid_stream() {
                     w.topic
                 );
                 kafka.kill(node);
-                // Down until another node leads the partition (at most 30 s),
-                // so the kill moves the leadership while records stream: a
-                // fixed second was sometimes shorter than the election, and
-                // the node came back still leading (one CI run here).
-                let others: Vec<&str> = kafka
-                    .bootstrap
-                    .split(',')
-                    .filter(|a| *a != leader)
-                    .collect();
-                let others = others.join(",");
-                let probe = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let started = std::time::Instant::now();
-                while started.elapsed() < Duration::from_secs(30) {
-                    let now = probe.block_on(common::try_leaders(&others, &w.topic));
-                    if let Some(moved) = now
-                        .and_then(|l| l.get(&0).cloned())
-                        .filter(|l| *l != leader)
-                    {
-                        println!("{}/0 led by {moved} after {:?}", w.topic, started.elapsed());
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                // Down until another node leads the partition, so the kill
+                // moves the leadership while records stream: a fixed second
+                // was sometimes shorter than the election, and the node came
+                // back still leading (one CI run here).
+                wait_until_led_elsewhere(&kafka, &leader, &w.topic, Duration::from_secs(30));
                 kafka.restart(node);
             });
             rt.block_on(produce(&kafka.bootstrap, &w))
